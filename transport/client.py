@@ -1,0 +1,65 @@
+"""A minimal synchronous client of a node's client endpoint (the Python client builds on it).
+
+One DEALER socket to one node; requests carry increasing ids and a response whose id does not
+match (a late answer to a request that timed out) is discarded. Not thread-safe: one
+connection per thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import zmq
+
+from .client_protocol import ClientOp, ClientRequest, ClientResponse, decode_response, encode_request
+from .codec import DecodeError
+
+__all__ = ["ClientConnection"]
+
+
+class ClientConnection:
+    """Requests to the node at ``address`` (``host:port``).
+
+    With CURVE, ``server_key`` is the node's public key and ``keypair`` this client's
+    (public, secret) pair, which the node must list in ``CurveConfig.client_keys``.
+    """
+
+    def __init__(self, address: str, server_key: bytes | None = None,
+                 keypair: tuple[bytes, bytes] | None = None) -> None:
+        self._ctx = zmq.Context()
+        self._socket = self._ctx.socket(zmq.DEALER)
+        self._socket.linger = 0
+        if server_key is not None:
+            if keypair is None:
+                raise ValueError("a CURVE connection needs the client's key pair")
+            self._socket.curve_serverkey = server_key
+            self._socket.curve_publickey, self._socket.curve_secretkey = keypair
+        self._socket.connect(f"tcp://{address}")
+        self._ids = itertools.count(1)
+
+    def request(self, op: ClientOp, args: tuple[Any, ...], timeout: float = 5.0) -> ClientResponse:
+        """Send one request and wait for its response; raises ``TimeoutError``."""
+        request_id = next(self._ids)
+        self._socket.send(encode_request(ClientRequest(request_id, op, args)))
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if not self._socket.poll(left * 1000):
+                break
+            try:
+                response = decode_response(self._socket.recv())
+            except DecodeError:
+                continue
+            if response.request_id == request_id:
+                return response
+        raise TimeoutError(f"no response to {op.name} request {request_id} within {timeout}s")
+
+    def close(self) -> None:
+        self._ctx.destroy(linger=0)
+
+    def __enter__(self) -> ClientConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

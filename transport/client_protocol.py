@@ -1,0 +1,184 @@
+"""The client protocol: requests and responses between a client and a node's client endpoint.
+
+Frames use the node codec's envelope: ``[VERSION, CLIENT_REQUEST, request_id, op, args]`` and
+``[VERSION, CLIENT_RESPONSE, request_id, op, status, result]``. The response repeats the op so
+its result can be validated without the request at hand. Shapes (all keys/values are bytes):
+
+=========  ====================================  ===================================
+op         args                                  OK result
+=========  ====================================  ===================================
+PUT        (key, value)                          None
+GET        (key,)                                value or None
+DELETE     (key,)                                None
+CAS        (key, expected|None, new|None)        (swapped: bool, current: bytes|None)
+SCAN       (start, end (b"" = no end), limit)    tuple of (key, value) pairs
+STATUS     (opaque map,)                         opaque map
+=========  ====================================  ===================================
+
+Non-OK results: NOT_LEADER -> leader hint (node id, 0 if unknown); RANGE_NOT_FOUND -> None;
+ERROR -> message string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Callable
+
+import msgpack
+
+from .codec import VERSION, DecodeError, FrameKind, unpack_envelope
+
+__all__ = ["ClientOp", "ClientStatus", "ClientRequest", "ClientResponse", "BadRequest",
+           "encode_request", "decode_request", "encode_response", "decode_response"]
+
+
+class ClientOp(IntEnum):
+    PUT = 1
+    GET = 2
+    DELETE = 3
+    CAS = 4
+    SCAN = 5
+    STATUS = 6
+
+
+class ClientStatus(IntEnum):
+    OK = 0
+    NOT_LEADER = 1
+    RANGE_NOT_FOUND = 2
+    ERROR = 3
+
+
+@dataclass(slots=True)
+class ClientRequest:
+    """``request_id`` is chosen by the client and echoed in the response."""
+
+    request_id: int
+    op: ClientOp
+    args: tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class ClientResponse:
+    """``result``'s shape depends on ``status`` and ``op`` (see the module table)."""
+
+    request_id: int
+    op: ClientOp
+    status: ClientStatus
+    result: Any = None
+
+
+class BadRequest(DecodeError):
+    """A request whose id and op are valid but whose args are not: the server can answer it."""
+
+    def __init__(self, request_id: int, op: ClientOp, message: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+        self.op = op
+
+
+def _is_bytes(v: Any) -> bool:
+    return type(v) is bytes
+
+
+def _is_opt_bytes(v: Any) -> bool:
+    return v is None or type(v) is bytes
+
+
+def _is_uint(v: Any) -> bool:
+    return type(v) is int and v >= 0
+
+
+def _is_map(v: Any) -> bool:
+    return type(v) is dict
+
+
+# op -> one check per argument; the tuple's length is the op's arity.
+_ARG_CHECKS: dict[ClientOp, tuple[Callable[[Any], bool], ...]] = {
+    ClientOp.PUT: (_is_bytes, _is_bytes),
+    ClientOp.GET: (_is_bytes,),
+    ClientOp.DELETE: (_is_bytes,),
+    ClientOp.CAS: (_is_bytes, _is_opt_bytes, _is_opt_bytes),
+    ClientOp.SCAN: (_is_bytes, _is_bytes, _is_uint),
+    ClientOp.STATUS: (_is_map,),
+}
+
+
+def _is_none(v: Any) -> bool:
+    return v is None
+
+
+def _is_cas_result(v: Any) -> bool:
+    return type(v) is tuple and len(v) == 2 and type(v[0]) is bool and _is_opt_bytes(v[1])
+
+
+def _is_pairs(v: Any) -> bool:
+    return type(v) is tuple and all(
+        type(p) is tuple and len(p) == 2 and type(p[0]) is bytes and type(p[1]) is bytes
+        for p in v)
+
+
+_OK_RESULT_CHECKS: dict[ClientOp, Callable[[Any], bool]] = {
+    ClientOp.PUT: _is_none,
+    ClientOp.GET: _is_opt_bytes,
+    ClientOp.DELETE: _is_none,
+    ClientOp.CAS: _is_cas_result,
+    ClientOp.SCAN: _is_pairs,
+    ClientOp.STATUS: _is_map,
+}
+
+_STATUS_RESULT_CHECKS: dict[ClientStatus, Callable[[Any], bool]] = {
+    ClientStatus.NOT_LEADER: _is_uint,
+    ClientStatus.RANGE_NOT_FOUND: _is_none,
+    ClientStatus.ERROR: lambda v: type(v) is str,
+}
+
+_OPS = {int(o): o for o in ClientOp}
+_STATUSES = {int(s): s for s in ClientStatus}
+
+
+def _enum(table: dict[int, Any], v: Any, what: str) -> Any:
+    found = table.get(v) if type(v) is int else None
+    if found is None:
+        raise DecodeError(f"malformed client message: bad {what} {v!r}")
+    return found
+
+
+def _fields(data: bytes | memoryview, kind: FrameKind, n: int) -> tuple[Any, ...]:
+    got, fields = unpack_envelope(data)
+    if got is not kind or len(fields) != n:
+        raise DecodeError(f"malformed client message: expected {kind.name} with {n} fields")
+    if not _is_uint(fields[0]):
+        raise DecodeError("malformed client message: request id")
+    return fields
+
+
+def encode_request(req: ClientRequest) -> bytes:
+    return msgpack.packb((VERSION, FrameKind.CLIENT_REQUEST, req.request_id, req.op, req.args))
+
+
+def decode_request(data: bytes | memoryview) -> ClientRequest:
+    """Decode and validate a request; raises ``DecodeError`` only."""
+    request_id, op, args = _fields(data, FrameKind.CLIENT_REQUEST, 3)
+    op = _enum(_OPS, op, "op")
+    checks = _ARG_CHECKS[op]
+    if type(args) is not tuple or len(args) != len(checks) or not all(
+            check(a) for check, a in zip(checks, args)):
+        raise BadRequest(request_id, op, f"malformed client message: bad args for {op.name}")
+    return ClientRequest(request_id, op, args)
+
+
+def encode_response(resp: ClientResponse) -> bytes:
+    return msgpack.packb((VERSION, FrameKind.CLIENT_RESPONSE, resp.request_id, resp.op,
+                          resp.status, resp.result))
+
+
+def decode_response(data: bytes | memoryview) -> ClientResponse:
+    """Decode and validate a response; raises ``DecodeError`` only."""
+    request_id, op, status, result = _fields(data, FrameKind.CLIENT_RESPONSE, 4)
+    op = _enum(_OPS, op, "op")
+    status = _enum(_STATUSES, status, "status")
+    check = _OK_RESULT_CHECKS[op] if status is ClientStatus.OK else _STATUS_RESULT_CHECKS[status]
+    if not check(result):
+        raise DecodeError(f"malformed client message: bad result for {op.name}/{status.name}")
+    return ClientResponse(request_id, op, status, result)

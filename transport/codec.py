@@ -1,0 +1,268 @@
+"""The node-to-node wire codec: a versioned envelope around positional msgpack arrays.
+
+Every frame is one msgpack array ``[VERSION, kind, sender_node_id, body]``. The kinds:
+
+- ``RAFT``: ``body`` is a list of items ``[range_id, type, to, from, term, log_term, index,
+  entries, commit, snapshot, reject, reject_hint, context]``, one per raft message, for any
+  number of ranges, all bound for one node. ``entries`` is flattened
+  (``[term, index, type, data, term, index, ...]``) and ``snapshot`` is ``None`` or
+  ``[data, *metadata]``: flat arrays decode faster than nested ones (msgpack decode is the
+  transport's ceiling, see DESIGN).
+- ``HEARTBEATS`` / ``HEARTBEAT_RESPONSES``: ``body`` is a list of
+  ``[range_id, from_replica, to_replica, term, commit, quiesce]``: one frame per node pair
+  per heartbeat interval, however many ranges the pair shares.
+- ``SNAPSHOT_CHUNK``: ``body`` is one bounded chunk of a range's snapshot stream.
+
+Raft items become plain tuples on the sender's thread (``raft_item``); the transport thread
+packs a whole batch at once (``raft_frame``): one packer call per frame, not per message.
+Decoding validates every field (exact types, unsigned ranges, enum values, lengths) and raises
+``DecodeError`` only, whatever the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Sequence
+
+import msgpack
+
+from raft.types import (LOCAL_MESSAGES, ConfState, Entry, EntryType, Message, MessageType,
+                        Snapshot, SnapshotMetadata)
+
+__all__ = [
+    "VERSION", "MAX_FRAME_BYTES", "DecodeError", "FrameKind", "Heartbeat", "SnapshotChunk",
+    "unpack_envelope", "raft_item", "raft_frame", "heartbeats_frame",
+    "snapshot_chunk_frame", "decode_frame",
+]
+
+VERSION = 1
+
+#: Largest frame a node accepts; bounds every length the decoder allows.
+MAX_FRAME_BYTES = 64 << 20
+
+
+class DecodeError(ValueError):
+    """A frame or client message is malformed: wrong version, kind, type, range or length."""
+
+
+class FrameKind(IntEnum):
+    RAFT = 1
+    HEARTBEATS = 2
+    HEARTBEAT_RESPONSES = 3
+    SNAPSHOT_CHUNK = 4
+    CLIENT_REQUEST = 5
+    CLIENT_RESPONSE = 6
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    """One range's heartbeat (or heartbeat response) inside a coalesced frame.
+
+    ``quiesce`` asks the follower to stop ticking the range until it hears otherwise.
+    """
+
+    range_id: int
+    from_replica: int
+    to_replica: int
+    term: int
+    commit: int
+    quiesce: bool = False
+
+
+@dataclass(slots=True)
+class SnapshotChunk:
+    """One piece of a snapshot stream; ``last`` marks the final chunk.
+
+    Chunks of one snapshot share (range_id, from_replica, term, metadata) and are numbered
+    from 0 by ``index``; the storage layer bounds ``data``.
+    """
+
+    range_id: int
+    from_replica: int
+    to_replica: int
+    term: int
+    metadata: SnapshotMetadata
+    index: int
+    last: bool
+    data: bytes
+
+
+# Wire enum lookups keyed by exact int; local raft messages never travel.
+_WIRE_TYPES = {int(t): t for t in MessageType if t not in LOCAL_MESSAGES}
+_ENTRY_TYPES = {int(t): t for t in EntryType}
+_KINDS = {int(k): k for k in FrameKind}
+
+_UNPACK_LIMITS = dict(
+    raw=False, use_list=False, strict_map_key=True,
+    max_bin_len=MAX_FRAME_BYTES, max_str_len=1 << 20, max_array_len=1 << 22,
+    max_map_len=1 << 16, max_ext_len=0,
+)
+
+
+def _fail(what: str) -> DecodeError:
+    return DecodeError(f"malformed frame: {what}")
+
+
+def unpack_envelope(data: bytes | memoryview) -> tuple[FrameKind, tuple[Any, ...]]:
+    """Unpack ``data`` and check its envelope; returns (kind, fields after the kind)."""
+    try:
+        frame = msgpack.unpackb(data, **_UNPACK_LIMITS)
+    except Exception as e:  # msgpack raises several unrelated types on bad input
+        raise DecodeError(f"not msgpack: {type(e).__name__}: {e}") from None
+    if type(frame) is not tuple or len(frame) < 2:
+        raise _fail("envelope is not an array")
+    if frame[0] != VERSION or type(frame[0]) is not int:
+        raise DecodeError(f"unsupported version {frame[0]!r}")
+    kind = _KINDS.get(frame[1]) if type(frame[1]) is int else None
+    if kind is None:
+        raise _fail(f"unknown kind {frame[1]!r}")
+    return kind, frame[2:]
+
+
+def _uint_tuple(ids: Any) -> tuple[int, ...]:
+    if type(ids) is not tuple or not all(type(i) is int and i >= 0 for i in ids):
+        raise _fail("id list")
+    return ids
+
+
+def _pack_metadata(md: SnapshotMetadata) -> list[Any]:
+    cs = md.conf_state
+    return [md.index, md.term, cs.voters, cs.learners, cs.voters_outgoing, cs.learners_next,
+            cs.auto_leave]
+
+
+def _decode_metadata(index: Any, term: Any, voters: Any, learners: Any, voters_out: Any,
+                     learners_next: Any, auto_leave: Any) -> SnapshotMetadata:
+    if type(index) is not int or type(term) is not int or (index | term) < 0:
+        raise _fail("snapshot index/term")
+    if type(auto_leave) is not bool:
+        raise _fail("auto_leave")
+    cs = ConfState(_uint_tuple(voters), _uint_tuple(learners), _uint_tuple(voters_out),
+                   _uint_tuple(learners_next), auto_leave)
+    return SnapshotMetadata(cs, index, term)
+
+
+def raft_item(range_id: int, m: Message) -> tuple[tuple[Any, ...], int]:
+    """One (range, message) item of a RAFT frame, and an estimate of its packed size in bytes.
+
+    Cheap on purpose (no packing): it runs on the caller's thread for every message; the
+    transport thread packs a whole batch with one ``raft_frame`` call.
+    """
+    flat: list[Any] = []
+    size = 64 + len(m.context)
+    for e in m.entries:
+        flat += (e.term, e.index, e.type, e.data)
+        size += 24 + len(e.data)
+    snap = m.snapshot
+    packed_snap = None
+    if snap is not None:
+        packed_snap = (snap.data, *_pack_metadata(snap.metadata))
+        size += len(snap.data) + 16 * len(snap.metadata.conf_state.voters) + 64
+    return (range_id, m.type, m.to, m.from_, m.term, m.log_term, m.index, flat, m.commit,
+            packed_snap, m.reject, m.reject_hint, m.context), size
+
+
+def raft_frame(sender: int, items: Sequence[tuple[Any, ...]]) -> bytes:
+    """A RAFT frame from items made by ``raft_item``; raises TypeError if one is unpackable."""
+    return msgpack.packb((VERSION, FrameKind.RAFT, sender, items))
+
+
+def heartbeats_frame(sender: int, heartbeats: Sequence[Heartbeat], responses: bool = False) -> bytes:
+    """A coalesced HEARTBEATS (or HEARTBEAT_RESPONSES) frame."""
+    kind = FrameKind.HEARTBEAT_RESPONSES if responses else FrameKind.HEARTBEATS
+    body = [(h.range_id, h.from_replica, h.to_replica, h.term, h.commit, h.quiesce)
+            for h in heartbeats]
+    return msgpack.packb((VERSION, kind, sender, body))
+
+
+def snapshot_chunk_frame(sender: int, c: SnapshotChunk) -> bytes:
+    """A SNAPSHOT_CHUNK frame."""
+    body = (c.range_id, c.from_replica, c.to_replica, c.term, _pack_metadata(c.metadata),
+            c.index, c.last, c.data)
+    return msgpack.packb((VERSION, FrameKind.SNAPSHOT_CHUNK, sender, body))
+
+
+def _decode_entries(flat: Any) -> tuple[Entry, ...]:
+    if type(flat) is not tuple or len(flat) % 4:
+        raise _fail("entries")
+    out = []
+    it = iter(flat)
+    for term, index, etype, data in zip(it, it, it, it):
+        if type(term) is not int or type(index) is not int or (term | index) < 0:
+            raise _fail("entry term/index")
+        if type(etype) is not int or type(data) is not bytes:
+            raise _fail("entry type/data")
+        out.append(Entry(term, index, _ENTRY_TYPES[etype], data))
+    return tuple(out)
+
+
+def _decode_raft_item(item: Any) -> tuple[int, Message]:
+    (range_id, mtype, to, frm, term, log_term, index, entries, commit, snap, reject, hint,
+     context) = item
+    if not (type(range_id) is int and type(mtype) is int and type(to) is int
+            and type(frm) is int and type(term) is int and type(log_term) is int
+            and type(index) is int and type(commit) is int and type(hint) is int):
+        raise _fail("raft message field is not an int")
+    if (range_id | to | frm | term | log_term | index | commit | hint) < 0:
+        raise _fail("negative id/term/index")
+    if type(reject) is not bool or type(context) is not bytes:
+        raise _fail("reject/context")
+    if snap is not None:
+        if type(snap) is not tuple or len(snap) != 8 or type(snap[0]) is not bytes:
+            raise _fail("snapshot")
+        snap = Snapshot(snap[0], _decode_metadata(*snap[1:]))
+    ents = _decode_entries(entries) if entries else ()
+    return range_id, Message(_WIRE_TYPES[mtype], to, frm, term, log_term, index, ents, commit,
+                             snap, reject, hint, context)
+
+
+def _decode_heartbeat(h: Any) -> Heartbeat:
+    range_id, frm, to, term, commit, quiesce = h
+    if not (type(range_id) is int and type(frm) is int and type(to) is int
+            and type(term) is int and type(commit) is int and type(quiesce) is bool):
+        raise _fail("heartbeat field type")
+    if (range_id | frm | to | term | commit) < 0:
+        raise _fail("negative heartbeat field")
+    return Heartbeat(range_id, frm, to, term, commit, quiesce)
+
+
+def _decode_chunk(body: Any) -> SnapshotChunk:
+    range_id, frm, to, term, metadata, index, last, data = body
+    if not (type(range_id) is int and type(frm) is int and type(to) is int
+            and type(term) is int and type(index) is int):
+        raise _fail("snapshot chunk field type")
+    if (range_id | frm | to | term | index) < 0:
+        raise _fail("negative snapshot chunk field")
+    if type(last) is not bool or type(data) is not bytes or type(metadata) is not tuple:
+        raise _fail("snapshot chunk last/data/metadata")
+    return SnapshotChunk(range_id, frm, to, term, _decode_metadata(*metadata), index, last, data)
+
+
+def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
+    """Decode a node-to-node frame: (kind, sender node id, payload).
+
+    The payload is a list of ``(range_id, Message)`` for RAFT, a list of ``Heartbeat`` for
+    HEARTBEATS and HEARTBEAT_RESPONSES, a ``SnapshotChunk`` for SNAPSHOT_CHUNK.
+    Raises ``DecodeError`` for anything else, client kinds included.
+    """
+    kind, fields = unpack_envelope(data)
+    try:
+        sender, body = fields
+        if type(sender) is not int or sender < 0:
+            raise _fail("sender")
+        if kind is FrameKind.RAFT:
+            if type(body) is not tuple:
+                raise _fail("raft body")
+            return kind, sender, [_decode_raft_item(item) for item in body]
+        if kind is FrameKind.HEARTBEATS or kind is FrameKind.HEARTBEAT_RESPONSES:
+            if type(body) is not tuple:
+                raise _fail("heartbeat body")
+            return kind, sender, [_decode_heartbeat(h) for h in body]
+        if kind is FrameKind.SNAPSHOT_CHUNK:
+            return kind, sender, _decode_chunk(body)
+    except DecodeError:
+        raise
+    except (ValueError, TypeError, KeyError) as e:  # wrong arity, non-iterable, bad enum
+        raise _fail(f"{type(e).__name__}: {e}") from None
+    raise _fail(f"{kind.name} is not a node-to-node frame")

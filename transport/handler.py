@@ -1,0 +1,60 @@
+"""What the transport calls: the receiving side's contract (``Handler``) and the reply handle
+a client request comes with (``Responder``).
+
+Every ``Handler`` method runs on the transport thread, the one that owns the sockets: it must
+return quickly and never block (hand the work to an actor's mailbox), or it stalls all of the
+node's traffic. An exception it raises is logged and the frame is dropped; the thread carries on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from raft.types import Message
+
+from .client_protocol import ClientOp, ClientRequest, ClientResponse, ClientStatus, encode_response
+from .codec import Heartbeat, SnapshotChunk
+
+__all__ = ["Handler", "Responder"]
+
+
+class Responder:
+    """Answers one client request, from any thread, at most once; later calls are ignored."""
+
+    __slots__ = ("_send", "_request_id", "_op", "_done")
+
+    def __init__(self, send: Callable[[bytes], None], request_id: int, op: ClientOp) -> None:
+        self._send = send
+        self._request_id = request_id
+        self._op = op
+        self._done = False
+
+    def respond(self, status: ClientStatus, result: Any = None) -> None:
+        """Send the response; ``result`` per the table in ``client_protocol``."""
+        if self._done:
+            return
+        self._done = True
+        self._send(encode_response(ClientResponse(self._request_id, self._op, status, result)))
+
+
+class Handler(Protocol):
+    """The store side of a ``Transport``; ``from_node`` is the authenticated sender."""
+
+    def on_raft_messages(self, from_node: int, items: list[tuple[int, Message]]) -> None:
+        """A batch of (range_id, message), in the order the sender queued them."""
+
+    def on_heartbeats(self, from_node: int, heartbeats: list[Heartbeat]) -> None:
+        """One coalesced heartbeat frame."""
+
+    def on_heartbeat_responses(self, from_node: int, responses: list[Heartbeat]) -> None:
+        """One coalesced heartbeat-response frame."""
+
+    def on_snapshot_chunk(self, from_node: int, chunk: SnapshotChunk) -> None:
+        """One chunk of a snapshot stream."""
+
+    def on_unreachable(self, node_id: int) -> None:
+        """Frames to ``node_id`` were dropped (down, slow, unknown): tell its replicas'
+        raft ``report_unreachable``. Called once per dropped frame."""
+
+    def on_client_request(self, request: ClientRequest, responder: Responder) -> None:
+        """A client request; answer through ``responder`` from any thread."""

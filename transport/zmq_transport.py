@@ -1,0 +1,427 @@
+"""The ZeroMQ node transport: one thread owns every socket; other threads hand it work.
+
+Sockets (all owned by the transport thread, created and closed there):
+
+- one PULL bound at the node's address receives every peer's frames;
+- one PUSH per peer, connected with ``IMMEDIATE=1``: a send to a peer with no live connection
+  fails at once (``EAGAIN``) instead of queueing for its next process, so a restarted peer
+  gets no stale messages; a full send queue (slow peer) fails the same way. Either way the
+  frame's messages are dropped, counted, and ``Handler.on_unreachable`` is called;
+- one ROUTER (``ROUTER_MANDATORY``) bound at the client address, if one is given;
+- with CURVE, the context's ZAP socket (``ZapHandler``).
+
+``send`` appends a cheap tuple to a deque and, only when the transport thread is not already
+awake, writes an eventfd. Each time the thread wakes it drains the deque and sends one frame
+per destination (several if the batch passes ``max_frame_bytes``). Received frames are decoded
+and handed to the ``Handler`` on the transport thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import threading
+import time
+from collections import deque
+from functools import partial
+from typing import Any, Callable, Mapping
+
+import zmq
+
+from raft.types import Message
+
+from .client_protocol import BadRequest, ClientStatus, decode_request
+from .codec import (MAX_FRAME_BYTES, DecodeError, FrameKind, Heartbeat, SnapshotChunk,
+                    decode_frame, heartbeats_frame, raft_item, raft_frame, snapshot_chunk_frame)
+from .counters import TransportCounters
+from .faults import FaultInjector
+from .handler import Handler, Responder
+from .keys import CurveConfig
+from .zap import CLIENT_DOMAIN, NODE_DOMAIN, ZapHandler
+
+__all__ = ["Transport"]
+
+log = logging.getLogger(__name__)
+
+#: frames read from one socket before the thread looks at its other work again.
+_RECV_BURST = 256
+
+
+def _endpoint(address: str) -> str:
+    """``host:port`` -> a zmq tcp endpoint; port 0 binds a free port."""
+    host, _, port = address.rpartition(":")
+    return f"tcp://{host}:{'*' if port == '0' else port}"
+
+
+class Transport:
+    """Raft traffic between nodes, and the client endpoint, of one node.
+
+    ``peers`` maps node id -> ``host:port``; ``listen`` and ``client_listen`` are ``host:port``
+    (port 0: a free port, see ``address``/``client_address``). With ``curve`` every socket
+    runs CurveZMQ and only its listed keys are admitted; without it, plaintext (warned).
+    """
+
+    def __init__(self, node_id: int, listen: str, peers: Mapping[int, str], handler: Handler, *,
+                 client_listen: str | None = None, curve: CurveConfig | None = None,
+                 faults: FaultInjector | None = None, max_frame_bytes: int = 64 << 10,
+                 send_hwm: int = 1000) -> None:
+        self.node_id = node_id
+        self.counters = TransportCounters()
+        self.address = listen
+        self.client_address = client_listen
+        self._handler = handler
+        self._curve = curve
+        self._faults = faults
+        self._max_frame_bytes = max_frame_bytes
+        self._send_hwm = send_hwm
+        self._initial_peers = dict(peers)
+        # Hand-off from any thread: raft items (node, item, size) and callables for the rest.
+        self._outbox: deque[tuple[int, tuple[Any, ...], int]] = deque()
+        self._tasks: deque[Callable[[], None]] = deque()
+        # True while a wake-up is pending: the thread clears it before it drains the deques.
+        self._wake_pending = False
+        self._wake_lock = threading.Lock()
+        self._wake_fd: int | None = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._stopping = False
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"transport-{node_id}", daemon=True)
+        # Transport-thread state: peer sockets and delayed frames (release, seq, node, frame, n).
+        self._ctx: zmq.Context | None = None
+        self._zap: ZapHandler | None = None
+        self._inbound: zmq.Socket | None = None
+        self._clients: zmq.Socket | None = None
+        self._peers: dict[int, zmq.Socket] = {}
+        self._delayed: list[tuple[float, int, int, bytes, int]] = []
+        self._delay_seq = 0
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Bind, connect and start the transport thread; raises if a socket cannot bind."""
+        if self._curve is None:
+            log.warning("node %d: transport runs WITHOUT CurveZMQ: traffic is plaintext and "
+                        "any process that reaches the port can inject messages", self.node_id)
+        self._thread.start()
+        if not self._started.wait(timeout):
+            raise TimeoutError("transport thread did not start")
+        if self._start_error is not None:
+            self._thread.join()
+            raise self._start_error
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread and close every socket (linger 0: queued frames are discarded)."""
+        self._stopping = True
+        self._wake()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        with self._wake_lock:
+            if self._wake_fd is not None:
+                os.close(self._wake_fd)
+                self._wake_fd = None
+
+    # ---- sending (any thread) --------------------------------------------------------------
+
+    def send(self, node_id: int, range_id: int, message: Message) -> None:
+        """Queue one raft message for ``node_id``; never blocks. Dropped if the peer is
+        unreachable when its frame goes out (see ``Handler.on_unreachable``)."""
+        item, size = raft_item(range_id, message)
+        self._outbox.append((node_id, item, size))
+        if not self._wake_pending:
+            self._wake()
+
+    def send_heartbeats(self, node_id: int, heartbeats: list[Heartbeat]) -> None:
+        """Send one coalesced heartbeat frame to ``node_id``."""
+        frame = heartbeats_frame(self.node_id, heartbeats)
+        self._call(self._send_frame, node_id, frame, len(heartbeats))
+
+    def send_heartbeat_responses(self, node_id: int, responses: list[Heartbeat]) -> None:
+        """Send one coalesced heartbeat-response frame to ``node_id``."""
+        frame = heartbeats_frame(self.node_id, responses, responses=True)
+        self._call(self._send_frame, node_id, frame, len(responses))
+
+    def send_snapshot_chunk(self, node_id: int, chunk: SnapshotChunk) -> None:
+        """Send one snapshot chunk, in its own frame."""
+        self._call(self._send_frame, node_id, snapshot_chunk_frame(self.node_id, chunk), 1)
+
+    def add_peer(self, node_id: int, address: str, public_key: bytes | None = None) -> None:
+        """Add or re-address a peer (a node joining later). With CURVE, ``public_key`` (Z85)
+        admits the node too; it may be omitted if the ``CurveConfig`` already lists it."""
+        if self._curve is not None and public_key is None and node_id not in self._curve.node_keys:
+            raise ValueError(f"node {node_id}: no public key for a CURVE transport")
+        self._call(self._connect_peer, node_id, address, public_key)
+
+    def remove_peer(self, node_id: int) -> None:
+        """Forget a peer; later messages to it are dropped as unreachable."""
+        self._call(self._disconnect_peer, node_id)
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on the transport thread."""
+        self._tasks.append(partial(fn, *args))
+        self._wake()
+
+    def _wake(self) -> None:
+        self._wake_pending = True
+        with self._wake_lock:
+            if self._wake_fd is not None:
+                os.eventfd_write(self._wake_fd, 1)
+
+    # ---- the transport thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            poller = self._open()
+        except BaseException as e:  # surfaced by start()
+            self._start_error = e
+            self._close()
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            while not self._stopping:
+                self._loop_once(poller)
+        except BaseException:
+            log.exception("node %d: transport thread died", self.node_id)
+        finally:
+            self._close()
+
+    def _open(self) -> zmq.Poller:
+        ctx = self._ctx = zmq.Context()
+        poller = zmq.Poller()
+        poller.register(self._wake_fd, zmq.POLLIN)
+        if self._curve is not None:  # before any CURVE server binds: libzmq admits all without
+            self._zap = ZapHandler(ctx, self._curve)
+            poller.register(self._zap.socket, zmq.POLLIN)
+        self._inbound = self._server_socket(zmq.PULL, NODE_DOMAIN, self.address)
+        self.address = self._bound_address(self._inbound)
+        poller.register(self._inbound, zmq.POLLIN)
+        if self.client_address is not None:
+            self._clients = self._server_socket(zmq.ROUTER, CLIENT_DOMAIN, self.client_address)
+            self._clients.router_mandatory = 1
+            self.client_address = self._bound_address(self._clients)
+            poller.register(self._clients, zmq.POLLIN)
+        for node_id, address in self._initial_peers.items():
+            self._connect_peer(node_id, address, None)
+        return poller
+
+    def _server_socket(self, kind: int, domain: bytes, address: str) -> zmq.Socket:
+        s = self._ctx.socket(kind)
+        s.linger = 0
+        s.maxmsgsize = MAX_FRAME_BYTES
+        s.rcvhwm = self._send_hwm
+        if self._curve is not None:
+            s.curve_server = True
+            s.curve_secretkey = self._curve.secret_key
+            s.curve_publickey = self._curve.public_key
+            s.zap_domain = domain
+        s.bind(_endpoint(address))
+        return s
+
+    @staticmethod
+    def _bound_address(s: zmq.Socket) -> str:
+        return s.last_endpoint.decode().removeprefix("tcp://")
+
+    def _close(self) -> None:
+        if self._ctx is not None:
+            self._ctx.destroy(linger=0)
+        self._peers.clear()
+
+    def _loop_once(self, poller: zmq.Poller) -> None:
+        timeout = None
+        if self._delayed:
+            timeout = max(0.0, (self._delayed[0][0] - time.monotonic()) * 1000)
+        events = dict(poller.poll(timeout))
+        if self._wake_fd in events:
+            try:
+                os.eventfd_read(self._wake_fd)
+            except BlockingIOError:
+                pass
+        self._wake_pending = False
+        while self._tasks:
+            self._tasks.popleft()()
+        if self._outbox:
+            self._flush_outbox()
+        if self._delayed:
+            self._release_delayed()
+        if self._inbound in events:
+            self._receive_frames()
+        if self._clients is not None and self._clients in events:
+            self._receive_client_requests()
+        if self._zap is not None and self._zap.socket in events:
+            self._zap.handle()
+
+    # ---- outgoing ----------------------------------------------------------------------------
+
+    def _connect_peer(self, node_id: int, address: str, public_key: bytes | None) -> None:
+        self._disconnect_peer(node_id)
+        s = self._ctx.socket(zmq.PUSH)
+        s.linger = 0
+        s.immediate = 1
+        s.sndhwm = self._send_hwm
+        s.reconnect_ivl = 100
+        s.reconnect_ivl_max = 2000
+        s.heartbeat_ivl = 1000  # ZMTP pings find a dead peer even without a TCP reset
+        s.heartbeat_timeout = 3000
+        if self._curve is not None:
+            key = public_key or self._curve.node_keys[node_id]
+            if self._zap is not None:
+                self._zap.add_node(node_id, key)
+            s.curve_secretkey = self._curve.secret_key
+            s.curve_publickey = self._curve.public_key
+            s.curve_serverkey = key
+        s.connect(_endpoint(address))
+        self._peers[node_id] = s
+
+    def _disconnect_peer(self, node_id: int) -> None:
+        s = self._peers.pop(node_id, None)
+        if s is not None:
+            s.close(linger=0)
+
+    def _flush_outbox(self) -> None:
+        """Drain the outbox into one frame per destination (more past ``max_frame_bytes``)."""
+        batches: dict[int, list[Any]] = {}  # node -> [items, estimated bytes]
+        cap = self._max_frame_bytes
+        outbox = self._outbox
+        while outbox:
+            node_id, item, size = outbox.popleft()
+            batch = batches.get(node_id)
+            if batch is None:
+                batch = batches[node_id] = [[], 0]
+            batch[0].append(item)
+            batch[1] += size
+            if batch[1] >= cap:
+                self._send_items(node_id, batch[0])
+                batch[0] = []
+                batch[1] = 0
+        for node_id, (items, _) in batches.items():
+            if items:
+                self._send_items(node_id, items)
+
+    def _send_items(self, node_id: int, items: list[tuple[Any, ...]]) -> None:
+        try:
+            frame = raft_frame(self.node_id, items)
+        except (TypeError, ValueError, OverflowError):
+            self.counters.encode_errors += 1
+            log.exception("node %d: dropped %d unpackable raft messages to node %d",
+                          self.node_id, len(items), node_id)
+            return
+        self._send_frame(node_id, frame, len(items))
+
+    def _send_frame(self, node_id: int, frame: bytes, n: int) -> None:
+        """Send a packed frame of ``n`` messages, through fault injection if any."""
+        if self._faults is not None:
+            delay = self._faults.verdict(self.node_id, node_id)
+            if delay is None or delay > 0:
+                self.counters.peer(node_id).messages_faulted += n
+                if delay is not None:
+                    self._delay_seq += 1
+                    heapq.heappush(self._delayed, (time.monotonic() + delay, self._delay_seq,
+                                                   node_id, frame, n))
+                return
+        self._send_now(node_id, frame, n)
+
+    def _release_delayed(self) -> None:
+        now = time.monotonic()
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, node_id, frame, n = heapq.heappop(self._delayed)
+            self._send_now(node_id, frame, n)
+
+    def _send_now(self, node_id: int, frame: bytes, n: int) -> None:
+        c = self.counters.peer(node_id)
+        s = self._peers.get(node_id)
+        try:
+            if s is None:
+                raise zmq.Again()
+            s.send(frame, zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            c.messages_dropped += n
+            self._notify(self._handler.on_unreachable, node_id)
+            return
+        c.frames_sent += 1
+        c.messages_sent += n
+        c.bytes_sent += len(frame)
+
+    def _notify(self, fn: Callable[..., None], *args: Any) -> None:
+        """Call a handler method; its exception is logged, never kills the thread."""
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("node %d: handler %s failed", self.node_id, fn.__name__)
+
+    # ---- incoming ----------------------------------------------------------------------------
+
+    def _receive_frames(self) -> None:
+        for _ in range(_RECV_BURST):
+            try:
+                frame = self._inbound.recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self._deliver(frame)
+
+    def _deliver(self, frame: zmq.Frame) -> None:
+        try:
+            kind, sender, payload = decode_frame(frame.buffer)
+        except DecodeError as e:
+            self.counters.decode_errors += 1
+            log.warning("node %d: dropped a malformed frame (%d so far): %s",
+                        self.node_id, self.counters.decode_errors, e)
+            return
+        if self._curve is not None and frame.get("User-Id") != str(sender):
+            self.counters.auth_mismatches += 1
+            log.warning("node %d: dropped a frame claiming node %d from authenticated node %s",
+                        self.node_id, sender, frame.get("User-Id"))
+            return
+        c = self.counters.peer(sender)
+        c.frames_received += 1
+        c.bytes_received += len(frame.buffer)
+        h = self._handler
+        if kind is FrameKind.RAFT:
+            c.messages_received += len(payload)
+            self._notify(h.on_raft_messages, sender, payload)
+        elif kind is FrameKind.HEARTBEATS:
+            c.messages_received += len(payload)
+            self._notify(h.on_heartbeats, sender, payload)
+        elif kind is FrameKind.HEARTBEAT_RESPONSES:
+            c.messages_received += len(payload)
+            self._notify(h.on_heartbeat_responses, sender, payload)
+        else:
+            c.messages_received += 1
+            self._notify(h.on_snapshot_chunk, sender, payload)
+
+    def _receive_client_requests(self) -> None:
+        for _ in range(_RECV_BURST):
+            try:
+                parts = self._clients.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(parts) != 2:  # [routing id, request] from a DEALER
+                self.counters.decode_errors += 1
+                continue
+            routing_id, data = parts
+            try:
+                request = decode_request(data)
+            except BadRequest as e:
+                self.counters.decode_errors += 1
+                Responder(partial(self._reply, routing_id), e.request_id, e.op).respond(
+                    ClientStatus.ERROR, str(e))
+                continue
+            except DecodeError as e:
+                self.counters.decode_errors += 1
+                log.warning("node %d: dropped a malformed client request: %s", self.node_id, e)
+                continue
+            self.counters.client_requests += 1
+            responder = Responder(partial(self._reply, routing_id), request.request_id, request.op)
+            self._notify(self._handler.on_client_request, request, responder)
+
+    def _reply(self, routing_id: bytes, data: bytes) -> None:
+        """Queue a client response (any thread)."""
+        self._call(self._send_reply, routing_id, data)
+
+    def _send_reply(self, routing_id: bytes, data: bytes) -> None:
+        try:
+            self._clients.send_multipart((routing_id, data), zmq.NOBLOCK)
+        except zmq.ZMQError:  # EHOSTUNREACH: the client is gone; EAGAIN: it reads too slowly
+            self.counters.client_responses_dropped += 1
+            return
+        self.counters.client_responses += 1
