@@ -48,8 +48,8 @@ class Recorder(PooledActor):
         self.log.append(message)
         return ("handled", message)
 
-    def echo(self, value: Any, *, suffix: str = "") -> str:
-        return f"{value}{suffix}"
+    def echo(self, value: Any, *, suffix: Any = "") -> Any:
+        return value + suffix
 
 
 # --- tell / ask / stop ---------------------------------------------------------------
@@ -191,7 +191,7 @@ def test_exception_in_ask_goes_to_the_asker_and_the_actor_lives_on(pooled: Poole
     ref = pooled.spawn(Recorder)
     with pytest.raises(ValueError, match="bad ask"):
         ref.ask(ValueError("bad ask"), timeout=WAIT)
-    failed_call = ref.proxy().echo(1, suffix=2)  # str + int raises TypeError in the actor
+    failed_call = ref.proxy().echo(1, suffix="x")  # int + str raises TypeError in the actor
     with pytest.raises(TypeError):
         failed_call.get(timeout=WAIT)
     assert ref.is_alive()
