@@ -1,1 +1,29 @@
-"""storage package."""
+"""Storage: one engine per store holding every range's raft log and state plus the user data;
+per-range raft ``Storage`` over it; the KV state machine; range snapshots; data directories.
+
+Write path: the mutators of ``ReplicaStorage``, ``KVStateMachine`` and ``SnapshotInstaller``
+put operations into a ``WriteBatch`` (``engine.batch()``); the caller writes it with
+``engine.write(batch, sync=...)``, typically many ranges' operations in one write.
+"""
+
+from .bootstrap import bootstrap_range
+from .commands import Command, CommandError, Op, Result, Status, decode_command, decode_result
+from .data_dir import DataDir, StoreIdent, open_data_dir
+from .engine import Engine, Reader, ReadSnapshot, WriteBatch
+from .errors import DataDirError, SnapshotStreamError, StorageCorruptionError, StorageError
+from .memory_engine import MemoryEngine
+from .range_descriptor import RangeDescriptor, load_descriptors
+from .records import AppliedState, TruncatedState
+from .replica_storage import ReplicaStorage
+from .rocks_engine import RocksEngine
+from .snapshot import SnapshotHeader, SnapshotInstaller, SnapshotSource
+from .state_machine import DedupRecord, KVStateMachine
+
+__all__ = [
+    "bootstrap_range", "Command", "CommandError", "Op", "Result", "Status", "decode_command",
+    "decode_result", "DataDir", "StoreIdent", "open_data_dir", "Engine", "Reader",
+    "ReadSnapshot", "WriteBatch", "DataDirError", "SnapshotStreamError",
+    "StorageCorruptionError", "StorageError", "MemoryEngine", "RangeDescriptor",
+    "load_descriptors", "AppliedState", "TruncatedState", "ReplicaStorage", "RocksEngine",
+    "SnapshotHeader", "SnapshotInstaller", "SnapshotSource", "DedupRecord", "KVStateMachine",
+]

@@ -1,0 +1,164 @@
+"""KV commands (what a proposal's entry data holds) and their results, as msgpack positional arrays.
+
+A command is ``[op, client_id, seq, *args]``:
+
+======  ===============================================  ===========================================
+op      args                                             result
+======  ===============================================  ===========================================
+PUT     key: bytes, value: bytes                         OK, None
+GET     key: bytes                                       OK, value or None
+DELETE  key: bytes                                       OK, whether the key existed
+CAS     key, expected: bytes | None, new: bytes          OK, None; or FAILED, the current value
+        (``expected=None``: the key must be absent)
+CPUT    key, value, must_exist: bool                     OK, None; or FAILED, the current value
+        (put only if the key's existence is ``must_exist``)
+SCAN    start: bytes, end: bytes | None, limit: int,     OK, ``[[key, value], ...]`` within the range
+        reverse: bool                                    (``end=None``: to the end of the range)
+======  ===============================================  ===========================================
+
+``client_id`` + ``seq`` make retries idempotent (see ``state_machine``); ``client_id=0`` opts out.
+Any command that fails to decode or validate, or is refused, yields ``Status.ERROR`` with a message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import msgpack
+
+__all__ = ["Op", "Status", "Command", "Result", "CommandError", "decode_command", "decode_result",
+           "MAX_SCAN_LIMIT", "READ_OPS"]
+
+#: The largest ``limit`` a SCAN may ask for: a scan's result is one message.
+MAX_SCAN_LIMIT = 10_000
+_U64_MAX = 2**64 - 1
+
+
+class Op(IntEnum):
+    PUT = 1
+    GET = 2
+    DELETE = 3
+    CAS = 4
+    CPUT = 5
+    SCAN = 6
+
+
+#: Commands that change nothing; they are not recorded for dedup (re-running one is harmless).
+READ_OPS = frozenset({Op.GET, Op.SCAN})
+
+
+class Status(IntEnum):
+    OK = 0
+    FAILED = 1  # a condition (CAS, CPUT) did not hold; the value is the current one
+    ERROR = 2  # the command was malformed or refused; the value is a message
+
+
+class CommandError(ValueError):
+    """Entry data that is not a valid command."""
+
+
+def _is_bytes(v: Any) -> bool:
+    return type(v) is bytes
+
+
+def _is_opt_bytes(v: Any) -> bool:
+    return v is None or type(v) is bytes
+
+
+def _is_bool(v: Any) -> bool:
+    return type(v) is bool
+
+
+def _is_limit(v: Any) -> bool:
+    return type(v) is int and 1 <= v <= MAX_SCAN_LIMIT
+
+
+#: Per op, a check for each argument, in order.
+_ARGS = {
+    Op.PUT: (_is_bytes, _is_bytes),
+    Op.GET: (_is_bytes,),
+    Op.DELETE: (_is_bytes,),
+    Op.CAS: (_is_bytes, _is_opt_bytes, _is_bytes),
+    Op.CPUT: (_is_bytes, _is_bytes, _is_bool),
+    Op.SCAN: (_is_bytes, _is_opt_bytes, _is_limit, _is_bool),
+}
+_OPS = {int(op): op for op in Op}
+
+
+@dataclass(slots=True, frozen=True)
+class Command:
+    """One decoded command. Invariant: ``args`` passed ``_ARGS[op]`` (``decode_command`` checks)."""
+
+    op: Op
+    client_id: int
+    seq: int
+    args: tuple
+
+    def encode(self) -> bytes:
+        return msgpack.packb([int(self.op), self.client_id, self.seq, *self.args])
+
+    @classmethod
+    def put(cls, client_id: int, seq: int, key: bytes, value: bytes) -> Command:
+        return cls(Op.PUT, client_id, seq, (key, value))
+
+    @classmethod
+    def get(cls, client_id: int, seq: int, key: bytes) -> Command:
+        return cls(Op.GET, client_id, seq, (key,))
+
+    @classmethod
+    def delete(cls, client_id: int, seq: int, key: bytes) -> Command:
+        return cls(Op.DELETE, client_id, seq, (key,))
+
+    @classmethod
+    def cas(cls, client_id: int, seq: int, key: bytes, expected: bytes | None,
+            new: bytes) -> Command:
+        return cls(Op.CAS, client_id, seq, (key, expected, new))
+
+    @classmethod
+    def cput(cls, client_id: int, seq: int, key: bytes, value: bytes,
+             must_exist: bool) -> Command:
+        return cls(Op.CPUT, client_id, seq, (key, value, must_exist))
+
+    @classmethod
+    def scan(cls, client_id: int, seq: int, start: bytes, end: bytes | None, limit: int,
+             reverse: bool = False) -> Command:
+        return cls(Op.SCAN, client_id, seq, (start, end, limit, reverse))
+
+
+def decode_command(data: bytes) -> Command:
+    """Decode and validate entry data; raises ``CommandError`` saying what is wrong."""
+    try:
+        arr = msgpack.unpackb(data, use_list=False)
+    except Exception as e:  # msgpack raises several unrelated types on bad input
+        raise CommandError(f"undecodable command: {e!r}") from None
+    if type(arr) is not tuple or len(arr) < 3:
+        raise CommandError("a command is an array [op, client_id, seq, *args]")
+    op = _OPS.get(arr[0]) if type(arr[0]) is int else None
+    if op is None:
+        raise CommandError(f"unknown op {arr[0]!r}")
+    client_id, seq, args = arr[1], arr[2], arr[3:]
+    if not (type(client_id) is int and 0 <= client_id <= _U64_MAX
+            and type(seq) is int and 0 <= seq <= _U64_MAX):
+        raise CommandError("client_id and seq must be unsigned 64-bit integers")
+    checks = _ARGS[op]
+    if len(args) != len(checks) or not all(check(a) for check, a in zip(checks, args)):
+        raise CommandError(f"bad arguments for {op.name}: {args!r}"[:200])
+    return Command(op, client_id, seq, args)
+
+
+@dataclass(slots=True, frozen=True)
+class Result:
+    """The outcome of one command: a status and a value (see the table above)."""
+
+    status: Status
+    value: Any = None
+
+    def encode(self) -> bytes:
+        return msgpack.packb([int(self.status), self.value])
+
+
+def decode_result(data: bytes) -> Result:
+    status, value = msgpack.unpackb(data)
+    return Result(Status(status), value)

@@ -1,0 +1,111 @@
+"""The engine's key layout: one ordered key space shared by every range of a store.
+
+Every key starts with a one-byte prefix (``\\x00`` is reserved for store-wide records);
+integers are fixed-width big-endian, so bytewise key order equals numeric order and each
+range's records are contiguous::
+
+    \\x01 rid:u64 b"a"                      applied state (index, term, conf state)
+    \\x01 rid:u64 b"c" client_id:u64        dedup record of one client (last seq, result)
+    \\x01 rid:u64 b"d"                      range descriptor
+    \\x01 rid:u64 b"h"                      raft HardState
+    \\x01 rid:u64 b"l" index:u64            raft log entry
+    \\x01 rid:u64 b"t"                      truncated state (index, term of the last dropped entry)
+    \\x02 user_key                          user data, shared by all ranges; descriptors split it
+
+Invariants: a range's records all lie in ``[range_prefix(rid), range_prefix(rid + 1))``; its
+log entries lie in ``[log_key(rid, 0), log_key(rid, 2**64 - 1)]`` and sort by index; user keys
+sort as their raw bytes do. The suffix letters are in ascending order so that the records a
+group commit writes for one range (``h`` then ``l``) are in key order.
+"""
+
+from __future__ import annotations
+
+import struct
+
+__all__ = [
+    "RANGE_LOCAL_PREFIX", "USER_PREFIX", "USER_END", "range_prefix",
+    "applied_state_key", "dedup_key", "dedup_span", "client_id_of_dedup_key",
+    "descriptor_key", "hard_state_key", "log_key", "log_span", "index_of_log_key",
+    "truncated_state_key", "range_id_of_key", "user_key", "user_key_of", "user_span",
+]
+
+RANGE_LOCAL_PREFIX = b"\x01"
+USER_PREFIX = b"\x02"
+#: Upper bound of the user key space (exclusive).
+USER_END = b"\x03"
+
+_RANGE = struct.Struct(">cQ")
+_RANGE_SUFFIX = struct.Struct(">cQc")
+_RANGE_SUFFIX_U64 = struct.Struct(">cQcQ")
+_U64 = struct.Struct(">Q")
+
+_APPLIED, _DEDUP, _DESCRIPTOR, _HARD_STATE, _LOG, _TRUNCATED = b"a", b"c", b"d", b"h", b"l", b"t"
+_AFTER_DEDUP, _AFTER_LOG = b"d", b"m"  # the suffix letters right after "c" and "l": span ends
+
+
+def range_prefix(range_id: int) -> bytes:
+    """The first key of a range's local records; ``range_prefix(rid + 1)`` bounds them."""
+    return _RANGE.pack(RANGE_LOCAL_PREFIX, range_id)
+
+
+def range_id_of_key(key: bytes) -> int:
+    """The range id of a range-local key."""
+    return _RANGE.unpack_from(key)[1]
+
+
+def applied_state_key(range_id: int) -> bytes:
+    return _RANGE_SUFFIX.pack(RANGE_LOCAL_PREFIX, range_id, _APPLIED)
+
+
+def dedup_span(range_id: int) -> tuple[bytes, bytes]:
+    """Engine bounds ``[lo, hi)`` of every dedup record of a range."""
+    return (_RANGE_SUFFIX.pack(RANGE_LOCAL_PREFIX, range_id, _DEDUP),
+            _RANGE_SUFFIX.pack(RANGE_LOCAL_PREFIX, range_id, _AFTER_DEDUP))
+
+
+def dedup_key(range_id: int, client_id: int) -> bytes:
+    return _RANGE_SUFFIX_U64.pack(RANGE_LOCAL_PREFIX, range_id, _DEDUP, client_id)
+
+
+def client_id_of_dedup_key(key: bytes) -> int:
+    return _U64.unpack_from(key, _RANGE_SUFFIX.size)[0]
+
+
+def descriptor_key(range_id: int) -> bytes:
+    return _RANGE_SUFFIX.pack(RANGE_LOCAL_PREFIX, range_id, _DESCRIPTOR)
+
+
+def hard_state_key(range_id: int) -> bytes:
+    return _RANGE_SUFFIX.pack(RANGE_LOCAL_PREFIX, range_id, _HARD_STATE)
+
+
+def log_key(range_id: int, index: int) -> bytes:
+    return _RANGE_SUFFIX_U64.pack(RANGE_LOCAL_PREFIX, range_id, _LOG, index)
+
+
+def log_span(range_id: int) -> tuple[bytes, bytes]:
+    """Engine bounds ``[lo, hi)`` of every possible log key of a range."""
+    return log_key(range_id, 0), _RANGE_SUFFIX.pack(RANGE_LOCAL_PREFIX, range_id, _AFTER_LOG)
+
+
+def index_of_log_key(key: bytes) -> int:
+    return _U64.unpack_from(key, _RANGE_SUFFIX.size)[0]
+
+
+def truncated_state_key(range_id: int) -> bytes:
+    return _RANGE_SUFFIX.pack(RANGE_LOCAL_PREFIX, range_id, _TRUNCATED)
+
+
+def user_key(key: bytes) -> bytes:
+    """The engine key of user key ``key``."""
+    return USER_PREFIX + key
+
+
+def user_key_of(engine_key: bytes) -> bytes:
+    """The user key an engine key of the user key space stands for."""
+    return engine_key[1:]
+
+
+def user_span(start: bytes, end: bytes | None) -> tuple[bytes, bytes]:
+    """Engine bounds ``[lo, hi)`` of user keys in ``[start, end)``; ``end=None`` is unbounded."""
+    return USER_PREFIX + start, USER_END if end is None else USER_PREFIX + end

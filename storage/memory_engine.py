@@ -1,0 +1,113 @@
+"""``MemoryEngine``: the engine interface over a dict and a sorted key list, for tests and the
+simulator. Not durable: ``sync`` is accepted and ignored."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Sequence
+
+__all__ = ["MemoryEngine", "MemoryBatch"]
+
+_PUT, _DELETE, _DELETE_RANGE = 0, 1, 2
+
+
+class MemoryBatch:
+    """A recorded list of operations. Invariant: ``_ops`` holds ``(kind, a, b)`` in call order."""
+
+    __slots__ = ("_ops",)
+
+    def __init__(self) -> None:
+        self._ops: list[tuple[int, bytes, bytes | None]] | None = []
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._ops.append((_PUT, key, value))
+
+    def delete(self, key: bytes) -> None:
+        self._ops.append((_DELETE, key, None))
+
+    def delete_range(self, start: bytes, end: bytes) -> None:
+        self._ops.append((_DELETE_RANGE, start, end))
+
+    def __len__(self) -> int:
+        return len(self._ops or ())
+
+
+class _SortedMap:
+    """The reads shared by the engine and its snapshots.
+
+    Invariant: ``_keys`` is the sorted list of the keys of ``_data``.
+    """
+
+    __slots__ = ("_data", "_keys")
+
+    def __init__(self, data: dict[bytes, bytes], keys: list[bytes]) -> None:
+        self._data = data
+        self._keys = keys
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._data.get(key)
+
+    def multi_get(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        get = self._data.get
+        return [get(k) for k in keys]
+
+    def scan(self, start: bytes, end: bytes, limit: int | None = None,
+             reverse: bool = False) -> list[tuple[bytes, bytes]]:
+        lo, hi = bisect_left(self._keys, start), bisect_left(self._keys, end)
+        if limit is not None:
+            if reverse:
+                lo = max(lo, hi - limit)
+            else:
+                hi = min(hi, lo + limit)
+        picked = self._keys[lo:hi]
+        if reverse:
+            picked.reverse()
+        data = self._data
+        return [(k, data[k]) for k in picked]
+
+
+class MemorySnapshot(_SortedMap):
+    """A frozen copy of the engine's state (O(n) to take; fine for tests)."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        self._data, self._keys = {}, []
+
+
+class MemoryEngine(_SortedMap):
+    __slots__ = ("_closed",)
+
+    def __init__(self) -> None:
+        super().__init__({}, [])
+        self._closed = False
+
+    def batch(self) -> MemoryBatch:
+        return MemoryBatch()
+
+    def write(self, batch: MemoryBatch, sync: bool = False) -> None:
+        if self._closed:
+            raise RuntimeError("engine is closed")
+        if batch._ops is None:
+            raise ValueError("batch already written")
+        data, keys = self._data, self._keys
+        for kind, a, b in batch._ops:
+            if kind == _PUT:
+                if a not in data:
+                    insort(keys, a)
+                data[a] = b
+            elif kind == _DELETE:
+                if data.pop(a, None) is not None:
+                    del keys[bisect_left(keys, a)]
+            else:
+                lo, hi = bisect_left(keys, a), bisect_left(keys, b)
+                for k in keys[lo:hi]:
+                    del data[k]
+                del keys[lo:hi]
+        batch._ops = None
+
+    def snapshot(self) -> MemorySnapshot:
+        return MemorySnapshot(dict(self._data), list(self._keys))
+
+    def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,228 @@
+"""``KVStateMachine``: applies committed KV commands of one range to the engine.
+
+Applying a run of committed entries puts their data writes, the dedup records they touched and
+the new applied state into one batch: once the caller writes it, all of those entries are
+applied, else none of them, so a crash never applies an entry twice or skips one.
+
+Idempotent retries: a write command carries ``(client_id, seq)``; the range keeps, per client,
+the last applied seq and its result (the dedup table, persisted with the data). A command whose
+seq equals the recorded one is a retry of an applied command and gets the recorded result
+without running again; a smaller seq is stale and gets an error. The table is bounded: past
+``max_clients`` the client whose last command is the oldest is forgotten. Eviction depends only
+on the sequence of applied entries, so every replica evicts the same clients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgpack
+from raft.types import ConfState, Entry, EntryType
+
+from . import keys
+from .commands import (MAX_SCAN_LIMIT, READ_OPS, Command, CommandError, Op, Result, Status,
+                       decode_command)
+from .engine import Engine, Reader, WriteBatch
+from .errors import StorageCorruptionError
+from .range_descriptor import RangeDescriptor, decode_descriptor, encode_descriptor
+from .records import AppliedState, decode_applied_state, encode_applied_state
+
+__all__ = ["KVStateMachine", "DedupRecord", "encode_dedup_record", "decode_dedup_record",
+           "load_dedup_table"]
+
+
+@dataclass(slots=True, frozen=True)
+class DedupRecord:
+    """A client's last applied write: its ``seq``, the entry ``index`` it was applied at, its
+    ``result``."""
+
+    seq: int
+    index: int
+    result: Result
+
+
+def encode_dedup_record(r: DedupRecord) -> bytes:
+    return msgpack.packb([r.seq, r.index, int(r.result.status), r.result.value])
+
+
+def decode_dedup_record(b: bytes) -> DedupRecord:
+    try:
+        seq, index, status, value = msgpack.unpackb(b)
+        return DedupRecord(int(seq), int(index), Result(Status(status), value))
+    except Exception as e:  # msgpack raises several unrelated types on bad input
+        raise StorageCorruptionError(f"bad dedup record: {e!r}") from None
+
+
+def load_dedup_table(reader: Reader, range_id: int) -> dict[int, DedupRecord]:
+    """A range's dedup table, in eviction order (oldest last command first)."""
+    records = [(keys.client_id_of_dedup_key(k), decode_dedup_record(v))
+               for k, v in reader.scan(*keys.dedup_span(range_id))]
+    records.sort(key=lambda cr: cr[1].index)
+    return dict(records)
+
+
+class KVStateMachine:
+    """The applied state of range ``range_id``.
+
+    Invariants (of this view; the engine matches once the caller's batches are written):
+      - ``applied`` is the last applied entry; every entry up to it is reflected in the data;
+      - ``_dedup`` maps client id -> its ``DedupRecord``, iterated in ascending ``index``
+        (updated clients move to the end), at most ``max_clients`` entries;
+      - ``descriptor`` is None only for a range not yet initialized (no bootstrap, no snapshot).
+
+    Reads go to the engine, so the caller writes each apply batch before the next ``apply``.
+    """
+
+    __slots__ = ("range_id", "descriptor", "applied", "max_clients", "_engine", "_dedup")
+
+    def __init__(self, engine: Engine, range_id: int, max_clients: int = 1000) -> None:
+        """Load the range's applied state, descriptor and dedup table from ``engine``."""
+        self.range_id = range_id
+        self.max_clients = max_clients
+        self._engine = engine
+        raw_desc, raw_applied = engine.multi_get([keys.descriptor_key(range_id),
+                                                  keys.applied_state_key(range_id)])
+        self.descriptor = None if raw_desc is None else decode_descriptor(raw_desc)
+        self.applied = AppliedState() if raw_applied is None else decode_applied_state(raw_applied)
+        self._dedup = load_dedup_table(engine, range_id)
+
+    def apply(self, batch: WriteBatch, entries: list[Entry],
+              conf_state: ConfState | None = None) -> list[Result | None]:
+        """Apply committed ``entries`` (contiguous, starting at most at ``applied.index + 1``)
+        into ``batch``; one result per entry: None for entries that carry no command (empty
+        entries, conf changes) and for entries already applied.
+
+        ``conf_state`` is the membership after these entries (from ``RawNode.apply_conf_change``
+        on their conf changes); it is persisted with the applied state. Raises ValueError if the
+        entries leave a gap after ``applied.index``.
+        """
+        if not entries or entries[-1].index <= self.applied.index:
+            return [None] * len(entries)
+        skip = self.applied.index + 1 - entries[0].index
+        if skip < 0:
+            raise ValueError(f"range {self.range_id}: applying {entries[0].index} after "
+                             f"{self.applied.index}")
+        results: list[Result | None] = [None] * len(entries)
+        pending: dict[bytes, bytes | None] = {}
+        touched: set[int] = set()
+        evicted: set[int] = set()
+        for i in range(max(skip, 0), len(entries)):
+            e = entries[i]
+            if e.type is not EntryType.NORMAL or not e.data:
+                continue
+            try:
+                cmd = decode_command(e.data)
+            except CommandError as err:
+                results[i] = Result(Status.ERROR, str(err))
+                continue
+            results[i] = self._apply_command(cmd, e.index, pending, touched, evicted)
+        put, delete = batch.put, batch.delete
+        for k, v in pending.items():
+            if v is None:
+                delete(k)
+            else:
+                put(k, v)
+        rid, dedup = self.range_id, self._dedup
+        for cid in touched:
+            put(keys.dedup_key(rid, cid), encode_dedup_record(dedup[cid]))
+        for cid in evicted - touched:
+            delete(keys.dedup_key(rid, cid))
+        last = entries[-1]
+        self.applied = AppliedState(last.index, last.term,
+                                    self.applied.conf_state if conf_state is None else conf_state)
+        put(keys.applied_state_key(rid), encode_applied_state(self.applied))
+        return results
+
+    def read(self, cmd: Command) -> Result:
+        """Run a read-only command (GET, SCAN) against the engine, outside the log: for reads
+        served through ReadIndex once ``applied`` covers the read index."""
+        if cmd.op not in READ_OPS:
+            return Result(Status.ERROR, f"{cmd.op.name} is not a read")
+        return self._execute(cmd, {})
+
+    def set_descriptor(self, batch: WriteBatch, desc: RangeDescriptor) -> None:
+        """Persist a new descriptor for this range (conf change, split) into ``batch``."""
+        batch.put(keys.descriptor_key(self.range_id), encode_descriptor(desc))
+        self.descriptor = desc
+
+    def restore(self, descriptor: RangeDescriptor, applied: AppliedState,
+                dedup: dict[int, DedupRecord]) -> None:
+        """Replace the view by an installed snapshot's (``storage.snapshot`` wrote the batch)."""
+        self.descriptor, self.applied = descriptor, applied
+        self._dedup = dict(sorted(dedup.items(), key=lambda cr: cr[1].index))
+
+    def dedup_table(self) -> dict[int, DedupRecord]:
+        """A copy of the dedup table, oldest first."""
+        return dict(self._dedup)
+
+    def _apply_command(self, cmd: Command, index: int, pending: dict[bytes, bytes | None],
+                       touched: set[int], evicted: set[int]) -> Result:
+        cid = cmd.client_id
+        if cid == 0 or cmd.op in READ_OPS:
+            return self._execute(cmd, pending)
+        dedup = self._dedup
+        rec = dedup.get(cid)
+        if rec is not None:
+            if cmd.seq == rec.seq:
+                return rec.result
+            if cmd.seq < rec.seq:
+                return Result(Status.ERROR, f"stale seq {cmd.seq}: client {cid} is at {rec.seq}")
+            del dedup[cid]
+        result = self._execute(cmd, pending)
+        dedup[cid] = DedupRecord(cmd.seq, index, result)
+        touched.add(cid)
+        evicted.discard(cid)
+        while len(dedup) > self.max_clients:
+            oldest = next(iter(dedup))
+            del dedup[oldest]
+            touched.discard(oldest)
+            evicted.add(oldest)
+        return result
+
+    def _execute(self, cmd: Command, pending: dict[bytes, bytes | None]) -> Result:
+        """Run ``cmd``; writes go to ``pending`` (engine key -> value, None to delete), and
+        reads see ``pending`` over the engine."""
+        desc = self.descriptor
+        if desc is None:
+            return Result(Status.ERROR, f"range {self.range_id} is not initialized")
+        op, args = cmd.op, cmd.args
+        if op is Op.SCAN:
+            return self._scan(desc, *args, pending)
+        key = args[0]
+        if not desc.contains(key):
+            return Result(Status.ERROR, f"key {key[:64]!r} is not in range {self.range_id}")
+        ek = keys.user_key(key)
+        if op is Op.PUT:
+            pending[ek] = args[1]
+            return Result(Status.OK)
+        current = pending[ek] if ek in pending else self._engine.get(ek)
+        if op is Op.GET:
+            return Result(Status.OK, current)
+        if op is Op.DELETE:
+            pending[ek] = None
+            return Result(Status.OK, current is not None)
+        if op is Op.CAS:
+            ok = current == args[1]
+        else:  # Op.CPUT
+            ok = (current is not None) == args[2]
+        if not ok:
+            return Result(Status.FAILED, current)
+        pending[ek] = args[1] if op is Op.CPUT else args[2]
+        return Result(Status.OK)
+
+    def _scan(self, desc: RangeDescriptor, start: bytes, end: bytes | None, limit: int,
+              reverse: bool, pending: dict[bytes, bytes | None]) -> Result:
+        """SCAN clamped to the range, merging ``pending`` over the engine."""
+        start = max(start, desc.start_key)
+        if desc.end_key is not None:
+            end = desc.end_key if end is None else min(end, desc.end_key)
+        lo, hi = keys.user_span(start, end)
+        if lo >= hi:
+            return Result(Status.OK, [])
+        overlay = {k: v for k, v in pending.items() if lo <= k < hi}
+        deletes = sum(v is None for v in overlay.values())
+        # ``deletes`` more rows than asked: enough survivors even if every delete hits one.
+        rows = dict(self._engine.scan(lo, hi, min(limit, MAX_SCAN_LIMIT) + deletes, reverse))
+        rows.update(overlay)
+        picked = sorted((k for k, v in rows.items() if v is not None), reverse=reverse)[:limit]
+        return Result(Status.OK, [[keys.user_key_of(k), rows[k]] for k in picked])
