@@ -4,6 +4,8 @@ Modelled on etcd-io/raft. The public names below are a contract (see shared/DESI
 """
 
 from .config import Config, ReadOnlyOption
+from .progress import Progress, ProgressState
+from .rawnode import RawNode, Ready, Status
 from .errors import (CompactedError, ProposalDropped, RaftError, SnapOutOfDateError,
                      UnavailableError)
 from .storage import MemoryStorage, Storage
@@ -16,5 +18,6 @@ __all__ = [
     "SnapOutOfDateError", "UnavailableError", "MemoryStorage", "Storage", "ConfChange",
     "ConfChangeSingle", "ConfChangeTransition", "ConfChangeType", "ConfChangeV2", "ConfState",
     "Entry", "EntryType", "HardState", "Message", "MessageType", "ReadState", "Snapshot",
-    "SnapshotMetadata", "SoftState", "StateType",
+    "SnapshotMetadata", "SoftState", "StateType", "RawNode", "Ready", "Status", "Progress",
+    "ProgressState",
 ]
