@@ -1,0 +1,90 @@
+"""Round trips of every frame kind and client message through the codec."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from raft.types import LOCAL_MESSAGES, Entry, Message, MessageType
+from transport import (DecodeError, decode_frame, decode_request, decode_response,
+                       encode_request, encode_response)
+from transport.codec import (VERSION, FrameKind, heartbeats_frame, raft_frame, raft_item,
+                             snapshot_chunk_frame)
+
+from transport_strategies import chunks, heartbeats, raft_items, requests, responses, u64
+
+settings.register_profile("transport", deadline=None)
+settings.load_profile("transport")
+
+
+@settings(max_examples=200)
+@given(u64, st.lists(raft_items, max_size=5))
+def test_raft_batch_round_trip(sender, items):
+    frame = raft_frame(sender, [raft_item(r, m)[0] for r, m in items])
+    kind, got_sender, got = decode_frame(frame)
+    assert (kind, got_sender) == (FrameKind.RAFT, sender)
+    assert got == [(r, Message(m.type, m.to, m.from_, m.term, m.log_term, m.index,
+                               tuple(m.entries), m.commit, m.snapshot, m.reject, m.reject_hint,
+                               m.context)) for r, m in items]
+
+
+@settings(max_examples=300)
+@given(u64, st.lists(heartbeats, max_size=20), st.booleans())
+def test_heartbeats_round_trip(sender, hbs, responses_kind):
+    kind, got_sender, got = decode_frame(heartbeats_frame(sender, hbs, responses=responses_kind))
+    expected = FrameKind.HEARTBEAT_RESPONSES if responses_kind else FrameKind.HEARTBEATS
+    assert (kind, got_sender, got) == (expected, sender, hbs)
+
+
+@settings(max_examples=300)
+@given(u64, chunks)
+def test_snapshot_chunk_round_trip(sender, chunk):
+    assert decode_frame(snapshot_chunk_frame(sender, chunk)) == (
+        FrameKind.SNAPSHOT_CHUNK, sender, chunk)
+
+
+@settings(max_examples=300)
+@given(requests)
+def test_client_request_round_trip(req):
+    assert decode_request(encode_request(req)) == req
+
+
+@settings(max_examples=300)
+@given(responses)
+def test_client_response_round_trip(resp):
+    assert decode_response(encode_response(resp)) == resp
+
+
+def test_raft_item_size_estimate_bounds_the_packed_size():
+    m = Message(MessageType.APP, 2, 1, 2**63, 2**63, 2**63, tuple(
+        Entry(2**63, 2**63 + i, data=b"x" * i) for i in range(50)), 2**63, context=b"c" * 9)
+    item, size = raft_item(2**64 - 1, m)
+    assert len(msgpack.packb(item)) <= size
+
+
+@pytest.mark.parametrize("mtype", sorted(LOCAL_MESSAGES))
+def test_local_messages_never_decode(mtype):
+    frame = raft_frame(1, [raft_item(1, Message(mtype))[0]])
+    with pytest.raises(DecodeError):
+        decode_frame(frame)
+
+
+def test_unknown_version_and_kind_rejected():
+    with pytest.raises(DecodeError, match="version"):
+        decode_frame(msgpack.packb((VERSION + 1, FrameKind.RAFT, 1, ())))
+    with pytest.raises(DecodeError, match="kind"):
+        decode_frame(msgpack.packb((VERSION, 99, 1, ())))
+    with pytest.raises(DecodeError, match="not a node-to-node frame"):
+        decode_frame(msgpack.packb((VERSION, FrameKind.CLIENT_REQUEST, 1, ())))
+
+
+def test_bools_and_floats_are_not_ints():
+    good = list(raft_item(1, Message(MessageType.APP, 2, 1, 3))[0])
+    for pos, bad in [(2, True), (4, 3.0), (0, -1), (6, None)]:
+        item = list(good)
+        item[pos] = bad
+        with pytest.raises(DecodeError):
+            decode_frame(msgpack.packb((VERSION, FrameKind.RAFT, 1, [item])))
+

@@ -1,0 +1,62 @@
+"""Hypothesis strategies for every value the transport codec carries."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from raft.types import (LOCAL_MESSAGES, ConfState, Entry, EntryType, Message, MessageType,
+                        Snapshot, SnapshotMetadata)
+from transport import (ClientOp, ClientRequest, ClientResponse, ClientStatus, Heartbeat,
+                       SnapshotChunk)
+
+u64 = st.integers(min_value=0, max_value=2**64 - 1)
+small = st.binary(max_size=64)
+ids = st.lists(u64, max_size=5).map(tuple)
+
+entries = st.builds(Entry, u64, u64, st.sampled_from(EntryType), small)
+conf_states = st.builds(ConfState, ids, ids, ids, ids, st.booleans())
+metadata = st.builds(SnapshotMetadata, conf_states, u64, u64)
+snapshots = st.builds(Snapshot, small, metadata)
+wire_types = st.sampled_from([t for t in MessageType if t not in LOCAL_MESSAGES])
+
+messages = st.builds(
+    Message, wire_types, u64, u64, u64, u64, u64,
+    st.lists(entries, max_size=4).map(tuple), u64, st.none() | snapshots, st.booleans(), u64,
+    small)
+raft_items = st.tuples(u64, messages)
+heartbeats = st.builds(Heartbeat, u64, u64, u64, u64, u64, st.booleans())
+chunks = st.builds(SnapshotChunk, u64, u64, u64, u64, metadata, u64, st.booleans(), small)
+
+_ARGS = {
+    ClientOp.PUT: st.tuples(small, small),
+    ClientOp.GET: st.tuples(small),
+    ClientOp.DELETE: st.tuples(small),
+    ClientOp.CAS: st.tuples(small, st.none() | small, st.none() | small),
+    ClientOp.SCAN: st.tuples(small, small, u64),
+    ClientOp.STATUS: st.tuples(st.dictionaries(st.text(max_size=8), u64 | small, max_size=4)),
+}
+_RESULTS = {
+    ClientOp.PUT: st.none(),
+    ClientOp.GET: st.none() | small,
+    ClientOp.DELETE: st.none(),
+    ClientOp.CAS: st.tuples(st.booleans(), st.none() | small),
+    ClientOp.SCAN: st.lists(st.tuples(small, small), max_size=4).map(tuple),
+    ClientOp.STATUS: st.dictionaries(st.text(max_size=8), u64 | st.text(max_size=8), max_size=4),
+}
+_NON_OK = {
+    ClientStatus.NOT_LEADER: u64,
+    ClientStatus.RANGE_NOT_FOUND: st.none(),
+    ClientStatus.ERROR: st.text(max_size=40),
+}
+
+requests = st.sampled_from(ClientOp).flatmap(
+    lambda op: st.builds(ClientRequest, u64, st.just(op), _ARGS[op]))
+
+
+def _response(op: ClientOp, status: ClientStatus) -> st.SearchStrategy[ClientResponse]:
+    result = _RESULTS[op] if status is ClientStatus.OK else _NON_OK[status]
+    return st.builds(ClientResponse, u64, st.just(op), st.just(status), result)
+
+
+responses = st.tuples(st.sampled_from(ClientOp), st.sampled_from(ClientStatus)).flatmap(
+    lambda t: _response(*t))
