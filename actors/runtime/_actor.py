@@ -51,15 +51,12 @@ class PooledActor:
         """Handle a message; the return value answers an `ask`. Default: log and ignore."""
         logger.warning("Unexpected message received by %s: %r", self.actor_ref, message)
 
-    def _handle_receive(self, message: Any) -> Any:
-        """Dispatch pykka's proxy messages to attributes, anything else to `on_receive`."""
-        kind = message.__class__
-        if kind is ProxyCall:
+    def _handle_proxy(self, message: ProxyCall | ProxyGetAttr | ProxySetAttr) -> Any:
+        """Serve a pykka proxy message: call, read or write the attribute at its path."""
+        if isinstance(message, ProxyCall):
             method = functools.reduce(getattr, message.attr_path, self)
             return method(*message.args, **message.kwargs)
-        if kind is ProxyGetAttr:
+        if isinstance(message, ProxyGetAttr):
             return functools.reduce(getattr, message.attr_path, self)
-        if kind is ProxySetAttr:
-            parent = functools.reduce(getattr, message.attr_path[:-1], self)
-            return setattr(parent, message.attr_path[-1], message.value)
-        return self.on_receive(message)
+        parent = functools.reduce(getattr, message.attr_path[:-1], self)
+        return setattr(parent, message.attr_path[-1], message.value)

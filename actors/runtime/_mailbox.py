@@ -18,10 +18,12 @@ import collections
 import logging
 import sys
 import threading
+from _thread import get_ident
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pykka import ActorDeadError
+from pykka.messages import ProxyCall, ProxyGetAttr, ProxySetAttr
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -51,6 +53,9 @@ class _Control:
 STOP = _Control("stop")
 """Stop after the messages queued before it; its reply is True."""
 
+PROXY_MESSAGES = frozenset({ProxyCall, ProxyGetAttr, ProxySetAttr})
+"""pykka's proxy messages (public API of `pykka.messages`), sent by `pykka.ActorProxy`."""
+
 
 class Mailbox:
     """Queue, scheduling token and lifecycle of one pooled actor.
@@ -72,7 +77,7 @@ class Mailbox:
         "actor",
         "alive",
         "queue",
-        "running_thread",
+        "running_thread_id",
     )
 
     def __init__(
@@ -86,8 +91,8 @@ class Mailbox:
         self.actor = actor
         self.queue: collections.deque[Envelope] = collections.deque()
         self.alive = True
-        self.running_thread: threading.Thread | None = None
-        """The worker running this actor right now, None between runs (confinement)."""
+        self.running_thread_id: int | None = None
+        """`threading.get_ident()` of the thread running this actor now, None between runs."""
         self._token = threading.Lock()
         self._token.acquire()
         self._acquire = self._token.acquire
@@ -113,18 +118,17 @@ class Mailbox:
         """Handle up to one batch of envelopes, then reschedule or go idle.
 
         Called by the scheduler while this mailbox holds the token, so never concurrently.
+        This and `post` are the hot path: one frame per batch, plus the handler's.
         """
         queue = self.queue
-        self.running_thread = threading.current_thread()
-        try:
-            if not self._started:
-                self._start()
-            if self.alive:
-                self._handle_batch(queue)
-            if not self.alive:
-                self._drain(queue)
-        finally:
-            self.running_thread = None
+        self.running_thread_id = get_ident()
+        if not self._started:
+            self._start()
+        if self.alive:
+            self._handle_batch(queue)
+        if not self.alive:
+            self._drain(queue)
+        self.running_thread_id = None
         if queue:
             self._submit(self)
             return
@@ -142,8 +146,12 @@ class Mailbox:
             self._die()
 
     def _handle_batch(self, queue: collections.deque[Envelope]) -> None:
-        """Handle at most `batch_size` envelopes, stopping early if the actor dies."""
-        handle = self.actor._handle_receive  # noqa: SLF001
+        """Handle at most `batch_size` envelopes, stopping early if the actor dies.
+
+        pykka's proxy messages go to `_handle_proxy`, the rest straight to `on_receive`.
+        """
+        actor = self.actor
+        on_receive = actor.on_receive
         popleft = queue.popleft
         for _ in range(min(self._batch_size, len(queue))):
             message, reply_to = popleft()
@@ -151,7 +159,10 @@ class Mailbox:
                 self._stop(reply_to)
                 return
             try:
-                result = handle(message)
+                if message.__class__ in PROXY_MESSAGES:
+                    result = actor._handle_proxy(message)  # noqa: SLF001
+                else:
+                    result = on_receive(message)
             except Exception:
                 if reply_to is None:
                     self._fail(*sys.exc_info())

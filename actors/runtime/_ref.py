@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
@@ -49,13 +48,14 @@ class PooledActorRef(Generic[A]):
         """True until the actor stopped or failed (it may still be about to)."""
         return self._mailbox.alive
 
-    def running_thread(self) -> threading.Thread | None:
-        """The thread running this actor at this instant, None while it is idle.
+    def running_thread_id(self) -> int | None:
+        """`threading.get_ident()` of the thread running this actor now; None while idle.
 
-        The confinement hook: state owned by the actor may be touched only when this is
-        `threading.current_thread()`.
+        The confinement hook: state owned by the actor may be touched only where this
+        equals `threading.get_ident()`. (An ident, not a Thread, so the hot path sets it
+        with one C call.)
         """
-        return self._mailbox.running_thread
+        return self._mailbox.running_thread_id
 
     def tell(self, message: Any) -> None:
         """Queue `message` without waiting. Raises `pykka.ActorDeadError` if stopped."""

@@ -347,7 +347,7 @@ class EntryChecker(PooledActor):
         self.violations = 0
 
     def on_receive(self, message: Any) -> Any:
-        if self.inside or self.actor_ref.running_thread() is not threading.current_thread():
+        if self.inside or self.actor_ref.running_thread_id() != threading.get_ident():
             self.violations += 1
         self.inside = True
         for _ in range(20):  # a window long enough for the interpreter to switch threads
@@ -415,7 +415,7 @@ def test_confinement_hook_names_the_running_thread(pooled: PooledRuntime) -> Non
 
         def tick(self) -> str:
             assert self.owner is not None
-            if self.owner.running_thread() is not threading.current_thread():
+            if self.owner.running_thread_id() != threading.get_ident():
                 raise AssertionError("touched outside its replica")
             return "ticked"
 
@@ -432,7 +432,7 @@ def test_confinement_hook_names_the_running_thread(pooled: PooledRuntime) -> Non
     result, thread_name = ref.ask("tick", timeout=WAIT)
     assert result == "ticked"
     assert thread_name.startswith("pooled-actors-")
-    assert ref.running_thread() is None  # idle: nobody runs it
+    assert ref.running_thread_id() is None  # idle: nobody runs it
     with pytest.raises(AssertionError, match="outside its replica"):
         node.tick()
 
