@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from .config import ReadOnlyOption
 from .errors import ProposalDropped
-from .progress import ProgressState
+from .progress import Progress, ProgressState
 from .quorum import VoteResult
 from .types import (NONE, ConfChange, ConfChangeV2, Entry, EntryType, Message,
                     MessageType as MT)
@@ -14,7 +14,7 @@ from .types import (NONE, ConfChange, ConfChangeV2, Entry, EntryType, Message,
 if TYPE_CHECKING:
     from .raft import Raft
 
-__all__ = ["step_leader"]
+__all__ = ["step_leader", "propose"]
 
 
 def step_leader(r: Raft, m: Message) -> None:
@@ -89,11 +89,16 @@ def step_leader(r: Raft, m: Message) -> None:
 def _propose(r: Raft, m: Message) -> None:
     if not m.entries:
         raise ValueError("stepped empty MsgProp")
+    propose(r, m.entries if isinstance(m.entries, list) else list(m.entries))
+
+
+def propose(r: Raft, ents: list[Entry]) -> None:
+    """Append proposals to the leader's log (``ents`` are modified in place) and schedule
+    sending them; raises ``ProposalDropped`` if this leader cannot take them."""
     if r.id not in r.trk.progress:
         raise ProposalDropped("this node was removed from the configuration")
     if r.lead_transferee != NONE:
         raise ProposalDropped("leadership transfer in progress")
-    ents = m.entries if isinstance(m.entries, list) else list(m.entries)
     for i, e in enumerate(ents):
         if e.type == EntryType.NORMAL:
             continue
@@ -111,10 +116,10 @@ def _propose(r: Raft, m: Message) -> None:
             r.pending_conf_index = r.raft_log.last_index() + i + 1
     if not r.append_entry(ents):
         raise ProposalDropped("too many uncommitted entries")
-    r.bcast_append()
+    r.bcast_pending = True
 
 
-def _handle_append_rejection(r: Raft, m: Message, pr) -> None:
+def _handle_append_rejection(r: Raft, m: Message, pr: Progress) -> None:
     # The follower's hint (index, term) lets us skip every entry of terms it does not have.
     next_probe = m.reject_hint
     if m.log_term > 0:
@@ -125,7 +130,7 @@ def _handle_append_rejection(r: Raft, m: Message, pr) -> None:
         r.send_append(m.from_)
 
 
-def _handle_append_ack(r: Raft, m: Message, pr) -> None:
+def _handle_append_ack(r: Raft, m: Message, pr: Progress) -> None:
     if not (pr.maybe_update(m.index) or (pr.match == m.index and pr.state == ProgressState.PROBE)):
         return
     if pr.state == ProgressState.PROBE:
@@ -149,7 +154,7 @@ def _handle_append_ack(r: Raft, m: Message, pr) -> None:
             r.send(Message(MT.TIMEOUT_NOW, to=m.from_))
 
 
-def _transfer_leader(r: Raft, m: Message, pr) -> None:
+def _transfer_leader(r: Raft, m: Message, pr: Progress) -> None:
     if pr.is_learner:
         return  # a learner cannot lead
     transferee = m.from_

@@ -222,26 +222,25 @@ class Raft:
         self.bcast_pending = False
 
     def append_entry(self, es: list[Entry]) -> bool:
-        """Append proposals as leader; False (nothing appended) over the uncommitted limit."""
-        li = self.raft_log.last_index()
+        """Append proposals as leader; False (nothing appended) over the uncommitted limit.
+
+        The leader's own ack of these entries comes when the application has persisted them
+        (RawNode.advance), never before.
+        """
+        log = self.raft_log
+        u = log.unstable
+        li = u.offset + len(u.entries) - 1 if u.entries else log.last_index()
         term = self.term
+        size = 0
         for i, e in enumerate(es, li + 1):
             e.term = term
             e.index = i
-        if not self.increase_uncommitted_size(es):
+            size += len(e.data)
+        # Always admit one batch when nothing is uncommitted, and empty entries.
+        if self.uncommitted_size > 0 and size > 0 and self.uncommitted_size + size > self.max_uncommitted_size:
             return False
-        self.raft_log.append(es)
-        # The leader's own ack of these entries comes when the application has persisted them
-        # (RawNode.advance), never before.
-        return True
-
-    def increase_uncommitted_size(self, es: list[Entry]) -> bool:
-        s = 0
-        for e in es:
-            s += len(e.data)
-        if self.uncommitted_size > 0 and s > 0 and self.uncommitted_size + s > self.max_uncommitted_size:
-            return False  # always admit one batch when nothing is uncommitted, and empty entries
-        self.uncommitted_size += s
+        self.uncommitted_size += size
+        log.append(es)
         return True
 
     def reduce_uncommitted_size(self, s: int) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from .config import Config
 from .errors import ProposalDropped, StepLocalMsgError
 from .progress import Progress
+from .leader import propose as leader_propose
 from .raft import Raft
 from .types import (LOCAL_MESSAGES, NONE, RESPONSE_MESSAGES, ConfChange, ConfChangeV2,
                     ConfState, Entry, EntryType, HardState, Message, MessageType as MT,
@@ -75,7 +76,11 @@ class RawNode:
     def propose(self, data: bytes) -> None:
         """Propose ``data`` for the log; raises ``ProposalDropped`` if it cannot be taken now."""
         r = self.raft
-        self.raft.step(Message(MT.PROP, from_=r.id, entries=[Entry(0, 0, EntryType.NORMAL, data)]))
+        if r.state == StateType.LEADER:
+            # What step(MsgProp) would do on a leader, without building the message.
+            leader_propose(r, [Entry(0, 0, EntryType.NORMAL, data)])
+        else:
+            r.step(Message(MT.PROP, from_=r.id, entries=[Entry(0, 0, EntryType.NORMAL, data)]))
 
     def propose_conf_change(self, cc: ConfChange | ConfChangeV2) -> None:
         t = EntryType.CONF_CHANGE if isinstance(cc, ConfChange) else EntryType.CONF_CHANGE_V2
@@ -123,10 +128,11 @@ class RawNode:
         log = r.raft_log
         if log.unstable.entries or log.unstable.snapshot is not None or log.has_next_committed_ents():
             return True
-        if r.soft_state() != self._prev_soft:
+        ps, ph = self._prev_soft, self._prev_hard
+        if r.lead != ps.lead or r.state != ps.raft_state:
             return True
-        hs = r.hard_state()
-        return not hs.is_empty() and hs != self._prev_hard
+        return (r.term != ph.term or r.vote != ph.vote or log.committed != ph.commit) and (
+            r.term != 0 or r.vote != 0 or log.committed != 0)
 
     def ready(self) -> Ready:
         """What to persist, send and apply now; call ``advance`` once done."""

@@ -27,6 +27,8 @@ def limit_size(ents: list[Entry], max_size: int | None) -> list[Entry]:
     """
     if max_size is None or len(ents) <= 1:
         return ents
+    if sum([len(e.data) for e in ents]) + ENTRY_OVERHEAD * len(ents) <= max_size:
+        return ents  # the common case, decided without a Python-level loop
     size = entry_size(ents[0])
     n = 1
     for n in range(1, len(ents)):
