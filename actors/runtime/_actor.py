@@ -24,6 +24,20 @@ class PooledActor:
     `on_failure` run on whichever worker runs the actor, never two at once, so the actor's
     state needs no lock. Public methods and attributes are reachable through
     `actor_ref.proxy()` exactly as through a pykka proxy.
+
+    Failure policy (pykka's, scoped to this actor):
+    - a handler raising `Exception` for an `ask` (or proxy call): the exception goes to
+      the asker's future, is logged at INFO, and the actor carries on;
+    - a handler raising for a `tell` (or `defer`): logged at ERROR, the actor stops,
+      `on_failure(type, value, traceback)` runs (`on_stop` does not), asks still queued
+      fail with `pykka.ActorDeadError`; no other actor is affected;
+    - a `BaseException` that is not an `Exception` (e.g. `SystemExit`) fails the actor
+      as above even in an ask, after handing it to the asker. Unlike pykka, other actors
+      are not stopped: there is no global registry to stop them through;
+    - `on_start` raising: logged, the actor stops, neither `on_stop` nor `on_failure`
+      runs; `on_stop` / `on_failure` raising: logged, the actor is stopped anyway;
+    - a message to a stopped actor: `tell` raises `pykka.ActorDeadError`, `ask` raises
+      it (or returns a future holding it), `stop` answers False.
     """
 
     actor_ref: PooledActorRef[Self]

@@ -18,8 +18,8 @@ import collections
 import logging
 import sys
 import threading
-from _thread import get_ident
 from collections.abc import Callable
+from threading import get_ident
 from typing import TYPE_CHECKING, Any
 
 from pykka import ActorDeadError
@@ -102,7 +102,7 @@ class Mailbox:
         self._started = False
 
     def __str__(self) -> str:
-        return f"{self.actor.__class__.__name__} ({self.actor.actor_ref.actor_urn})"
+        return str(self.actor.actor_ref)
 
     def activate(self) -> None:
         """Give the token, held since creation, to the scheduler: the first run starts the actor."""
@@ -118,7 +118,7 @@ class Mailbox:
         """Handle up to one batch of envelopes, then reschedule or go idle.
 
         Called by the scheduler while this mailbox holds the token, so never concurrently.
-        This and `post` are the hot path: one frame per batch, plus the handler's.
+        This and `post` are the hot path: a fixed few frames per batch, plus the handler's.
         """
         queue = self.queue
         self.running_thread_id = get_ident()

@@ -11,6 +11,8 @@ from typing import Any
 
 import pykka
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.runtime import (
     ManualScheduler,
@@ -571,3 +573,54 @@ def test_a_worker_cannot_stop_its_own_runtime(pooled: PooledRuntime) -> None:
 
     with pytest.raises(RuntimeError, match="join itself"):
         pooled.spawn(Stopper, pooled).ask("stop", timeout=WAIT)
+
+
+# --- property: any seeded interleaving keeps the mailbox contract ------------------------------
+
+operations = st.lists(
+    st.tuples(st.sampled_from(["tell", "ask", "stop", "step"]), st.integers(0, 2)), max_size=60
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=operations, seed=st.integers(0, 2**32 - 1), batch_size=st.integers(1, 4))
+def test_any_interleaving_keeps_order_answers_every_ask_and_stops_once(
+    ops: list[tuple[str, int]], seed: int, batch_size: int
+) -> None:
+    scheduler = ManualScheduler(random.Random(seed))
+    runtime = PooledRuntime(scheduler, batch_size=batch_size).start()
+    logs: list[list[Any]] = [[], [], []]
+    refs = [runtime.spawn(Recorder, log) for log in logs]
+    expected: list[list[Any]] = [["start"], ["start"], ["start"]]
+    stop_sent = [False, False, False]
+    asks: list[tuple[pykka.Future[Any], bool]] = []
+    for number, (op, index) in enumerate(ops):
+        ref = refs[index]
+        if op == "step":
+            scheduler.run_one()
+        elif op == "stop":
+            ref.stop(block=False)
+            stop_sent[index] = True
+        elif not ref.is_alive():
+            if op == "tell":
+                with pytest.raises(pykka.ActorDeadError):
+                    ref.tell(number)
+            else:
+                asks.append((ref.ask(number, block=False), False))
+        else:
+            if not stop_sent[index]:
+                expected[index].append(number)
+            if op == "tell":
+                ref.tell(number)
+            else:
+                asks.append((ref.ask(number, block=False), not stop_sent[index]))
+    scheduler.run_until_idle()
+    for future, answered in asks:
+        if answered:
+            assert future.get(timeout=0)[0] == "handled"
+        else:
+            with pytest.raises(pykka.ActorDeadError):
+                future.get(timeout=0)
+    runtime.stop()
+    for log, want in zip(logs, expected, strict=True):
+        assert log == [*want, "stop"]
