@@ -102,16 +102,21 @@ class PooledRuntime:
     def stop(self, timeout: float | None = None) -> None:
         """Stop every actor after the messages already queued, then join the threads.
 
+        Also valid on a runtime never started: its actors start and stop, then it is done.
+
         Raises `pykka.Timeout` if that takes longer than `timeout` seconds (a handler
         that never returns); the runtime cannot be restarted either way.
         """
         with self._lock:
             if self._state is _State.STOPPED:
                 return
+            never_started = self._state is _State.NEW
             self._state = _State.STOPPING
             mailboxes = list(self._live)
             if not mailboxes:
                 self._all_stopped.set()
+        if never_started:  # actors spawned before start still get on_start and on_stop
+            self.scheduler.start()
         for mailbox in mailboxes:
             mailbox.post((STOP, None))
         finished = self.scheduler.shutdown(self._all_stopped, timeout)

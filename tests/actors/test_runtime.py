@@ -624,3 +624,13 @@ def test_any_interleaving_keeps_order_answers_every_ask_and_stops_once(
     runtime.stop()
     for log, want in zip(logs, expected, strict=True):
         assert log == [*want, "stop"]
+
+
+def test_stopping_a_runtime_that_never_started_still_runs_the_hooks() -> None:
+    before = set(threading.enumerate())
+    runtime = PooledRuntime(ThreadPoolScheduler(workers=2))
+    log: list[Any] = []
+    runtime.spawn(Recorder, log).tell("queued")
+    runtime.stop(timeout=WAIT)
+    assert log == ["start", "queued", "stop"]
+    assert set(threading.enumerate()) == before
