@@ -1,0 +1,80 @@
+"""Opening data directories: created when missing; refused, with a clear error naming the
+directory, when foreign, newer, not ours, or damaged."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from storage import DataDirError, load_descriptors, open_data_dir, RangeDescriptor
+from storage.range_descriptor import encode_descriptor
+from storage import keys
+
+
+def test_created_when_missing_and_reopened(tmp_path):
+    path = str(tmp_path / "a" / "b")
+    d = open_data_dir(path, "cluster-1", 3)
+    b = d.engine.batch()
+    for rid in (5, 2, 9):
+        b.put(keys.descriptor_key(rid), encode_descriptor(RangeDescriptor(rid, b"", None)))
+        b.put(keys.log_key(rid, 1), b"\x00" * 9)
+    d.engine.write(b, sync=True)
+    d.close()
+    d = open_data_dir(path, "cluster-1", 3)
+    assert (d.ident.cluster_id, d.ident.node_id) == ("cluster-1", 3)
+    assert [r.range_id for r in load_descriptors(d.engine)] == [2, 5, 9]
+    d.close()
+
+
+def expect_error(path, *fragments, cluster="c", node=1):
+    with pytest.raises(DataDirError) as exc:
+        open_data_dir(str(path), cluster, node)
+    msg = str(exc.value)
+    assert str(path) in msg
+    for f in fragments:
+        assert f in msg
+    # no chained traceback: the message is the whole story
+    assert exc.value.__cause__ is None
+    assert exc.value.__context__ is None or exc.value.__suppress_context__
+
+
+def test_foreign_cluster_or_node(tmp_path):
+    open_data_dir(str(tmp_path), "c", 1).close()
+    expect_error(tmp_path, "cluster 'c'", cluster="other")
+    expect_error(tmp_path, "node 1", node=2)
+
+
+def test_newer_format(tmp_path):
+    open_data_dir(str(tmp_path), "c", 1).close()
+    ident = tmp_path / "IDENT"
+    d = json.loads(ident.read_text())
+    d["format_version"] = 99
+    ident.write_text(json.dumps(d))
+    expect_error(tmp_path, "format version 99")
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b'{"cluster_id": "c"}',
+                                     b'{"cluster_id": 1, "node_id": 1, "format_version": 1}'])
+def test_corrupt_ident(tmp_path, content):
+    open_data_dir(str(tmp_path), "c", 1).close()
+    (tmp_path / "IDENT").write_bytes(content)
+    expect_error(tmp_path, "corrupt")
+
+
+def test_corrupt_engine(tmp_path):
+    open_data_dir(str(tmp_path), "c", 1).close()
+    engine_dir = tmp_path / "engine"
+    for name in os.listdir(engine_dir):
+        if name.startswith("MANIFEST") or name == "CURRENT":
+            (engine_dir / name).write_bytes(b"garbage\n")
+    expect_error(tmp_path, "engine")
+
+
+def test_not_a_data_dir(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    expect_error(tmp_path, "not a multiraft data dir")
+    f = tmp_path / "file"
+    f.write_text("x")
+    expect_error(f, "not a directory")
