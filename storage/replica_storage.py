@@ -46,7 +46,7 @@ class ReplicaStorage:
     """
 
     __slots__ = ("range_id", "_engine", "_hard_state", "_truncated", "_last_index", "_last_term",
-                 "_cache", "_cache_bytes", "_cache_entries", "_cache_limit")
+                 "_cache", "_cache_bytes", "_cache_entries", "_cache_limit", "_hard_state_key")
 
     def __init__(self, engine: Engine, range_id: int, cache_entries: int = 128,
                  cache_bytes: int = 256 << 10) -> None:
@@ -55,7 +55,8 @@ class ReplicaStorage:
         self._engine = engine
         self._cache_entries = cache_entries
         self._cache_limit = cache_bytes
-        raw_hs, raw_ts = engine.multi_get([keys.hard_state_key(range_id),
+        self._hard_state_key = keys.hard_state_key(range_id)  # written on every Ready
+        raw_hs, raw_ts = engine.multi_get([self._hard_state_key,
                                            keys.truncated_state_key(range_id)])
         self._hard_state = HardState() if raw_hs is None else decode_hard_state(raw_hs)
         self._truncated = TruncatedState() if raw_ts is None else decode_truncated_state(raw_ts)
@@ -177,7 +178,7 @@ class ReplicaStorage:
         self._cache_append(start, entries)
 
     def set_hard_state(self, batch: WriteBatch, hs: HardState) -> None:
-        batch.put(keys.hard_state_key(self.range_id), encode_hard_state(hs))
+        batch.put(self._hard_state_key, encode_hard_state(hs))
         self._hard_state = hs
 
     def truncate(self, batch: WriteBatch, index: int) -> None:
@@ -221,9 +222,16 @@ class ReplicaStorage:
             del cache[cut:]
         cache.extend(entries)
         self._cache_bytes += entries_size(entries)
-        excess = len(cache) - self._cache_entries
-        while excess > 0 or (self._cache_bytes > self._cache_limit and len(cache) > 1):
-            evicted = cache[:max(excess, 1)]
-            del cache[:len(evicted)]
-            self._cache_bytes -= entries_size(evicted)
-            excess = 0
+        if len(cache) > self._cache_entries or self._cache_bytes > self._cache_limit:
+            self._cache_evict()
+
+    def _cache_evict(self) -> None:
+        """Drop the oldest cached entries until within both bounds (keeping at least one)."""
+        cache = self._cache
+        n = max(len(cache) - self._cache_entries, 0)
+        size = self._cache_bytes - entries_size(cache[:n])
+        while size > self._cache_limit and n < len(cache) - 1:
+            size -= entries_size(cache[n:n + 1])
+            n += 1
+        del cache[:n]
+        self._cache_bytes = size

@@ -1,0 +1,154 @@
+"""Storage benchmark: durable group commit, single-range appends, log truncation.
+
+Run: ``.venv/bin/python -m bench.bench_storage`` (or ``python bench/bench_storage.py``).
+Writes ``bench/results/storage.json`` and prints a table. Each figure is the median of several
+rounds; every RocksDB round is paired with a raw append+fdatasync file round of the same bytes,
+run right after it, because this disk's fsync rate swings a lot: read the ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from raft.types import Entry, HardState  # noqa: E402
+from storage import ReplicaStorage, RocksEngine  # noqa: E402
+
+ROUNDS = 7
+RANGES = 1000
+ENTRY_DATA = b"x" * 64
+RESULTS = Path(__file__).resolve().parent / "results" / "storage.json"
+
+
+class RawFile:
+    """The baseline: append the same number of bytes to a file and fdatasync."""
+
+    def __init__(self, path: str) -> None:
+        self._f = open(path, "ab", buffering=0)
+
+    def write(self, blob: bytes) -> None:
+        self._f.write(blob)
+        os.fdatasync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def timed(fn, n: int) -> float:
+    """Seconds per call of ``fn(i)`` over ``n`` calls."""
+    t = time.perf_counter()
+    for i in range(n):
+        fn(i)
+    return (time.perf_counter() - t) / n
+
+
+def group_commit(engine: RocksEngine, raw: RawFile, n: int) -> dict:
+    logs = [ReplicaStorage(engine, rid) for rid in range(1, RANGES + 1)]
+    next_index = [1]
+
+    def batch(_: int) -> None:
+        i = next_index[0]
+        b = engine.batch()
+        hs = HardState(term=1, vote=1, commit=i)
+        ents = [Entry(1, i, data=ENTRY_DATA)]
+        for log in logs:
+            log.set_hard_state(b, hs)
+            log.append(b, ents)
+        engine.write(b, sync=True)
+        next_index[0] = i + 1
+
+    # bytes RocksDB is given per batch: 1,000 x (HardState key+value, entry key+value)
+    blob = b"r" * (RANGES * ((18 + 24) + (26 + 9 + len(ENTRY_DATA))))
+    rounds = []
+    batch(0)
+    for _ in range(ROUNDS):
+        rocks = timed(batch, n)
+        base = timed(lambda _: raw.write(blob), n)
+        rounds.append((rocks, base))
+    return summarize(rounds, entries_per_op=RANGES, op="batch")
+
+
+def single_range(engine: RocksEngine, raw: RawFile, k: int, n: int, rid: int) -> dict:
+    log = ReplicaStorage(engine, rid)
+    next_index = [1]
+
+    def append(_: int) -> None:
+        i = next_index[0]
+        b = engine.batch()
+        log.append(b, [Entry(1, i + j, data=ENTRY_DATA) for j in range(k)])
+        log.set_hard_state(b, HardState(term=1, vote=1, commit=i))
+        engine.write(b, sync=True)
+        next_index[0] = i + k
+
+    blob = b"r" * (42 + k * (35 + len(ENTRY_DATA)))
+    rounds = []
+    for _ in range(ROUNDS):
+        rounds.append((timed(append, n), timed(lambda _: raw.write(blob), n)))
+    return summarize(rounds, entries_per_op=k, op="append")
+
+
+def truncation(engine: RocksEngine) -> dict:
+    times = []
+    for r in range(ROUNDS):
+        log = ReplicaStorage(engine, 50_000 + r)
+        b = engine.batch()
+        log.append(b, [Entry(1, i, data=ENTRY_DATA) for i in range(1, 10_001)])
+        engine.write(b)
+        t = time.perf_counter()
+        b = engine.batch()
+        log.truncate(b, 10_000)
+        engine.write(b, sync=True)
+        times.append(time.perf_counter() - t)
+        assert log.first_index() == 10_001
+    return {"entries": 10_000, "ms": statistics.median(times) * 1e3}
+
+
+def summarize(rounds: list[tuple[float, float]], entries_per_op: int, op: str) -> dict:
+    rocks = statistics.median(r for r, _ in rounds)
+    base = statistics.median(b for _, b in rounds)
+    ratio = statistics.median(b / r for r, b in rounds)  # throughput ratio, per round
+    return {f"{op}es_per_s" if op == "batch" else f"{op}s_per_s": 1 / rocks,
+            "entries_per_s": entries_per_op / rocks, "ms_per_op": rocks * 1e3,
+            "raw_ms_per_op": base * 1e3, "ratio_to_raw": ratio}
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(dir=RESULTS.parent.parent) as tmp:
+        engine = RocksEngine(os.path.join(tmp, "db"))
+        raw = RawFile(os.path.join(tmp, "raw.log"))
+        try:
+            results = {
+                "group_commit_1000_ranges": group_commit(engine, raw, n=30),
+                "single_range_1": single_range(engine, raw, 1, 200, 10_001),
+                "single_range_16": single_range(engine, raw, 16, 200, 10_002),
+                "single_range_256": single_range(engine, raw, 256, 50, 10_003),
+                "truncate_10000": truncation(engine),
+            }
+        finally:
+            raw.close()
+            engine.close()
+    results["rounds"] = ROUNDS
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"{'benchmark':28s} {'ops/s':>10s} {'entries/s':>11s} {'ms/op':>8s} {'raw ms':>8s} "
+          f"{'x raw':>6s}")
+    for name, r in results.items():
+        if name.startswith(("group", "single")):
+            ops = r.get("batches_per_s", r.get("appends_per_s"))
+            print(f"{name:28s} {ops:10.0f} {r['entries_per_s']:11.0f} {r['ms_per_op']:8.2f} "
+                  f"{r['raw_ms_per_op']:8.2f} {r['ratio_to_raw']:6.2f}")
+    t = results["truncate_10000"]
+    print(f"{'truncate_10000':28s} {'':10s} {'':11s} {t['ms']:8.2f}")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
