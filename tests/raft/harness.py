@@ -89,6 +89,8 @@ class Node:
     applied_index: int = 0
     conf_state: ConfState = field(default_factory=ConfState)
     read_states: list[ReadState] = field(default_factory=list)
+    #: every ConfState returned by apply_conf_change, in order
+    conf_states: list[ConfState] = field(default_factory=list)
     #: every Ready handled, in order (tests inspect them)
     readies: list[Any] = field(default_factory=list)
     #: soft state last reported in a Ready
@@ -136,6 +138,8 @@ class Network:
         self.queue: list[Message] = []
         self.cut_pairs: set[tuple[int, int]] = set()
         self.drop_if: Callable[[Message], bool] | None = None
+        #: whether delivering (or dropping) a SNAP reports it to the sender (report_snapshot)
+        self.report_snapshots = True
         #: every message delivered, in order
         self.delivered: list[Message] = []
         storages = storages or {}
@@ -212,10 +216,14 @@ class Network:
             f"node {node.id}: committed entry {e.index} does not follow applied {node.applied_index}")
         node.applied_index = e.index
         node.applied.append(e)
-        if e.type == EntryType.CONF_CHANGE:
-            node.conf_state = node.raw.apply_conf_change(ConfChange.decode(e.data))
-        elif e.type == EntryType.CONF_CHANGE_V2:
-            node.conf_state = node.raw.apply_conf_change(ConfChangeV2.decode(e.data))
+        if e.type in (EntryType.CONF_CHANGE, EntryType.CONF_CHANGE_V2):
+            cc = (ConfChange.decode(e.data) if e.type == EntryType.CONF_CHANGE
+                  else ConfChangeV2.decode(e.data))
+            node.conf_state = node.raw.apply_conf_change(cc)
+            node.conf_states.append(node.conf_state)
+            # like an application snapshotting its state: the storage's snapshot (what a leader
+            # sends to a new node, and the ConfState a restart reads) follows the membership
+            node.storage.create_snapshot(e.index, node.conf_state, b"conf@%d" % e.index)
 
     def _check_ready(self, node: Node, rd: Any, prev: HardState, hs: HardState) -> None:
         """The contract's persistence rules, checked on every Ready the harness handles."""
@@ -251,11 +259,18 @@ class Network:
         out = []
         for m in taken:
             if self.dropped(m):
+                self._snap_status(m, False)
                 continue
             self.delivered.append(m)
             self.nodes[m.to].raw.step(m)
+            self._snap_status(m, True)
             out.append(m)
         return out
+
+    def _snap_status(self, m: Message, ok: bool) -> None:
+        """The transport's part of etcd's loop: tell the leader how sending a snapshot went."""
+        if m.type == MT.SNAP and self.report_snapshots and m.from_ in self.nodes:
+            self.nodes[m.from_].raw.report_snapshot(m.to, ok)
 
     def dropped(self, m: Message) -> bool:
         return (m.to not in self.nodes or (m.from_, m.to) in self.cut_pairs

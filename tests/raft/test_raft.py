@@ -62,6 +62,7 @@ def test_figure_8_old_term_entry_not_committed_by_counting_replicas() -> None:
         assert log_terms(net[i].storage)[:2] == [(1, 1), (2, 3)]
         assert net[i].commit == net[5].last_index()
     net.recover()
+    net.tick_all(2)  # 5's probe of 1 was lost: the next heartbeat round resumes it
     net.propose(5, b"y")
     assert log_terms(net[1].storage) == log_terms(net[5].storage)
     for n in net.nodes.values():
@@ -386,6 +387,7 @@ def test_joint_consensus(transition: ConfChangeTransition, auto_leave: bool) -> 
         net.stabilize()
         ccs = [e for e in net[1].applied if e.type == EntryType.CONF_CHANGE_V2]
     assert len(ccs) == 2 and ConfChangeV2.decode(ccs[1].data) == ConfChangeV2()
+    assert net[1].conf_states == [joint, final]
     for i in (1, 2, 4):
         assert net[i].conf_state == final
     net.propose(1, b"after")
@@ -596,6 +598,7 @@ def test_report_snapshot(ok: bool) -> None:
     net = Network([1, 2, 3])
     lagging_follower(net, 3, n=5)
     idx = compact_leader(net)
+    net.report_snapshots = False
     net.drop_if = lambda m: m.type == MT.SNAP
     net.tick_all(2)
     pr = net.raw(1).status().progress[3]
