@@ -34,8 +34,6 @@ class TransportCounters:
     decode_errors: int = 0
     #: frames whose payload sender differs from the CURVE-authenticated node.
     auth_mismatches: int = 0
-    #: frames the transport thread could not pack (a caller passed an unpackable value).
-    encode_errors: int = 0
     client_requests: int = 0
     client_responses: int = 0
     #: responses to clients that had gone away.

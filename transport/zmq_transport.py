@@ -76,8 +76,8 @@ class Transport:
         self._max_frame_bytes = max_frame_bytes
         self._send_hwm = send_hwm
         self._initial_peers = dict(peers)
-        # Hand-off from any thread: raft items (node, item, size) and callables for the rest.
-        self._outbox: deque[tuple[int, tuple[Any, ...], int]] = deque()
+        # Hand-off from any thread: packed raft items (node, item) and callables for the rest.
+        self._outbox: deque[tuple[int, bytes]] = deque()
         self._tasks: deque[Callable[[], None]] = deque()
         # True while a wake-up is pending: the thread clears it before it drains the deques.
         self._wake_pending = False
@@ -126,8 +126,7 @@ class Transport:
     def send(self, node_id: int, range_id: int, message: Message) -> None:
         """Queue one raft message for ``node_id``; never blocks. Dropped if the peer is
         unreachable when its frame goes out (see ``Handler.on_unreachable``)."""
-        item, size = raft_item(range_id, message)
-        self._outbox.append((node_id, item, size))
+        self._outbox.append((node_id, raft_item(range_id, message)))
         if not self._wake_pending:
             self._wake()
 
@@ -280,33 +279,23 @@ class Transport:
 
     def _flush_outbox(self) -> None:
         """Drain the outbox into one frame per destination (more past ``max_frame_bytes``)."""
-        batches: dict[int, list[Any]] = {}  # node -> [items, estimated bytes]
+        batches: dict[int, list[Any]] = {}  # node -> [items, bytes]
         cap = self._max_frame_bytes
         outbox = self._outbox
         while outbox:
-            node_id, item, size = outbox.popleft()
+            node_id, item = outbox.popleft()
             batch = batches.get(node_id)
             if batch is None:
                 batch = batches[node_id] = [[], 0]
             batch[0].append(item)
-            batch[1] += size
+            batch[1] += len(item)
             if batch[1] >= cap:
-                self._send_items(node_id, batch[0])
+                self._send_frame(node_id, raft_frame(self.node_id, batch[0]), len(batch[0]))
                 batch[0] = []
                 batch[1] = 0
         for node_id, (items, _) in batches.items():
             if items:
-                self._send_items(node_id, items)
-
-    def _send_items(self, node_id: int, items: list[tuple[Any, ...]]) -> None:
-        try:
-            frame = raft_frame(self.node_id, items)
-        except (TypeError, ValueError, OverflowError):
-            self.counters.encode_errors += 1
-            log.exception("node %d: dropped %d unpackable raft messages to node %d",
-                          self.node_id, len(items), node_id)
-            return
-        self._send_frame(node_id, frame, len(items))
+                self._send_frame(node_id, raft_frame(self.node_id, items), len(items))
 
     def _send_frame(self, node_id: int, frame: bytes, n: int) -> None:
         """Send a packed frame of ``n`` messages, through fault injection if any."""

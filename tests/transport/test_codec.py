@@ -22,7 +22,7 @@ settings.load_profile("transport")
 @settings(max_examples=200)
 @given(u64, st.lists(raft_items, max_size=5))
 def test_raft_batch_round_trip(sender, items):
-    frame = raft_frame(sender, [raft_item(r, m)[0] for r, m in items])
+    frame = raft_frame(sender, [raft_item(r, m) for r, m in items])
     kind, got_sender, got = decode_frame(frame)
     assert (kind, got_sender) == (FrameKind.RAFT, sender)
     assert got == [(r, Message(m.type, m.to, m.from_, m.term, m.log_term, m.index,
@@ -57,16 +57,21 @@ def test_client_response_round_trip(resp):
     assert decode_response(encode_response(resp)) == resp
 
 
-def test_raft_item_size_estimate_bounds_the_packed_size():
-    m = Message(MessageType.APP, 2, 1, 2**63, 2**63, 2**63, tuple(
-        Entry(2**63, 2**63 + i, data=b"x" * i) for i in range(50)), 2**63, context=b"c" * 9)
-    item, size = raft_item(2**64 - 1, m)
-    assert len(msgpack.packb(item)) <= size
+@pytest.mark.parametrize("n", [0, 15, 16, 65535, 65536])
+def test_frames_of_every_array_header_size(n):
+    item = raft_item(3, Message(MessageType.APP_RESP, 2, 1, 4, index=9))
+    kind, sender, got = decode_frame(raft_frame(1, [item] * n))
+    assert len(got) == n and all(r == 3 and m.index == 9 for r, m in got)
+
+
+def test_unpackable_message_raises_in_the_caller():
+    with pytest.raises(TypeError):
+        raft_item(1, Message(MessageType.APP, context=object()))
 
 
 @pytest.mark.parametrize("mtype", sorted(LOCAL_MESSAGES))
 def test_local_messages_never_decode(mtype):
-    frame = raft_frame(1, [raft_item(1, Message(mtype))[0]])
+    frame = raft_frame(1, [raft_item(1, Message(mtype))])
     with pytest.raises(DecodeError):
         decode_frame(frame)
 
@@ -81,7 +86,7 @@ def test_unknown_version_and_kind_rejected():
 
 
 def test_bools_and_floats_are_not_ints():
-    good = list(raft_item(1, Message(MessageType.APP, 2, 1, 3))[0])
+    good = list(raft_item(1, Message(MessageType.APP, 2, 1, 3)))
     for pos, bad in [(2, True), (4, 3.0), (0, -1), (6, None)]:
         item = list(good)
         item[pos] = bad

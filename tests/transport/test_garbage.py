@@ -31,9 +31,9 @@ DECODERS = (decode_frame, decode_request, decode_response)
 _META = SnapshotMetadata(ConfState((1, 2, 3), (4,), (), (), False), 10, 2)
 VALID = [
     raft_frame(1, [raft_item(7, Message(MessageType.APP, 2, 1, 3, 2, 9, (
-        Entry(3, 10, data=b"put k v"), Entry(3, 11)), 8, context=b"ctx"))[0],
-        raft_item(8, Message(MessageType.SNAP, 2, 1, 3, snapshot=Snapshot(b"s", _META)))[0],
-        raft_item(9, Message(MessageType.VOTE_RESP, 2, 1, 4, reject=True, reject_hint=5))[0]]),
+        Entry(3, 10, data=b"put k v"), Entry(3, 11)), 8, context=b"ctx")),
+        raft_item(8, Message(MessageType.SNAP, 2, 1, 3, snapshot=Snapshot(b"s", _META))),
+        raft_item(9, Message(MessageType.VOTE_RESP, 2, 1, 4, reject=True, reject_hint=5))]),
     heartbeats_frame(1, [Heartbeat(r, 1, 2, 5, 100, r % 2 == 0) for r in range(5)]),
     heartbeats_frame(1, [Heartbeat(3, 1, 2, 5, 100)], responses=True),
     snapshot_chunk_frame(1, SnapshotChunk(7, 1, 2, 3, _META, 0, True, b"chunk")),

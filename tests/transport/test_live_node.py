@@ -48,7 +48,7 @@ def raw_push(ctx: zmq.Context, address: str) -> zmq.Socket:
 def test_garbage_is_counted_and_the_node_keeps_serving(pair):
     t1, r1, t2, r2, _ = pair
     rnd = random.Random(7)
-    good = raft_frame(9, [raft_item(4, Message(MessageType.APP, 1, 9, term=42))[0]])
+    good = raft_frame(9, [raft_item(4, Message(MessageType.APP, 1, 9, term=42))])
     garbage = [bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 100))) for _ in range(200)]
     garbage += [good[:n] for n in range(len(good))]
     garbage.append(msgpack.packb((VERSION, FrameKind.RAFT, 9, [[[0]] * 13])))
@@ -138,8 +138,8 @@ def test_spoofed_sender_is_dropped_under_curve(tmp_path):
             s.curve_serverkey = n2.node_keys[1]
             s.connect(f"tcp://{t1.address}")
             # Authenticated as node 2, claiming to be node 3: dropped; as itself: delivered.
-            spoof = raft_frame(3, [raft_item(0, Message(MessageType.APP, 1, 3, term=66))[0]])
-            honest = raft_frame(2, [raft_item(0, Message(MessageType.APP, 1, 2, term=67))[0]])
+            spoof = raft_frame(3, [raft_item(0, Message(MessageType.APP, 1, 3, term=66))])
+            honest = raft_frame(2, [raft_item(0, Message(MessageType.APP, 1, 2, term=67))])
             s.send(spoof)
             s.send(honest)
             wait_until(lambda: 67 in recorder.tags_from(2))
