@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.bench_transport [--messages N] [--runs R]
 
-Modes, all measured in the same run, each the median of ``--runs`` runs:
+Modes, all measured in the same run, interleaved, each the median of ``--runs`` runs (each
+run in a fresh child process after a warm-up pass):
 
 - ``transport``: ``Transport.send`` in this process -> a ``Transport`` in a child process whose
   handler counts the messages (plaintext);
@@ -161,6 +162,7 @@ def run_transport(ctx: Any, n: int, runs: int, key_dir: str | None) -> dict[str,
             time.sleep(0.05)
         # the child counts the probes towards the first (warm-up) run's target
         probes = t.counters.peers[2].messages_sent
+        dropped_probes = t.counters.peers[2].messages_dropped
         first = True
         for _ in range(runs + 1):  # the first run warms up
             start = time.monotonic()
@@ -174,7 +176,7 @@ def run_transport(ctx: Any, n: int, runs: int, key_dir: str | None) -> dict[str,
             first = False
         c = t.counters.peers[2]
         per_frame = c.messages_sent / c.frames_sent
-        dropped = c.messages_dropped
+        dropped = c.messages_dropped - dropped_probes
     finally:
         t.stop()
         parent.send("stop")
@@ -255,13 +257,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=3000)
     args = parser.parse_args(argv)
     ctx = mp.get_context("spawn")
+    plain: dict[str, Any] = {"rates": [], "dropped": 0}
+    curve: dict[str, Any] = {"rates": [], "dropped": 0}
+    raw: list[float] = []
     with tempfile.TemporaryDirectory() as key_dir:
         generate_keypair(key_dir, "n1")
         generate_keypair(key_dir, "n2")
-        plain = run_transport(ctx, args.messages, args.runs, None)
-        batch = max(1, round(plain["messages_per_frame"]))
-        raw = run_raw(ctx, args.messages, args.runs, batch)
-        curve = run_transport(ctx, args.messages, args.runs, key_dir)
+        # Modes interleaved run by run: the machine is shared, its load drifts over minutes.
+        for _ in range(args.runs):
+            for results, keys in ((plain, None), (curve, key_dir)):
+                one = run_transport(ctx, args.messages, 1, keys)
+                results["rates"] += one["rates"]
+                results["dropped"] += one["dropped"]
+                results["messages_per_frame"] = one["messages_per_frame"]
+            raw += run_raw(ctx, args.messages, 1, max(1, round(plain["messages_per_frame"])))
     rtt = sorted(run_latency(ctx, args.rounds))
     med = statistics.median
     result = {
