@@ -77,6 +77,7 @@ class SimNode:
     hs: HardState = field(default_factory=HardState)
     # volatile
     state: StateType = StateType.FOLLOWER
+    crash_mid_ready: bool = False
 
 
 @dataclass
@@ -109,7 +110,11 @@ class Simulation:
             max_size_per_msg=r.choice([0, 300, 1 << 20]),
             max_inflight_msgs=r.choice([2, 256]),
             max_uncommitted_entries_size=r.choice([0, 0, 2000]),
+            max_committed_size_per_ready=r.choice([1 << 26, 500]),
+            disable_proposal_forwarding=r.random() < 0.2,
         )
+        if self.cfg["max_size_per_msg"] <= 300 and r.random() < 0.5:
+            self.cfg["max_inflight_bytes"] = 1000
         self.time = 0
         self.seq = 0
         self.heap: list[tuple[int, int, str, Any]] = []
@@ -239,7 +244,7 @@ class Simulation:
             return
         kind = r.choices(
             ["propose", "read", "conf", "transfer", "crash", "partition", "compact", "campaign"],
-            weights=[40, 6, 6, 2, 3, 3, 5, 2])[0]
+            weights=[40, 6, 6, 2, 4, 3, 8, 2])[0]
         leader = next((n for n in live if n.state == StateType.LEADER), None)
         if kind == "propose":
             node = leader if leader is not None and r.random() < 0.8 else r.choice(live)
@@ -275,10 +280,11 @@ class Simulation:
             self.handle(leader)
         elif kind == "crash" and len(live) > len(self.ids) - 2:
             node = r.choice(live)
-            self.note("crash", node.id)
-            node.raw = None
-            self.stats.crashes += 1
-            self.schedule(r.randint(30, 300), "restart", node.id)
+            if r.random() < 0.5:
+                self.crash(node)
+            else:  # dies in the middle of its next Ready: persisted, not sent, not applied
+                self.note("crash-armed", node.id)
+                node.crash_mid_ready = True
         elif kind == "partition" and not self.blocked:
             ids = self.ids[:]
             r.shuffle(ids)
@@ -291,12 +297,19 @@ class Simulation:
             self.note("partition", sorted(side))
             self.schedule(r.randint(30, 400), "heal", None)
         elif kind == "compact":
-            self.compact(r.choice(live))
+            self.compact(leader if leader is not None and r.random() < 0.5 else r.choice(live))
         elif kind == "campaign":
             node = r.choice(live)
             self.note("campaign", node.id)
             node.raw.campaign()
             self.handle(node)
+
+    def crash(self, node: SimNode) -> None:
+        self.note("crash", node.id)
+        node.raw = None
+        node.crash_mid_ready = False
+        self.stats.crashes += 1
+        self.schedule(self.rng.randint(30, 300), "restart", node.id)
 
     def random_conf_change(self, leader: SimNode) -> ConfChange | ConfChangeV2 | None:
         """A membership change valid against the leader's applied config (raft turns it into an
@@ -359,6 +372,9 @@ class Simulation:
             self.check(rounds < 50, f"node {node.id}: has_ready() stays true after 50 rounds")
             rd = raw.ready()
             self.persist(node, rd)
+            if node.crash_mid_ready:
+                self.crash(node)
+                return
             for rs in rd.read_states:
                 self.check_read(node, rs.index, rs.request_ctx)
             for m in rd.messages:

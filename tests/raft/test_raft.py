@@ -724,3 +724,49 @@ def test_bootstrapped_node_initial_state() -> None:
     assert RawNode(Config(1, s)).status().hard_state.term == 0
     s.set_hard_state(HardState(term=1, commit=1))
     assert RawNode(Config(1, s)).status().hard_state == HardState(term=1, commit=1)
+
+
+# ------------------------------------------------------------------ flow control
+
+@pytest.mark.parametrize("max_size,one_per_msg", [(0, True), (1 << 20, False)])
+def test_max_size_per_msg(max_size: int, one_per_msg: bool) -> None:
+    """Contract: ``max_size_per_msg=0`` means one entry per APP; the default lets a catching-up
+    follower receive many entries in one message."""
+    net = Network([1, 2, 3], max_size_per_msg=max_size)
+    lagging_follower(net, 3, n=5)
+    net.tick_all(2)
+    sizes = [len(m.entries) for m in net.delivered if m.type == MT.APP and m.to == 3 and m.entries]
+    assert sum(sizes) >= 5 and net.applied_data(3)[-1] == b"p4"
+    assert (max(sizes) == 1) == one_per_msg
+
+
+def test_max_inflight_msgs_pauses_replication() -> None:
+    """etcd Inflights: a follower in REPLICATE gets at most ``max_inflight_msgs`` unacknowledged
+    APPs; the rest waits until acknowledgements free the window."""
+    net = Network([1, 2, 3], max_inflight_msgs=2)
+    net.elect(1)
+    net.propose(1, b"warm-up")
+    net.drop_if = lambda m: m.type == MT.APP_RESP and m.from_ == 2
+    start = len(net.delivered)
+    for k in range(5):
+        net.propose(1, b"w%d" % k)
+    apps = [m for m in net.delivered[start:] if m.type == MT.APP and m.to == 2 and m.entries]
+    assert len(apps) == 2
+    net.drop_if = None
+    net.tick_all(3)
+    assert net.applied_data(2)[-1] == b"w4"
+
+
+def test_max_committed_size_per_ready_paginates() -> None:
+    """Contract: committed entries are handed out in Readies of at most
+    ``max_committed_size_per_ready`` bytes (at least one entry each), in order, none lost."""
+    net = Network([1], max_committed_size_per_ready=250)
+    net.campaign(1)
+    before = len(net[1].readies)
+    raw = net.raw(1)
+    for k in range(6):
+        raw.propose(bytes([65 + k]) * 100)
+    net.stabilize()
+    batches = [len(rd.committed_entries) for rd in net[1].readies[before:] if rd.committed_entries]
+    assert len(batches) >= 3 and max(batches) <= 2
+    assert net.applied_data(1) == [bytes([65 + k]) * 100 for k in range(6)]
