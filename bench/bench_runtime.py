@@ -7,7 +7,7 @@ prints a table.
 - tick: N actors each told a tick every 100 ms for `--seconds`, as the Timer actor will
   tick replicas: CPU % of one core (process_time over wall time, the ticking thread
   included), round latency (first tell of a round to the last actor handling it) median
-  and p99, time to send a round, RSS after spawning.
+  and p99, time to send a round, RSS after spawning (total and growth per actor).
 - throughput: tells/s into one actor, and spread over 10,000 actors, until all handled.
 """
 
@@ -47,6 +47,7 @@ class TickResult:
     latency_p99_ms: float
     send_median_ms: float
     rss_mb: float
+    rss_per_actor_kb: float
     threads: int
 
 
@@ -111,6 +112,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def tick(kind: str, actors: int, workers: int, seconds: float) -> TickResult:
     """Tick `actors` actors every 100 ms for `seconds`; measure CPU, latency, RSS."""
+    baseline = rss_mb()
     runtime = PooledRuntime(ThreadPoolScheduler(workers=workers)).start()
     if kind == "pooled":
         refs: list[Any] = [runtime.spawn(PooledTicked) for _ in range(actors)]
@@ -152,6 +154,7 @@ def tick(kind: str, actors: int, workers: int, seconds: float) -> TickResult:
         latency_p99_ms=round(percentile(latencies, 0.99), 2),
         send_median_ms=round(statistics.median(sends) * 1000, 2),
         rss_mb=round(memory, 1),
+        rss_per_actor_kb=round((memory - baseline) * 1024 / actors, 2),
         threads=threads,
     )
 
@@ -240,12 +243,12 @@ def main() -> None:
 
     print()
     print(f"{'tick scenario':24} {'cpu %':>7} {'lat p50 ms':>11} {'lat p99 ms':>11} "
-          f"{'send ms':>8} {'rss MB':>7} {'threads':>8}")
+          f"{'send ms':>8} {'rss MB':>7} {'KB/actor':>9} {'threads':>8}")
     for name, row in results.items():
         if name.startswith("tick"):
             print(f"{name:24} {row['cpu_percent']:7.1f} {row['latency_median_ms']:11.2f} "
                   f"{row['latency_p99_ms']:11.2f} {row['send_median_ms']:8.2f} "
-                  f"{row['rss_mb']:7.1f} {row['threads']:8d}")
+                  f"{row['rss_mb']:7.1f} {row['rss_per_actor_kb']:9.2f} {row['threads']:8d}")
     print(f"\n{'throughput scenario':24} {'msgs/s':>10}")
     for name, row in results.items():
         if name.startswith("tell"):
