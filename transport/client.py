@@ -39,10 +39,14 @@ class ClientConnection:
         self._socket.connect(f"tcp://{address}")
         self._ids = itertools.count(1)
 
-    def request(self, op: ClientOp, args: tuple[Any, ...], timeout: float = 5.0) -> ClientResponse:
-        """Send one request and wait for its response; raises ``TimeoutError``."""
+    def request(self, op: ClientOp, args: tuple[Any, ...], timeout: float = 5.0,
+                client_id: int = 0, seq: int = 0) -> ClientResponse:
+        """Send one request and wait for its response; raises ``TimeoutError``.
+
+        ``(client_id, seq)`` is a write's command id: reuse it when retrying the same write.
+        """
         request_id = next(self._ids)
-        self._socket.send(encode_request(ClientRequest(request_id, op, args)))
+        self._socket.send(encode_request(ClientRequest(request_id, op, args, client_id, seq)))
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             if not self._socket.poll(left * 1000):

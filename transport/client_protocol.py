@@ -1,7 +1,9 @@
 """The client protocol: requests and responses between a client and a node's client endpoint.
 
-Frames use the node codec's envelope: ``[VERSION, CLIENT_REQUEST, request_id, op, args]`` and
-``[VERSION, CLIENT_RESPONSE, request_id, op, status, result]``. The response repeats the op so
+Frames use the node codec's envelope: ``[VERSION, CLIENT_REQUEST, request_id, op, args,
+client_id, seq]`` and ``[VERSION, CLIENT_RESPONSE, request_id, op, status, result]``.
+``(client_id, seq)`` is the command id of a write: a client retries a write with the same one,
+and the state machine applies it once (``client_id=0`` opts out). The response repeats the op so
 its result can be validated without the request at hand. Shapes (all keys/values are bytes):
 
 =========  ====================================  ===================================
@@ -9,9 +11,11 @@ op         args                                  OK result
 =========  ====================================  ===================================
 PUT        (key, value)                          None
 GET        (key,)                                value or None
-DELETE     (key,)                                None
+DELETE     (key,)                                existed: bool
 CAS        (key, expected|None, new|None)        (swapped: bool, current: bytes|None)
-SCAN       (start, end (b"" = no end), limit)    tuple of (key, value) pairs
+SCAN       (start, end (b"" = no end), limit)    (pairs, range_end): the (key, value) pairs
+                                                 within the serving range, and where that
+                                                 range ends (b"" = end of the key space)
 STATUS     (opaque map,)                         opaque map
 =========  ====================================  ===================================
 
@@ -51,11 +55,14 @@ class ClientStatus(IntEnum):
 
 @dataclass(slots=True)
 class ClientRequest:
-    """``request_id`` is chosen by the client and echoed in the response."""
+    """``request_id`` is chosen by the client and echoed in the response; ``(client_id, seq)``
+    identifies a write across retries."""
 
     request_id: int
     op: ClientOp
     args: tuple[Any, ...]
+    client_id: int = 0
+    seq: int = 0
 
 
 @dataclass(slots=True)
@@ -89,6 +96,10 @@ def _is_uint(v: Any) -> bool:
     return type(v) is int and v >= 0
 
 
+def _is_u64(v: Any) -> bool:
+    return type(v) is int and 0 <= v < 1 << 64
+
+
 def _is_map(v: Any) -> bool:
     return type(v) is dict
 
@@ -118,12 +129,20 @@ def _is_pairs(v: Any) -> bool:
         for p in v)
 
 
+def _is_scan_result(v: Any) -> bool:
+    return type(v) is tuple and len(v) == 2 and _is_pairs(v[0]) and type(v[1]) is bytes
+
+
+def _is_bool(v: Any) -> bool:
+    return type(v) is bool
+
+
 _OK_RESULT_CHECKS: dict[ClientOp, Callable[[Any], bool]] = {
     ClientOp.PUT: _is_none,
     ClientOp.GET: _is_opt_bytes,
-    ClientOp.DELETE: _is_none,
+    ClientOp.DELETE: _is_bool,
     ClientOp.CAS: _is_cas_result,
-    ClientOp.SCAN: _is_pairs,
+    ClientOp.SCAN: _is_scan_result,
     ClientOp.STATUS: _is_map,
 }
 
@@ -154,18 +173,21 @@ def _fields(data: bytes | memoryview, kind: FrameKind, n: int) -> tuple[Any, ...
 
 
 def encode_request(req: ClientRequest) -> bytes:
-    return msgpack.packb((VERSION, FrameKind.CLIENT_REQUEST, req.request_id, req.op, req.args))
+    return msgpack.packb((VERSION, FrameKind.CLIENT_REQUEST, req.request_id, req.op, req.args,
+                          req.client_id, req.seq))
 
 
 def decode_request(data: bytes | memoryview) -> ClientRequest:
     """Decode and validate a request; raises ``DecodeError`` only."""
-    request_id, op, args = _fields(data, FrameKind.CLIENT_REQUEST, 3)
+    request_id, op, args, client_id, seq = _fields(data, FrameKind.CLIENT_REQUEST, 5)
     op = _enum(_OPS, op, "op")
+    if not (_is_u64(client_id) and _is_u64(seq)):
+        raise BadRequest(request_id, op, "malformed client message: bad command id")
     checks = _ARG_CHECKS[op]
     if type(args) is not tuple or len(args) != len(checks) or not all(
             check(a) for check, a in zip(checks, args)):
         raise BadRequest(request_id, op, f"malformed client message: bad args for {op.name}")
-    return ClientRequest(request_id, op, args)
+    return ClientRequest(request_id, op, args, client_id, seq)
 
 
 def encode_response(resp: ClientResponse) -> bytes:

@@ -38,7 +38,7 @@ VALID = [
     heartbeats_frame(1, [Heartbeat(3, 1, 2, 5, 100)], responses=True),
     snapshot_chunk_frame(1, SnapshotChunk(7, 1, 2, 3, _META, 0, True, b"chunk")),
     encode_request(ClientRequest(5, ClientOp.CAS, (b"k", None, b"v"))),
-    encode_response(ClientResponse(5, ClientOp.SCAN, ClientStatus.OK, ((b"a", b"1"),))),
+    encode_response(ClientResponse(5, ClientOp.SCAN, ClientStatus.OK, (((b"a", b"1"),), b""))),
 ]
 
 

@@ -38,9 +38,9 @@ _ARGS = {
 _RESULTS = {
     ClientOp.PUT: st.none(),
     ClientOp.GET: st.none() | small,
-    ClientOp.DELETE: st.none(),
+    ClientOp.DELETE: st.booleans(),
     ClientOp.CAS: st.tuples(st.booleans(), st.none() | small),
-    ClientOp.SCAN: st.lists(st.tuples(small, small), max_size=4).map(tuple),
+    ClientOp.SCAN: st.tuples(st.lists(st.tuples(small, small), max_size=4).map(tuple), small),
     ClientOp.STATUS: st.dictionaries(st.text(max_size=8), u64 | st.text(max_size=8), max_size=4),
 }
 _NON_OK = {
@@ -50,7 +50,7 @@ _NON_OK = {
 }
 
 requests = st.sampled_from(ClientOp).flatmap(
-    lambda op: st.builds(ClientRequest, u64, st.just(op), _ARGS[op]))
+    lambda op: st.builds(ClientRequest, u64, st.just(op), _ARGS[op], u64, u64))
 
 
 def _response(op: ClientOp, status: ClientStatus) -> st.SearchStrategy[ClientResponse]:
