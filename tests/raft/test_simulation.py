@@ -70,11 +70,14 @@ def test_replay() -> None:
 
 # ------------------------------------------------------------------ the checker itself
 
-def warmed_up(seed: int = 3, events: int = 600) -> Simulation:
-    sim = Simulation(seed, events)
-    sim.run()
-    assert sim.leaders and sim.max_committed > 1
-    return sim
+def warmed_up(events: int = 600) -> Simulation:
+    """The first seed whose run elected a leader and committed a few entries."""
+    for seed in range(50):
+        sim = Simulation(seed, events)
+        sim.run()
+        if sim.leaders and sim.max_committed > 5 and len(sim.applied_chain) > 3:
+            return sim
+    raise AssertionError("no seed of 50 elected a leader and committed entries in 600 events")
 
 
 def fake_ready(**kw: object) -> SimpleNamespace:
@@ -119,12 +122,16 @@ def test_checker_detects_violations(breaker: object) -> None:
     applied entry, a decreasing term and a forged (index, term) entry with another prefix are
     each reported as SimulationFailure with the replay command."""
     sim = warmed_up()
-    with pytest.raises(SimulationFailure, match="replay: RAFT_SIM_SEED=3 "):
+    with pytest.raises(SimulationFailure, match=f"replay: RAFT_SIM_SEED={sim.seed} "):
         breaker(sim)  # type: ignore[operator]
 
 
 def test_simulation_reaches_leaders_and_commits() -> None:
-    """A quiet run (seed 3, 600 events) elects a leader and commits proposals: the scenario
-    the invariants are checked on is not degenerate."""
-    sim = warmed_up()
-    assert sim.stats.elections >= 1 and sim.stats.committed >= 5
+    """Most short runs (600 events) elect a leader and commit proposals: the scenarios the
+    invariants are checked on are not degenerate."""
+    ok = 0
+    for seed in range(10):
+        sim = Simulation(seed, 600)
+        sim.run()
+        ok += sim.stats.elections >= 1 and sim.stats.committed >= 5
+    assert ok >= 7
