@@ -375,7 +375,7 @@ FIGURE_7_LEADER = [1, 1, 4, 4, 5, 5, 6, 6, 6]  # after the (1, 1) snapshot: inde
 def test_leader_syncs_follower_log(follower: list[int]) -> None:
     """§5.3, Figure 7: the leader forces followers' logs to duplicate its own: it finds the
     latest entry where they agree, the follower deletes everything after it, and receives the
-    leader's entries."""
+    leader's entries. With etcd's rejection hints the divergence is found in one round trip."""
     storages = {1: bootstrap_storage([1, 2, 3], entries=FIGURE_7_LEADER, term=7),
                 2: bootstrap_storage([1, 2, 3], entries=follower, term=7),
                 3: bootstrap_storage([1, 2, 3], term=7)}
@@ -389,6 +389,9 @@ def test_leader_syncs_follower_log(follower: list[int]) -> None:
     assert net[1].raft_state() == LEADER
     net.propose(1, b"x")
     assert log_terms(net[2].storage) == log_terms(net[1].storage)
+    # fast log backtracking (etcd findConflictByTerm on both sides): one rejection at most
+    rejections = [m for m in net.delivered if m.type == MT.APP_RESP and m.from_ == 2 and m.reject]
+    assert len(rejections) <= 1
     assert log_terms(net[1].storage)[1:len(FIGURE_7_LEADER) + 1] == [
         (i, t) for i, t in enumerate(FIGURE_7_LEADER, start=2)]
 
