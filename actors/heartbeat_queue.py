@@ -1,0 +1,46 @@
+"""The store's channel for outgoing heartbeats: replicas post, the store drains once per tick.
+
+This is a mailbox, not shared state: replicas only append (``deque.append`` is atomic), and only
+the store actor drains it, when the timer says a heartbeat interval passed. Posting is one
+append, so coalescing costs a replica nothing per heartbeat; draining yields one list per
+destination node: one frame per node pair per interval, however many ranges they share.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from transport.codec import Heartbeat
+
+__all__ = ["CoalescedHeartbeats"]
+
+
+class CoalescedHeartbeats:
+    __slots__ = ("_heartbeats", "_responses")
+
+    def __init__(self) -> None:
+        self._heartbeats: deque[tuple[int, Heartbeat]] = deque()
+        self._responses: deque[tuple[int, Heartbeat]] = deque()
+
+    def post(self, node_id: int, hb: Heartbeat) -> None:
+        self._heartbeats.append((node_id, hb))
+
+    def post_response(self, node_id: int, hb: Heartbeat) -> None:
+        self._responses.append((node_id, hb))
+
+    def drain(self) -> tuple[dict[int, list[Heartbeat]], dict[int, list[Heartbeat]]]:
+        """(heartbeats, responses) per destination node, everything posted so far."""
+        return _group(self._heartbeats), _group(self._responses)
+
+
+def _group(q: deque[tuple[int, Heartbeat]]) -> dict[int, list[Heartbeat]]:
+    out: dict[int, list[Heartbeat]] = {}
+    popleft = q.popleft
+    for _ in range(len(q)):  # only what is there now; later posts wait for the next drain
+        node, hb = popleft()
+        lst = out.get(node)
+        if lst is None:
+            out[node] = [hb]
+        else:
+            lst.append(hb)
+    return out

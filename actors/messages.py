@@ -1,0 +1,152 @@
+"""The messages actors of one node exchange: plain data, no behaviour.
+
+Singletons (``TICK``, ``PROCESS_READY``, ``WRITE_DONE``, ``FLUSH``, ``TICK_NOW``) are sent where a
+message carries nothing, so hot paths allocate no message object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from raft.types import Message
+from storage.engine import WriteBatch
+from storage.range_descriptor import RangeDescriptor
+from transport.client_protocol import ClientRequest
+from transport.codec import Heartbeat, SnapshotChunk
+from transport.handler import Responder
+
+
+class _Signal:
+    """A message that is only its name."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+# -- to a replica --
+TICK = _Signal("TICK")                    #: advance raft's logical clock (from the timer)
+PROCESS_READY = _Signal("PROCESS_READY")  #: handle raft's Ready now that the mailbox is drained
+WRITE_DONE = _Signal("WRITE_DONE")        #: the writer made this replica's last batch durable
+
+
+@dataclass(slots=True)
+class RaftMessages:
+    """Raft messages for one range, from node ``from_node``, in arrival order."""
+
+    from_node: int
+    messages: list[Message]
+
+
+@dataclass(slots=True)
+class InboundHeartbeat:
+    """One range's part of a coalesced heartbeat (or, with ``response``, heartbeat response)."""
+
+    from_node: int
+    heartbeat: Heartbeat
+    response: bool
+
+
+@dataclass(slots=True)
+class InboundSnapshotChunk:
+    from_node: int
+    chunk: SnapshotChunk
+
+
+@dataclass(slots=True)
+class ClientCommand:
+    """A client request routed to the replica whose range holds its key."""
+
+    request: ClientRequest
+    responder: Responder
+
+
+@dataclass(slots=True)
+class NodeUnreachable:
+    """Frames to ``node_id`` are being dropped: raft should back off from its replica there."""
+
+    node_id: int
+
+
+@dataclass(slots=True)
+class NodeSilent:
+    """Nothing was heard from ``node_id`` for an election timeout: a replica whose leader is
+    there stops being quiescent, so it can elect a new leader."""
+
+    node_id: int
+
+
+@dataclass(slots=True)
+class ReportStatus:
+    """Ask a replica for its status; ``reply`` is called (on the replica's thread) with a dict."""
+
+    reply: Callable[[dict[str, Any]], None]
+
+
+# -- to the store --
+FLUSH_HEARTBEATS = _Signal("FLUSH_HEARTBEATS")  #: one tick passed: send the coalesced heartbeats
+
+
+@dataclass(slots=True)
+class InboundRaft:
+    """A decoded frame of raft messages: (range_id, message) items from ``from_node``."""
+
+    from_node: int
+    items: list[tuple[int, Message]]
+
+
+@dataclass(slots=True)
+class InboundHeartbeats:
+    from_node: int
+    heartbeats: list[Heartbeat]
+    response: bool
+
+
+@dataclass(slots=True)
+class InboundClient:
+    request: ClientRequest
+    responder: Responder
+
+
+@dataclass(slots=True)
+class DescriptorChanged:
+    """A replica's range descriptor is new (bootstrap, snapshot, membership change)."""
+
+    descriptor: RangeDescriptor
+
+
+# -- to the timer --
+TICK_NOW = _Signal("TICK_NOW")  #: the clock says a tick interval passed
+
+
+@dataclass(slots=True)
+class Awake:
+    """Tick this range again (it has work, or lost its quiescence)."""
+
+    range_id: int
+    replica: Any  # a PooledActorRef
+
+
+@dataclass(slots=True)
+class Quiesced:
+    """Stop ticking this range until it says it is awake."""
+
+    range_id: int
+
+
+# -- to the storage writer --
+@dataclass(slots=True)
+class WriteRequest:
+    """Write ``batch`` (fsync first if ``sync``), then tell ``reply_to`` ``WRITE_DONE``."""
+
+    batch: WriteBatch
+    sync: bool
+    reply_to: Any  # anything with tell()
+
+
+FLUSH = _Signal("FLUSH")  #: the writer's own: commit every batch queued so far as one group

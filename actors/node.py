@@ -1,0 +1,176 @@
+"""``ActorNode``: one node of the actor design, wired from a ``NodeConfig``.
+
+Threads of a running node: the transport's socket thread, the store, timer and writer actors
+(pykka threads), the pooled workers that run every replica, and the ticker. ``stop`` ends all
+of them and closes every socket and the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from storage.bootstrap import bootstrap_range
+from storage.data_dir import open_data_dir
+from storage.engine import Engine
+from storage.layout import plan_ranges
+from storage.memory_engine import MemoryEngine
+from storage.range_descriptor import load_descriptors
+from raft.types import ConfState
+from transport.zmq_transport import Transport
+
+from .heartbeat_queue import CoalescedHeartbeats
+from .replica import ReplicaActor, ReplicaContext
+from .runtime import PooledRuntime, ThreadPoolScheduler
+from .store import StoreActor, StoreInbound
+from .timer import Ticker, TimerActor
+from .writer import StorageWriterActor
+
+if TYPE_CHECKING:
+    from multiraft.config import NodeConfig
+
+__all__ = ["ActorNode"]
+
+log = logging.getLogger(__name__)
+
+
+class ActorNode:
+    """Invariant: between ``start`` and ``stop`` every component below is running; after
+    ``stop`` none is (``stop`` is idempotent)."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        config.validate()
+        self.config = config
+        self.engine: Engine | None = None
+        self.transport: Transport | None = None
+        self.runtime: PooledRuntime | None = None
+        self.store: Any = None
+        self.timer: Any = None
+        self.writer: Any = None
+        self._ticker: Ticker | None = None
+        self._data_dir: Any = None
+        self._lock = threading.Lock()
+        self._running = False
+
+    # -- lifecycle --
+
+    def start(self) -> ActorNode:
+        c = self.config
+        with self._lock:
+            if self._running:
+                raise RuntimeError(f"node {c.node_id} is already running")
+            self._running = True
+        try:
+            self._start()
+        except BaseException:
+            self._stop_components()
+            self._running = False
+            raise
+        return self
+
+    def _start(self) -> None:
+        c = self.config
+        if not c.fsync:
+            log.warning("node %d: fsync is OFF: acknowledged writes can be lost in a crash "
+                        "(benchmark mode)", c.node_id)
+        if c.engine == "memory":
+            self.engine = MemoryEngine()
+        else:
+            self._data_dir = open_data_dir(c.data_dir, c.cluster_id, c.node_id)
+            self.engine = self._data_dir.engine
+        fresh = self._bootstrap_if_new()
+        descriptors = load_descriptors(self.engine)
+
+        heartbeats = CoalescedHeartbeats()
+        inbound = StoreInbound()
+        self.transport = Transport(c.node_id, c.listen, c.peers, inbound,
+                                   client_listen=c.client_listen, curve=c.curve)
+        self.writer = StorageWriterActor.start(self.engine)
+        self.store = StoreActor.start(c.node_id, self.transport, heartbeats, sorted(c.peers),
+                                      liveness_ticks=2 * c.election_ticks)
+        inbound.bind(self.store)
+        self.timer = TimerActor.start(self.store)
+        self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
+        ctx = ReplicaContext(c.node_id, self.engine, self.transport, heartbeats, self.writer,
+                             self.store, self.timer, c.election_ticks, c.heartbeat_ticks, c.fsync)
+        runtime = self.runtime
+
+        def spawn(range_id: int, replica_id: int, campaign: bool = False) -> Any:
+            return runtime.spawn(ReplicaActor, ctx, range_id, replica_id, campaign)
+
+        store = self.store.proxy()
+        store.set_replica_factory(spawn).get()
+        for d in descriptors:
+            me = [rid for node, rid in d.replicas if node == c.node_id]
+            if not me:
+                continue
+            campaign = d.range_id in fresh
+            store.add_replica(d.range_id, spawn(d.range_id, me[0], campaign)).get()
+        self.transport.start()
+        self._ticker = Ticker(self.timer, c.tick_interval)
+        self._ticker.start()
+        log.info("node %d: serving %d ranges; raft %s, clients %s", c.node_id,
+                 len(descriptors), self.transport.address, self.transport.client_address)
+
+    def _bootstrap_if_new(self) -> set[int]:
+        """Write this node's share of a new cluster if its engine holds no range yet; returns
+        the ids of the ranges whose first campaign is this node's."""
+        c = self.config
+        if load_descriptors(self.engine) or c.initial_ranges <= 0:
+            return set()
+        batch = self.engine.batch()
+        mine = set()
+        for p in plan_ranges([c.node_id, *c.peers], c.initial_ranges, c.split_keys):
+            d = p.descriptor
+            if any(node == c.node_id for node, _ in d.replicas):
+                bootstrap_range(batch, d, ConfState(voters=tuple(sorted(r for _, r in d.replicas))))
+                if p.preferred_leader == c.node_id:
+                    mine.add(d.range_id)
+        self.engine.write(batch, sync=True)
+        log.info("node %d: bootstrapped a new cluster of %d ranges", c.node_id, c.initial_ranges)
+        return mine
+
+    def stop(self) -> None:
+        """Stop gracefully: refuse new requests, let replicas finish their writes, flush the
+        writer, then close the transport and the engine. Idempotent."""
+        with self._lock:
+            if not self._running:
+                return
+            self._running = False
+        self._stop_components()
+
+    def _stop_components(self) -> None:
+        if self._ticker is not None:
+            self._ticker.stop()
+        if self.store is not None:
+            try:
+                self.store.proxy().begin_stop().get(timeout=10)
+            except Exception:  # a dead store is stopped already
+                pass
+        if self.timer is not None:
+            self.timer.stop()
+        if self.runtime is not None:
+            self.runtime.stop(timeout=30)
+        if self.writer is not None:
+            self.writer.stop()
+        if self.transport is not None:
+            self.transport.stop()  # before the store: nothing is delivered to a stopped store
+        if self.store is not None:
+            self.store.stop()
+        if self._data_dir is not None:
+            self._data_dir.close()
+        elif self.engine is not None:
+            self.engine.close()
+        self._ticker = self.store = self.timer = self.writer = self.runtime = None
+        self.transport = self._data_dir = self.engine = None
+
+    # -- introspection --
+
+    @property
+    def client_address(self) -> str | None:
+        return None if self.transport is None else self.transport.client_address
+
+    @property
+    def raft_address(self) -> str | None:
+        return None if self.transport is None else self.transport.address

@@ -1,0 +1,114 @@
+"""A replica's client requests in flight: proposed writes waiting to apply, reads waiting for
+their ReadIndex, and the translation between the client protocol and KV commands."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from storage.commands import Command, Result, Status
+from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
+from transport.handler import Responder
+
+__all__ = ["PendingRequests", "to_command", "respond_result", "READ_OPS"]
+
+READ_OPS = frozenset({ClientOp.GET, ClientOp.SCAN})
+
+
+def to_command(req: ClientRequest) -> Command:
+    """The KV command for a client request (GET/SCAN become reads, never log entries).
+
+    Raises ValueError for a request the state machine cannot express.
+    """
+    a = req.args
+    cid, seq = req.client_id, req.seq
+    op = req.op
+    if op == ClientOp.PUT:
+        return Command.put(cid, seq, a[0], a[1])
+    if op == ClientOp.GET:
+        return Command.get(cid, seq, a[0])
+    if op == ClientOp.DELETE:
+        return Command.delete(cid, seq, a[0])
+    if op == ClientOp.CAS:
+        if a[2] is None:
+            raise ValueError("CAS needs a new value")
+        return Command.cas(cid, seq, a[0], a[1], a[2])
+    if op == ClientOp.SCAN:
+        return Command.scan(cid, seq, a[0], a[1] or None, a[2])
+    raise ValueError(f"{op.name} is not a key operation")
+
+
+def respond_result(responder: Responder, op: ClientOp, res: Result, range_end: bytes | None) -> None:
+    """Answer a client with a state-machine result, in the client protocol's shapes."""
+    if res.status == Status.ERROR:
+        responder.respond(ClientStatus.ERROR, str(res.value))
+    elif op == ClientOp.CAS:
+        responder.respond(ClientStatus.OK, (res.status == Status.OK, res.value))
+    elif op == ClientOp.SCAN:
+        # The range's end lets the client continue the scan in the next range.
+        responder.respond(ClientStatus.OK, (tuple(tuple(p) for p in res.value), range_end or b""))
+    else:
+        responder.respond(ClientStatus.OK, res.value)
+
+
+@dataclass(slots=True)
+class PendingWrite:
+    op: ClientOp
+    responder: Responder
+    since: float
+
+
+class PendingRequests:
+    """Invariant: a write is keyed by its command id (client id, seq), so a retry replaces its
+    earlier attempt's responder; a read batch is keyed by the ReadIndex context it waits on."""
+
+    __slots__ = ("writes", "read_batch", "reads", "ready_reads", "_next_ctx")
+
+    def __init__(self) -> None:
+        self.writes: dict[tuple[int, int], PendingWrite] = {}
+        #: reads received since the last ReadIndex was issued (one ReadIndex serves them all)
+        self.read_batch: list[tuple[Command, ClientOp, Responder]] = []
+        #: ReadIndex context -> the reads it serves
+        self.reads: dict[bytes, list[tuple[Command, ClientOp, Responder]]] = {}
+        #: (read index, context) whose index is known; served once applied reaches it
+        self.ready_reads: list[tuple[int, bytes]] = []
+        self._next_ctx = 0
+
+    def add_write(self, cmd: Command, op: ClientOp, responder: Responder) -> None:
+        self.writes[(cmd.client_id, cmd.seq)] = PendingWrite(op, responder, time.monotonic())
+
+    def take_write(self, client_id: int, seq: int) -> PendingWrite | None:
+        return self.writes.pop((client_id, seq), None)
+
+    def start_read_index(self) -> bytes | None:
+        """Move the batch of waiting reads under a fresh context; None if there are none."""
+        if not self.read_batch:
+            return None
+        self._next_ctx += 1
+        ctx = self._next_ctx.to_bytes(8, "big")
+        self.reads[ctx] = self.read_batch
+        self.read_batch = []
+        return ctx
+
+    def fail_reads(self, status: ClientStatus, result: object) -> None:
+        """Answer every read not yet served (reads have no effect: failing them is safe)."""
+        for batch in (*self.reads.values(), self.read_batch):
+            for _, _, responder in batch:
+                responder.respond(status, result)
+        self.reads.clear()
+        self.read_batch = []
+        self.ready_reads = []
+
+    def expire_writes(self, older_than: float) -> int:
+        """Forget writes proposed more than ``older_than`` seconds ago: their client has timed
+        out, and will retry with the same command id if it still cares. Not answered: their
+        outcome is unknown (the entry may still commit)."""
+        cutoff = time.monotonic() - older_than
+        stale = [k for k, w in self.writes.items() if w.since < cutoff]
+        for k in stale:
+            del self.writes[k]
+        return len(stale)
+
+    def is_idle(self) -> bool:
+        return not (self.writes or self.read_batch or self.reads or self.ready_reads)
+

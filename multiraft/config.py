@@ -1,0 +1,50 @@
+"""``NodeConfig``: everything a node needs to start, whichever design runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["NodeConfig"]
+
+
+@dataclass(slots=True)
+class NodeConfig:
+    """One node (store) of a cluster.
+
+    ``peers`` maps every *other* node id to its raft address (``host:port``). A node whose
+    engine holds no ranges yet bootstraps its share of a new cluster: ``initial_ranges``
+    ranges over the key space (split evenly, or at ``split_keys``), replicated on 3 of the
+    nodes ``{node_id} | peers``. Every node of a new cluster must be given the same
+    ``initial_ranges`` and ``split_keys``.
+    """
+
+    node_id: int
+    listen: str = "127.0.0.1:0"
+    client_listen: str | None = "127.0.0.1:0"
+    peers: dict[int, str] = field(default_factory=dict)
+    data_dir: str | None = None
+    engine: str = "rocksdb"          # "rocksdb" (durable, the default) or "memory" (tests)
+    design: str = "actors"           # "actors" or "locks"
+    cluster_id: str = "multiraft"
+    tick_interval: float = 0.1       # seconds per raft tick
+    election_ticks: int = 10
+    heartbeat_ticks: int = 1
+    fsync: bool = True               # False only for benchmarks: acknowledged writes may be lost
+    initial_ranges: int = 16
+    split_keys: list[bytes] | None = None
+    workers: int = 1                 # pooled threads running replicas (the GIL: 1 is usual)
+    curve: object | None = None      # transport.CurveConfig, to run CurveZMQ
+
+    def validate(self) -> None:
+        if self.node_id <= 0:
+            raise ValueError("node id must be a positive integer")
+        if self.node_id in self.peers:
+            raise ValueError(f"node {self.node_id} is listed among its own peers")
+        if self.engine not in ("rocksdb", "memory"):
+            raise ValueError(f"unknown engine {self.engine!r} (rocksdb or memory)")
+        if self.engine == "rocksdb" and not self.data_dir:
+            raise ValueError("the rocksdb engine needs a data dir")
+        if self.design not in ("actors", "locks"):
+            raise ValueError(f"unknown design {self.design!r} (actors or locks)")
+        if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
+            raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")

@@ -1,0 +1,53 @@
+"""The initial layout of a new cluster: how the key space is split into ranges and where their
+replicas live. Every node of a new cluster computes the same layout from the same inputs (the
+sorted node ids, the number of ranges, the split keys), so bootstrapping needs no coordination.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .range_descriptor import RangeDescriptor
+
+__all__ = ["PlannedRange", "plan_ranges", "even_split_keys"]
+
+#: Replicas per range (all nodes if there are fewer).
+REPLICATION = 3
+
+
+@dataclass(slots=True, frozen=True)
+class PlannedRange:
+    descriptor: RangeDescriptor
+    #: the node whose replica campaigns first, so leaders spread evenly over the nodes
+    preferred_leader: int
+
+
+def even_split_keys(n_ranges: int) -> list[bytes]:
+    """``n_ranges - 1`` split keys cutting the byte-string key space into equal slices by prefix."""
+    if n_ranges < 1:
+        raise ValueError("a cluster needs at least one range")
+    width = 1
+    while 256 ** width < 16 * n_ranges:
+        width += 1
+    space = 256 ** width
+    return [(i * space // n_ranges).to_bytes(width, "big") for i in range(1, n_ranges)]
+
+
+def plan_ranges(node_ids: list[int], n_ranges: int, split_keys: list[bytes] | None = None,
+                replication: int = REPLICATION) -> list[PlannedRange]:
+    """Ranges 1..n covering the key space, each on ``replication`` consecutive nodes (round
+    robin), replica id = node id; range i's first replica is its preferred leader."""
+    nodes = sorted(set(node_ids))
+    if not nodes:
+        raise ValueError("a cluster needs at least one node")
+    splits = even_split_keys(n_ranges) if split_keys is None else sorted(set(split_keys))
+    if len(splits) != n_ranges - 1 or (splits and splits[0] == b""):
+        raise ValueError(f"{n_ranges} ranges need {n_ranges - 1} distinct non-empty split keys")
+    bounds = [b"", *splits, None]
+    k = min(replication, len(nodes))
+    out = []
+    for i in range(n_ranges):
+        members = [nodes[(i + j) % len(nodes)] for j in range(k)]
+        d = RangeDescriptor(i + 1, bounds[i], bounds[i + 1], tuple((n, n) for n in members))
+        out.append(PlannedRange(d, members[0]))
+    return out
