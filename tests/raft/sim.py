@@ -39,7 +39,7 @@ from raft import (Config, ConfChange, ConfChangeSingle, ConfChangeTransition, Co
                   ConfChangeV2, ConfState, Entry, EntryType, HardState, MemoryStorage, Message,
                   ProposalDropped, RawNode, Snapshot, SnapshotMetadata, StateType)
 
-REPLAY = "RAFT_SIM_SEED={seed} .venv/bin/python -m pytest tests/raft/test_simulation.py -k replay"
+REPLAY = "RAFT_SIM_SEED={seed}{events} .venv/bin/python -m pytest tests/raft/test_simulation.py -k replay -s"
 
 BOOT_CHAIN = b"bootstrap"
 NO_CHAIN = b"empty-log"
@@ -166,7 +166,11 @@ class Simulation:
         recent = "\n".join("  " + " ".join(map(str, r)) for r in self.recent)
         raise SimulationFailure(
             f"seed {self.seed}: event {self.stats.events} (t={self.time}): {what}\n"
-            f"replay: {REPLAY.format(seed=self.seed)}\nlast events:\n{recent}")
+            f"replay: {self.replay_command()}\nlast events:\n{recent}")
+
+    def replay_command(self) -> str:
+        events = "" if self.n_events == 2000 else f" RAFT_SIM_EVENTS={self.n_events}"
+        return REPLAY.format(seed=self.seed, events=events)
 
     def check(self, ok: bool, what: str) -> None:
         if not ok:
@@ -505,9 +509,15 @@ class Simulation:
         if r.random() < self.drop:
             self.note("drop", m.type.name, m.from_, m.to)
             return
-        self.schedule(r.randint(1, self.max_delay), "deliver", wire_copy(m))
+        self.schedule(self.delay(), "deliver", wire_copy(m))
         if r.random() < self.dup:
-            self.schedule(r.randint(1, self.max_delay), "deliver", wire_copy(m))
+            self.schedule(self.delay(), "deliver", wire_copy(m))
+
+    def delay(self) -> int:
+        """Mostly short delays (reordering among recent messages); now and then a very late one
+        that arrives terms later."""
+        r = self.rng
+        return r.randint(50, 400) if r.random() < 0.02 else r.randint(1, self.max_delay)
 
 
 def wire_copy(m: Message) -> Message:

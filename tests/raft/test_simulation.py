@@ -1,8 +1,9 @@
 """Seeded discrete-event simulation of raft groups (see sim.py for the model and the invariants).
 
 CI runs ``RAFT_SIM_SEEDS`` seeds (default 300) of ``RAFT_SIM_EVENTS`` events (default 2,000),
-in chunks of 10 seeds so progress shows. A failing seed prints the one-line command that
-replays it:
+in chunks of 10 seeds so progress shows, plus 20 seeds (10000-10019) of ``RAFT_SIM_LONG_EVENTS``
+events (default 20,000). A failing seed prints the one-line command that replays it (add
+``RAFT_SIM_EVENTS=20000`` for a long-run seed):
 
     RAFT_SIM_SEED=123 .venv/bin/python -m pytest tests/raft/test_simulation.py -k replay -s
 """
@@ -47,6 +48,24 @@ def test_simulation(seeds: range) -> None:
     assert total.snapshots_sent > 0 and total.reads > 0, total
 
 
+LONG_EVENTS = int(os.environ.get("RAFT_SIM_LONG_EVENTS", "20000"))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("seeds", [range(10_000 + 5 * k, 10_005 + 5 * k) for k in range(4)],
+                         ids=lambda r: f"seeds{r.start}-{r.stop - 1}")
+def test_simulation_long_runs(seeds: range) -> None:
+    """Same invariants over fewer, ten times longer runs (deep histories: many terms, repeated
+    membership changes, compactions and restarts of the same nodes)."""
+    failures = []
+    for seed in seeds:
+        try:
+            run_seed(seed, LONG_EVENTS)
+        except SimulationFailure as e:
+            failures.append(str(e))
+    assert not failures, "\n\n".join(failures)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 7])
 def test_simulation_is_deterministic(seed: int) -> None:
     """The same seed gives the same trace (the core is deterministic given Config.rng)."""
@@ -64,7 +83,7 @@ def test_replay() -> None:
     seed = os.environ.get("RAFT_SIM_SEED")
     if seed is None:
         pytest.skip("replay needs RAFT_SIM_SEED=<seed> (printed by a failing simulation chunk)")
-    stats, h = run_seed(int(seed), EVENTS)
+    stats, h = run_seed(int(seed), int(os.environ.get("RAFT_SIM_EVENTS", EVENTS)))
     print(f"seed {seed}: {stats} trace {h}")
 
 
