@@ -28,9 +28,10 @@ class StatusCollector:
         self._lock = threading.Lock()
 
     @classmethod
-    def start(cls, store: Any, responder: Responder) -> None:
-        """Ask every replica of ``store`` (a StoreActor, on its own thread) for its status."""
-        replicas = list(store.replicas.values())
+    def start(cls, store: Any, responder: Responder, include_ranges: bool = True) -> None:
+        """Ask every replica of ``store`` (a StoreActor, on its own thread) for its status
+        (none if not ``include_ranges``: the node's own part answers at once)."""
+        replicas = list(store.replicas.values()) if include_ranges else []
         c = cls(responder, store.node_status(), len(replicas))
         if not replicas:
             c._send()

@@ -206,7 +206,7 @@ class StoreActor(pykka.ThreadingActor):
             responder.respond(ClientStatus.ERROR, "node stopping")
             return
         if req.op == ClientOp.STATUS:
-            StatusCollector.start(self, responder)
+            StatusCollector.start(self, responder, include_ranges=req.args[0].get("ranges", True))
             return
         range_id = self._range_of(req.args[0])
         replica = None if range_id is None else self.replicas.get(range_id)

@@ -4,7 +4,9 @@ The public surface: ``Node`` and ``NodeConfig`` to run a node; ``Client`` and it
 use a cluster.
 """
 
+from .client import Client
 from .config import NodeConfig
+from .errors import ClientError, Timeout
 from .node import Node
 
-__all__ = ["Node", "NodeConfig"]
+__all__ = ["Client", "ClientError", "Timeout", "Node", "NodeConfig"]
