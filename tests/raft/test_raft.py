@@ -494,6 +494,23 @@ def test_follower_forwards_proposals() -> None:
         assert net.applied_data(i) == [b"fwd"]
 
 
+def test_duplicated_forwarded_proposal_does_not_corrupt_the_log() -> None:
+    """A network may deliver a message twice (and an in-process one as the same object). etcd
+    copies proposal entries by value into its log, so stepping the same PROP twice appends two
+    entries (3 and 4) and leaves the first untouched. The core must not renumber entries already
+    in its log (and in the followers' storage) when it assigns term and index to a PROP."""
+    net = Network([1, 2, 3])
+    net.elect(1)
+    m = msg(MT.PROP, 2, 1, 0, entries=[Entry(0, 0, data=b"fwd")])
+    net.raw(1).step(m)
+    net.stabilize()
+    net.raw(1).step(m)
+    net.stabilize()
+    for i in (1, 2, 3):
+        assert [(e.index, e.data) for e in net[i].log()] == [(2, b""), (3, b"fwd"), (4, b"fwd")]
+        assert [e.index for e in net[i].applied] == [2, 3, 4]
+
+
 @pytest.mark.parametrize("setup", ["no_leader", "candidate", "forwarding_disabled"])
 def test_proposal_dropped(setup: str) -> None:
     """The contract: propose raises ProposalDropped when no leader is known (fresh node or
