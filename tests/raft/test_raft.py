@@ -494,6 +494,22 @@ def test_follower_forwards_proposals() -> None:
         assert net.applied_data(i) == [b"fwd"]
 
 
+@pytest.mark.parametrize("type,extra_term", [
+    (MT.APP_RESP, 0), (MT.APP_RESP, 1), (MT.HEARTBEAT_RESP, 1), (MT.VOTE_RESP, 0),
+    (MT.READ_INDEX_RESP, 1)], ids=lambda v: getattr(v, "name", str(v)))
+def test_responses_from_unknown_peers_are_ignored(type: MessageType, extra_term: int) -> None:
+    """etcd RawNode.Step refuses responses from nodes outside the config (ErrStepPeerNotFound);
+    the contract says step() does not raise for what it drops: the leader neither raises nor
+    changes state, even for a higher term."""
+    net = Network([1, 2, 3])
+    net.elect(1)
+    before = net.raw(1).status()
+    net.raw(1).step(msg(type, 9, 1, before.hard_state.term + extra_term, index=5))
+    net.stabilize()
+    after = net.raw(1).status()
+    assert (after.hard_state, after.soft_state) == (before.hard_state, before.soft_state)
+
+
 def test_duplicated_forwarded_proposal_does_not_corrupt_the_log() -> None:
     """A network may deliver a message twice (and an in-process one as the same object). etcd
     copies proposal entries by value into its log, so stepping the same PROP twice appends two
@@ -596,6 +612,42 @@ def test_snapshot_sent_to_follower_behind_first_index() -> None:
     assert net.applied_data(3)[-1] == b"after"
     pr = net.raw(1).status().progress[3]
     assert (pr.state, pr.match) == (ProgressState.REPLICATE, net[1].last_index())
+
+
+@pytest.mark.parametrize("snap_index,snap_term,commit,restored,want_commit,resp_index", [
+    (5, 2, 1, True, 5, 5),  # beyond the log: restored, log replaced
+    (3, 2, 1, False, 3, 3),  # the log already has (3, t2): fast-forward commit, keep the log
+    (3, 1, 1, True, 3, 3),  # (3, t1) conflicts with our (3, t2): restored
+    (2, 2, 3, False, 3, 3),  # older than our commit: ignored
+])
+def test_follower_handles_snapshot(snap_index: int, snap_term: int, commit: int, restored: bool,
+                                   want_commit: int, resp_index: int) -> None:
+    """etcd raft.restore / handleSnapshot: a snapshot at or below the commit index is ignored; one
+    whose (index, term) the log already holds only fast-forwards the commit index (the log is
+    kept); otherwise the log is replaced. The answer is APP_RESP with the new last index
+    (restored) or the commit index (not restored)."""
+    s = bootstrap_storage([1, 2, 3], entries=[2, 2, 2], term=2, commit=commit)
+    net = Network([1, 2, 3], storages={1: s})
+    snap = Snapshot(b"s", SnapshotMetadata(ConfState(voters=(1, 2, 3)), snap_index, snap_term))
+    net.raw(1).step(msg(MT.SNAP, 2, 1, 2, snapshot=snap))
+    out = net.take(1)
+    assert [(m.type, m.index, m.reject) for m in out] == [(MT.APP_RESP, resp_index, False)]
+    assert any(rd.snapshot is not None for rd in net[1].readies) == restored
+    assert net[1].commit == want_commit
+    if restored:
+        assert log_terms(net[1].storage) == [(snap_index, snap_term)]
+    else:
+        assert log_terms(net[1].storage) == [(1, 1), (2, 2), (3, 2), (4, 2)]
+
+
+def test_follower_proposes_conf_change() -> None:
+    """propose_conf_change on a follower is forwarded like any proposal and applied everywhere."""
+    net = Network([1, 2, 3])
+    net.elect(1)
+    net.raw(2).propose_conf_change(ConfChange(ADD_LEARNER, 4))
+    net.stabilize()
+    for i in (1, 2, 3):
+        assert net[i].conf_state == ConfState(voters=(1, 2, 3), learners=(4,))
 
 
 def test_report_unreachable_moves_follower_to_probe() -> None:
