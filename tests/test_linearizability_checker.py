@@ -7,6 +7,7 @@ schedules (legal by construction; one read falsified: illegal), and a size sanit
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import threading
@@ -268,14 +269,18 @@ def simulate(rng: random.Random, clients: int, ops_per_client: int, keys: int,
     effect at a random later moment, or never.
     """
     planned: list[tuple[float, int, OpKind, tuple[Any, ...], int, float]] = []
+    written: dict[str, list[str]] = {}  # values put per key, to aim cas at
     for client_id in range(clients):
         now = rng.randrange(10)
-        for _ in range(ops_per_client):
+        for seq in range(ops_per_client):
             call = now + rng.randrange(5)
             now = call + 1 + rng.randrange(40)
-            kind, key, value = rng.choice(list(OpKind)), f"k{rng.randrange(keys)}", rng.randrange(4)
+            kind, key, value = rng.choice(list(OpKind)), f"k{rng.randrange(keys)}", f"{client_id}.{seq}"
+            recent = written.setdefault(key, [])[-3:]
             args = {OpKind.PUT: (key, value),
-                    OpKind.CAS: (key, rng.choice([None, *range(4)]), value)}.get(kind, (key,))
+                    OpKind.CAS: (key, rng.choice([None, *recent]), value)}.get(kind, (key,))
+            if kind in (OpKind.PUT, OpKind.CAS):
+                written[key].append(value)
             if rng.random() >= timeout_rate:
                 planned.append((rng.uniform(call, now), client_id, kind, args, call, now))
             elif rng.random() < 0.5:  # timed out, takes effect later
@@ -302,9 +307,11 @@ def falsify_a_read(history: list[Operation], pick: int) -> list[Operation]:
     return history
 
 
-histories = st.builds(simulate, st.randoms(use_true_random=False), clients=st.integers(1, 5),
-                      ops_per_client=st.integers(1, 12), keys=st.integers(1, 3),
-                      timeout_rate=st.sampled_from([0.0, 0.1, 0.3]))
+# Sized like the cluster tests' per-key load; many more concurrent or timed-out operations on one
+# key make a failing search exponential (see the checker's docstring).
+histories = st.builds(simulate, st.randoms(use_true_random=False), clients=st.integers(1, 4),
+                      ops_per_client=st.integers(1, 10), keys=st.integers(1, 3),
+                      timeout_rate=st.sampled_from([0.0, 0.05, 0.1]))
 
 
 @settings(max_examples=200, deadline=None)
@@ -324,6 +331,59 @@ def test_generated_histories_with_one_falsified_read_are_illegal(history: list[O
     result = check_linearizable(bad)
     assert result.illegal, result
     assert repr(NEVER_WRITTEN) in str(result)
+
+
+def brute_force_linearizable(history: list[Operation]) -> bool:
+    """The definition, by enumeration: some subset of the outcome-unknown writes plus all the
+    completed operations, in some order respecting real time, replays on a dict with the
+    recorded outputs. For tiny histories only."""
+    known = [o for o in history if o.outcome_known]
+    unknown = [o for o in history if not o.outcome_known and o.kind is not OpKind.GET]
+    for size in range(len(unknown) + 1):
+        for chosen in itertools.combinations(unknown, size):
+            for order in itertools.permutations(known + list(chosen)):
+                if _respects_real_time(order) and _replays(order):
+                    return True
+    return False
+
+
+def _respects_real_time(order: tuple[Operation, ...]) -> bool:
+    return all(not later.return_ns < earlier.call_ns
+               for earlier, later in itertools.combinations(order, 2))
+
+
+def _replays(order: tuple[Operation, ...]) -> bool:
+    store: dict[Any, Any] = {}
+    for o in order:
+        output = _apply(store, o.kind, o.args)
+        if o.outcome_known and o.kind in (OpKind.GET, OpKind.CAS) and output != o.output:
+            return False
+    return True
+
+
+@st.composite
+def tiny_histories(draw: st.DrawFn) -> list[Operation]:
+    """Up to 6 random operations on 2 keys with arbitrary outputs: legal or not."""
+    history = []
+    for client_id in range(draw(st.integers(0, 6))):
+        kind = draw(st.sampled_from(list(OpKind)))
+        key, value = draw(st.sampled_from("ab")), draw(st.sampled_from([1, 2]))
+        args = {OpKind.PUT: (key, value),
+                OpKind.CAS: (key, draw(st.sampled_from([None, 1, 2])), value)}.get(kind, (key,))
+        output = {OpKind.GET: draw(st.sampled_from([None, 1, 2])),
+                  OpKind.CAS: draw(st.booleans())}.get(kind)
+        call = draw(st.integers(0, 10))
+        ret = INF if draw(st.integers(0, 4)) == 0 else call + draw(st.integers(0, 10))
+        history.append(op(kind, args, output, call, ret, client=client_id))
+    return history
+
+
+@settings(max_examples=500, deadline=None)
+@given(tiny_histories())
+def test_checker_agrees_with_brute_force_on_tiny_histories(history: list[Operation]) -> None:
+    result = check_linearizable(history)
+    assert result.ok == brute_force_linearizable(history), result
+    assert not result.unknown
 
 
 def test_sixteen_clients_hundreds_of_ops_fifty_keys_are_decided() -> None:

@@ -15,15 +15,19 @@ How (Wing & Gong's search, with Lowe's and Porcupine's improvements):
   be linearized next if the model accepts its output; it is then *lifted* (its call and return
   unlinked) and the walk restarts. Meeting a return means the operation that returns there can
   no longer be placed: backtrack (re-link the last lifted operation, try the next candidate).
-  The list is empty: the history is linearizable.
+  Every operation is linearized: the history is linearizable.
 - A cache of (set of linearized operations as a bitset, model state) prunes every search state
   already explored: from equal (set, state) pairs the rest of the search is identical.
+  Beyond Porcupine, the cache also prunes a state that differs from an explored one only by
+  having linearized *more* outcome-unknown operations (see :class:`_Visited`), and the search
+  succeeds as soon as every operation with a known outcome is linearized.
 - A step budget per key and a global deadline turn hopeless searches into ``UNKNOWN`` rather
   than a hung test.
 
 Outcome-unknown operations (``return_ns = inf``, output ``UNKNOWN_OUTPUT``) match any result
 and, returning "at infinity", can always be placed last, where their effect is invisible: they
-may take effect or not. Outcome-unknown reads constrain nothing, so they are dropped up front.
+may take effect or not. Each one left pending still doubles the states a failing search must
+visit on its key, so a key with many of them (dozens) can end up ``UNKNOWN``. Outcome-unknown reads constrain nothing, so they are dropped up front.
 """
 
 from __future__ import annotations
@@ -206,6 +210,33 @@ class _DeadEnd:
     pending: tuple[int, ...]  # operations that could have gone next, none of which fit
 
 
+class _Visited:
+    """The search states already explored, with subsumption for outcome-unknown operations.
+
+    A state is (set of linearized operations, model state). Two states with the same model state
+    and the same linearized known-outcome operations, where the first has linearized a subset of
+    the second's outcome-unknown operations, stand in simulation: every continuation of the second
+    works from the first, with the extra outcome-unknown operations appended at the end (they
+    match any output and nothing must follow them). So once the first was explored, the second
+    need not be. With equal sets this is Porcupine's cache.
+    """
+
+    __slots__ = ("_unknown_mask", "_seen")
+
+    def __init__(self, ops: Sequence[Operation]) -> None:
+        self._unknown_mask = sum(1 << i for i, op in enumerate(ops) if not op.outcome_known)
+        self._seen: dict[tuple[int, Any], list[int]] = {}
+
+    def add_if_new(self, linearized: int, state: Any) -> bool:
+        """Record the state; False if an explored state already covers it."""
+        unknown = linearized & self._unknown_mask
+        explored = self._seen.setdefault((linearized ^ unknown, state), [])
+        if any(earlier & ~unknown == 0 for earlier in explored):
+            return False
+        explored.append(unknown)
+        return True
+
+
 class _Search:
     """The backtracking search over one key's sub-history."""
 
@@ -229,10 +260,11 @@ class _Search:
         head = _linked_events(ops)
         state: Any = None  # every key starts absent
         linearized = 0  # bitset of op ids
-        cache: set[tuple[int, Any]] = set()
+        visited = _Visited(ops)
+        known_left = sum(op.outcome_known for op in ops)
         lifted: list[tuple[_Event, Any]] = []  # (call event, state before it)
         entry = head.next
-        while head.next is not None:
+        while known_left:
             self.steps += 1
             if self.steps > max_steps or (self.steps % _CLOCK_CHECK_EVERY == 0
                                           and time.monotonic() >= deadline):
@@ -241,8 +273,8 @@ class _Search:
                 legal, new_state = kv_step(state, ops[entry.op_id])
                 if legal:
                     new_linearized = linearized | (1 << entry.op_id)
-                    if (new_linearized, new_state) not in cache:
-                        cache.add((new_linearized, new_state))
+                    if visited.add_if_new(new_linearized, new_state):
+                        known_left -= ops[entry.op_id].outcome_known
                         lifted.append((entry, state))
                         state, linearized = new_state, new_linearized
                         _lift(entry)
@@ -255,6 +287,7 @@ class _Search:
                     return Verdict.ILLEGAL
                 entry, state = lifted.pop()
                 linearized &= ~(1 << entry.op_id)
+                known_left += ops[entry.op_id].outcome_known
                 _unlift(entry)
                 entry = entry.next
         return Verdict.OK
