@@ -1,0 +1,148 @@
+"""``multiraft-node``: run one node until SIGTERM or Ctrl-C.
+
+Flags (or the same keys in a TOML file given with ``--config``; flags win):
+
+    --id N  --listen HOST:PORT  --client HOST:PORT  --peers ID=HOST:PORT,...
+    --data-dir DIR  --engine rocksdb|memory  --tick-ms MS  --ranges R  --design actors|locks
+    --keys DIR (CurveZMQ: DIR/node-ID.key_secret, DIR/node-*.key, DIR/client*.key)
+    --no-fsync (benchmarks only)  --cluster-id NAME  --log-level LEVEL
+
+Exit status: 0 after a clean stop; 2 for a bad flag or config; 1 if the node cannot start
+(busy port, unreadable or foreign data dir), with a one-line error on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ..config import NodeConfig
+from ..node import Node
+
+__all__ = ["main", "parse_peers", "curve_config"]
+
+log = logging.getLogger("multiraft-node")
+
+
+class UsageError(Exception):
+    """A bad flag or config value (exit status 2)."""
+
+
+def parse_peers(text: str) -> dict[int, str]:
+    """``"2=127.0.0.1:7102,3=127.0.0.1:7103"`` -> ``{2: "127.0.0.1:7102", 3: ...}``."""
+    peers: dict[int, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        node, sep, addr = part.partition("=")
+        if not sep or not node.isdigit() or ":" not in addr:
+            raise UsageError(f"bad peer {part!r}: expected ID=HOST:PORT")
+        peers[int(node)] = addr
+    return peers
+
+
+def curve_config(key_dir: str, node_id: int, node_ids: list[int]) -> Any:
+    """The CurveZMQ setup from a key directory made by ``multiraft keys gen``."""
+    from transport.keys import CurveConfig, load_keypair, load_public_key
+    d = Path(key_dir)
+    try:
+        public, secret = load_keypair(d / f"node-{node_id}.key_secret")
+        nodes = {n: load_public_key(d / f"node-{n}.key") for n in node_ids}
+        clients = frozenset(load_public_key(p) for p in sorted(d.glob("client*.key")))
+    except (OSError, ValueError) as e:
+        raise UsageError(f"keys in {key_dir}: {e}") from None
+    return CurveConfig(public, secret, nodes, clients)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="multiraft-node", description="Run one multiraft node.")
+    p.add_argument("--config", help="TOML file with the same keys as the flags (id, listen, ...)")
+    p.add_argument("--id", type=int)
+    p.add_argument("--listen", help="raft address HOST:PORT")
+    p.add_argument("--client", help="client address HOST:PORT")
+    p.add_argument("--peers", help="the other nodes: ID=HOST:PORT,...")
+    p.add_argument("--data-dir")
+    p.add_argument("--engine", choices=["rocksdb", "memory"])
+    p.add_argument("--tick-ms", type=int)
+    p.add_argument("--ranges", type=int, help="ranges of a new cluster (same on every node)")
+    p.add_argument("--design", choices=["actors", "locks"])
+    p.add_argument("--keys", help="CurveZMQ key directory (multiraft keys gen)")
+    p.add_argument("--no-fsync", action="store_true", default=None,
+                   help="do not fsync (benchmarks only: acknowledged writes may be lost)")
+    p.add_argument("--cluster-id")
+    p.add_argument("--log-level", default=None)
+    return p
+
+
+def build_config(args: argparse.Namespace) -> tuple[NodeConfig, str]:
+    """The node's config from flags over the TOML file; (config, log level)."""
+    conf: dict[str, Any] = {}
+    if args.config:
+        try:
+            conf = tomllib.loads(Path(args.config).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise UsageError(f"config {args.config}: {e}") from None
+    flags = {k.replace("_", "-"): v for k, v in vars(args).items() if v is not None}
+    merged = {**{k.replace("_", "-"): v for k, v in conf.items()}, **flags}
+    if "id" not in merged:
+        raise UsageError("--id is required")
+    peers = merged.get("peers", "")
+    peers = parse_peers(peers) if isinstance(peers, str) else {int(k): v for k, v in peers.items()}
+    try:
+        node_id = int(merged["id"])
+        cfg = NodeConfig(
+            node_id=node_id,
+            listen=merged.get("listen", "127.0.0.1:7100"),
+            client_listen=merged.get("client", "127.0.0.1:7200"),
+            peers=peers,
+            data_dir=merged.get("data-dir", f"./multiraft-data/node-{node_id}"),
+            engine=merged.get("engine", "rocksdb"),
+            design=merged.get("design", "actors"),
+            cluster_id=merged.get("cluster-id", "multiraft"),
+            tick_interval=int(merged.get("tick-ms", 100)) / 1000,
+            fsync=not merged.get("no-fsync", False),
+            initial_ranges=int(merged.get("ranges", 16)),
+        )
+        if "keys" in merged:
+            cfg.curve = curve_config(merged["keys"], node_id, [node_id, *peers])
+        cfg.validate()
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    return cfg, str(merged.get("log-level", "INFO")).upper()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg, level = build_config(args)
+    except UsageError as e:
+        print(f"multiraft-node: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=getattr(logging, level, logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    node = Node(cfg)
+    try:
+        node.start()
+    except Exception as e:  # every start failure is reported in one line, no traceback
+        print(f"multiraft-node: node {cfg.node_id} cannot start: {e}", file=sys.stderr)
+        return 1
+    log.info("node %d ready (pid %d): raft %s, clients %s, design %s, engine %s%s", cfg.node_id,
+             os.getpid(), node.raft_address, node.client_address, cfg.design, cfg.engine,
+             "" if cfg.fsync else ", fsync OFF")
+    stop.wait()
+    log.info("node %d stopping", cfg.node_id)
+    node.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
