@@ -1,0 +1,157 @@
+"""``LocalCluster``: N node processes on 127.0.0.1, started from ``bin/multiraft-node``.
+
+Used by ``multiraft-cluster``, the benchmarks and the tests. Node i listens for raft on
+``base_port + i`` and for clients on ``base_port + 100 + i``; its data lives in ``DIR/node-i``.
+Restarting on the same DIR brings the same cluster back with its data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .client import Client
+from .errors import ClientError
+
+__all__ = ["LocalCluster", "NodeProcess"]
+
+NODE_SCRIPT = Path(__file__).resolve().parent.parent / "bin" / "multiraft-node"
+
+
+@dataclass(slots=True)
+class NodeProcess:
+    id: int
+    client: str
+    raft: str
+    pid: int
+
+
+class LocalCluster:
+    """Invariant: ``procs[i]`` is the running process of node i (absent once stopped)."""
+
+    def __init__(self, directory: str | os.PathLike[str], nodes: int = 3, ranges: int = 16,
+                 base_port: int = 7100, design: str = "actors", tick_ms: int = 100,
+                 fsync: bool = True, engine: str = "rocksdb", log_level: str = "WARNING",
+                 extra_args: list[str] | None = None) -> None:
+        if nodes < 1:
+            raise ValueError("a cluster needs at least one node")
+        self.dir = Path(directory).resolve()
+        self.ids = list(range(1, nodes + 1))
+        self.ranges = ranges
+        self.base_port = base_port
+        self.design = design
+        self.tick_ms = tick_ms
+        self.fsync = fsync
+        self.engine = engine
+        self.log_level = log_level
+        self.extra_args = list(extra_args or [])
+        self.procs: dict[int, subprocess.Popen] = {}
+
+    def raft_addr(self, i: int) -> str:
+        return f"127.0.0.1:{self.base_port + i}"
+
+    def client_addr(self, i: int) -> str:
+        return f"127.0.0.1:{self.base_port + 100 + i}"
+
+    @property
+    def client_addrs(self) -> list[str]:
+        return [self.client_addr(i) for i in self.ids]
+
+    def start(self, timeout: float = 60.0) -> LocalCluster:
+        """Start every node and wait until every range has a leader."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for i in self.ids:
+            self.start_node(i)
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.write_manifest()
+        return self
+
+    def start_node(self, i: int) -> None:
+        peers = ",".join(f"{j}={self.raft_addr(j)}" for j in self.ids if j != i)
+        cmd = [sys.executable, str(NODE_SCRIPT), "--id", str(i), "--listen", self.raft_addr(i),
+               "--client", self.client_addr(i), "--data-dir", str(self.dir / f"node-{i}"),
+               "--engine", self.engine, "--tick-ms", str(self.tick_ms),
+               "--ranges", str(self.ranges), "--design", self.design,
+               "--log-level", self.log_level, *self.extra_args]
+        if peers:
+            cmd += ["--peers", peers]
+        if not self.fsync:
+            cmd.append("--no-fsync")
+        log = open(self.dir / f"node-{i}.log", "ab")
+        try:
+            self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+        finally:
+            log.close()
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until every node answers and every range has a leader (from the leaders' view)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, p in self.procs.items():
+                if p.poll() is not None:
+                    raise RuntimeError(f"node {i} exited with {p.returncode}; see "
+                                       f"{self.dir / f'node-{i}.log'}")
+            if self.leaderless_ranges() == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cluster not ready after {timeout}s")
+            time.sleep(0.2)
+
+    def leaderless_ranges(self) -> int:
+        """How many ranges have no leader in any running node's view (-1: a node is silent)."""
+        led: set[int] = set()
+        seen: set[int] = set()
+        with Client(self.client_addrs, timeout=2.0) as c:
+            for i in self.procs:
+                try:
+                    st = c.status(self.client_addr(i))
+                except (ClientError, TimeoutError):
+                    return -1
+                for r in st["ranges"]:
+                    seen.add(r["range_id"])
+                    if r["state"] == "leader":
+                        led.add(r["range_id"])
+        return len(seen - led) if seen else -1
+
+    def manifest(self) -> dict:
+        return {"nodes": [asdict(NodeProcess(i, self.client_addr(i), self.raft_addr(i), p.pid))
+                          for i, p in sorted(self.procs.items())]}
+
+    def write_manifest(self) -> None:
+        (self.dir / "cluster.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")
+
+    def kill(self, i: int, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to node i and reap it (SIGKILL: a crash; SIGTERM: a clean stop)."""
+        p = self.procs.pop(i, None)
+        if p is None:
+            return
+        p.send_signal(sig)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def stop(self) -> None:
+        """Stop every node: SIGTERM (graceful), SIGKILL after 30 s."""
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for i in list(self.procs):
+            self.kill(i, signal.SIGTERM)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
