@@ -20,7 +20,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["OpKind", "Operation", "UNKNOWN_OUTPUT", "HistoryRecorder"]
+__all__ = ["OpKind", "Operation", "UNKNOWN_OUTPUT", "HistoryRecorder", "validate_call"]
 
 
 class OpKind(enum.StrEnum):

@@ -40,7 +40,7 @@ from typing import Any
 
 from tests.support.history import UNKNOWN_OUTPUT, OpKind, Operation
 
-__all__ = ["Verdict", "CheckResult", "check_linearizable", "kv_step"]
+__all__ = ["Verdict", "CheckResult", "check_linearizable", "partition_by_key", "kv_step"]
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_STEPS_PER_KEY = 2_000_000
