@@ -20,7 +20,7 @@ fixtures. Nothing here needs the raft internals beyond the public RawNode contra
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 

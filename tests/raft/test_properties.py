@@ -149,7 +149,8 @@ def make_log(terms: list[int], stable: int, committed: int = SNAP_INDEX) -> tupl
     return log, model
 
 
-def log_view(log: object, model_last: int) -> dict[int, int]:
+def log_view(log: object) -> dict[int, int]:
+    """index -> term over the whole log, the snapshot's index included."""
     return {i: log.term(i) for i in range(SNAP_INDEX, log.last_index() + 1)}  # type: ignore[attr-defined]
 
 
@@ -168,7 +169,7 @@ def test_log_reports_storage_plus_unstable(case: tuple[list[int], int]) -> None:
     log, model = make_log(terms, stable)
     assert log.first_index() == SNAP_INDEX + 1
     assert log.last_index() == SNAP_INDEX + len(terms)
-    assert log_view(log, 0) == model
+    assert log_view(log) == model
     for i, t in model.items():
         assert log.match_term(i, t)
         assert not log.match_term(i, t + 1)
@@ -240,7 +241,7 @@ def test_maybe_append(case: tuple[list[int], int, int, list[Entry]], commit: int
         # never ask a log to drop its committed entries: committed stays at the snapshot
         last_new, ok = log.maybe_append(prev, prev_term, leader_commit, ents)
         assert not ok
-        assert log_view(log, 0) == model
+        assert log_view(log) == model
         assert log.committed == committed_before
         return
     conflict = ref_find_conflict(model, ents)
@@ -254,7 +255,7 @@ def test_maybe_append(case: tuple[list[int], int, int, list[Entry]], commit: int
         for e in ents:
             if e.index >= conflict:
                 want[e.index] = e.term
-    assert log_view(log, 0) == want
+    assert log_view(log) == want
     assert log.committed == max(committed_before, min(leader_commit, last_new))
 
 
