@@ -93,7 +93,8 @@ class ActorNode:
         self.timer = TimerActor.start(self.store)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
         ctx = ReplicaContext(c.node_id, self.engine, self.transport, heartbeats, self.writer,
-                             self.store, self.timer, c.election_ticks, c.heartbeat_ticks, c.fsync)
+                             self.store, self.timer, c.election_ticks, c.heartbeat_ticks, c.fsync,
+                             log_keep=c.log_keep_entries)
         runtime = self.runtime
 
         def spawn(range_id: int, replica_id: int, campaign: bool = False) -> Any:

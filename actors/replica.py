@@ -93,6 +93,8 @@ class ReplicaActor(PooledActor):
         self._quiesced = False
         self._snapshot_in: SnapshotInstaller | None = None
         self._campaign_at_start = campaign
+        self.snapshots_sent = 0
+        self.snapshots_installed = 0
 
     # -- lifecycle --
 
@@ -338,6 +340,7 @@ class ReplicaActor(PooledActor):
             send(node, SnapshotChunk(self.range_id, m.from_, m.to, m.term, md, i + 1, True, b""))
         finally:
             src.close()
+        self.snapshots_sent += 1
         self.rn.report_snapshot(m.to, True)
 
     def _on_snapshot_chunk(self, msg: InboundSnapshotChunk) -> None:
@@ -366,6 +369,7 @@ class ReplicaActor(PooledActor):
         installer, self._snapshot_in = self._snapshot_in, None
         if installer is None:
             raise RuntimeError(f"range {self.range_id}: raft restored a snapshot we do not hold")
+        self.snapshots_installed += 1
         return installer.finish(self.storage, self.sm)
 
     # -- quiescence --
@@ -422,6 +426,7 @@ class ReplicaActor(PooledActor):
             "leader": st.soft_state.lead, "term": st.hard_state.term,
             "commit": st.hard_state.commit, "applied": st.applied,
             "quiesced": self._quiesced,
+            "snapshots_sent": self.snapshots_sent, "snapshots_installed": self.snapshots_installed,
             "progress": [[rid, pr.match] for rid, pr in sorted(st.progress.items())],
         }
 

@@ -33,6 +33,7 @@ class NodeConfig:
     initial_ranges: int = 16
     split_keys: list[bytes] | None = None
     workers: int = 1                 # pooled threads running replicas (the GIL: 1 is usual)
+    log_keep_entries: int = 5_000    # applied entries kept for slow followers; older go by snapshot
     curve: object | None = None      # transport.CurveConfig, to run CurveZMQ
 
     def validate(self) -> None:
