@@ -543,11 +543,15 @@ def test_proposal_dropped(setup: str) -> None:
     assert [m for m in net.take(2) if m.type == MT.PROP] == []
 
 
-def test_forwarded_proposal_nobody_can_take_is_dropped_silently() -> None:
-    """The contract: step() of a peer's PROP that cannot be handled (no leader) drops it without
-    raising."""
+@pytest.mark.parametrize("origin", [2, 1], ids=["from-peer", "bounced-back-to-originator"])
+def test_forwarded_proposal_nobody_can_take_is_dropped_silently(origin: int) -> None:
+    """The contract: step() of a PROP from the network that cannot be handled (no leader) drops
+    it without raising. A forwarded PROP keeps its originator in ``from_`` (etcd), so during a
+    leader change it can come back to the node that proposed it (2 forwards to 3, which believes
+    2 leads and forwards it back to 2, which meanwhile lost its leader): still a network
+    message, still dropped silently; only propose() raises. Found by simulation seed 1012."""
     net = Network([1, 2, 3])
-    net.raw(1).step(msg(MT.PROP, 2, 1, 0, entries=[Entry(0, 0, data=b"x")]))
+    net.raw(1).step(msg(MT.PROP, origin, 1, 0, entries=[Entry(0, 0, data=b"x")]))
     assert net.take(1) == []
 
 
