@@ -205,10 +205,10 @@ class ReplicaActor(PooledActor):
         try:
             self.rn.propose(cmd.encode())
         except ProposalDropped as e:
+            # Nothing was appended: the client may retry (a leader transfer, or too much
+            # uncommitted data).
             self.pending.take_write(cmd.client_id, cmd.seq)
-            responder.respond(ClientStatus.NOT_LEADER if r.state != StateType.LEADER
-                              else ClientStatus.ERROR, self.nodes.get(r.lead, 0)
-                              if r.state != StateType.LEADER else f"proposal dropped: {e}")
+            responder.respond(ClientStatus.ERROR, f"proposal dropped: {e}")
 
     # -- the Ready cycle --
 

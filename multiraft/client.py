@@ -23,8 +23,9 @@ from .routing import RangeCache
 
 __all__ = ["Client"]
 
-#: Errors a node answers while it cannot serve: try another node (nothing was applied).
-_RETRYABLE_ERRORS = ("node stopping", "node not serving")
+#: Errors a node answers while it cannot serve right now (nothing was applied): try again,
+#: on another node or after a pause.
+_RETRYABLE_ERRORS = ("node stopping", "node not serving", "proposal dropped")
 
 
 def _bytes(v: bytes | str) -> bytes:
@@ -170,7 +171,7 @@ class Client:
             if st == ClientStatus.OK:
                 self._cache.set_leader(key, self._node_of(target))
                 return resp.result
-            if st == ClientStatus.ERROR and resp.result not in _RETRYABLE_ERRORS:
+            if st == ClientStatus.ERROR and not resp.result.startswith(_RETRYABLE_ERRORS):
                 raise ClientError(f"{op.name} {key!r}: {resp.result}")
             hinted = self._cache.node_addrs.get(resp.result) if st == ClientStatus.NOT_LEADER else None
             if hinted is not None and hinted != target:
