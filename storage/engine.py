@@ -1,9 +1,10 @@
 """The engine interface: one ordered, durable byte key-value store per node.
 
 Everything a store persists (every range's raft log, HardState, truncated and applied state,
-descriptor, dedup records, and the user data) lives in one engine, so one atomic ``write`` can
-carry the batches of many ranges and pay one fsync (group commit). ``RocksEngine`` is the
-durable default; ``MemoryEngine`` serves tests and the simulator. Both pass the same tests.
+descriptor, dedup records, and the user data) lives in one engine, so one atomic write
+(``write_many``) can carry the batches of many ranges and pay one fsync (group commit).
+``RocksEngine`` is the durable default; ``MemoryEngine`` serves tests and the simulator. Both pass
+the same tests.
 
 Keys and values are ``bytes``; keys compare bytewise. Ranges of keys are half-open ``[start, end)``.
 """
@@ -70,6 +71,13 @@ class Engine(Reader, Protocol):
     def write(self, batch: WriteBatch, sync: bool = False) -> None:
         """Apply ``batch`` atomically. With ``sync`` it is durable (fsynced) when this returns;
         without, a crash may lose it, but never part of it."""
+        ...
+
+    def write_many(self, batches: Sequence[WriteBatch], sync: bool = False) -> None:
+        """Apply ``batches`` in order as one atomic write, as if one batch held all their
+        operations (group commit: one fsync for many replicas). With ``sync`` they are durable
+        when this returns, and so is every earlier write, synced or not. An empty list with
+        ``sync`` still makes the earlier writes durable."""
         ...
 
     def snapshot(self) -> ReadSnapshot:

@@ -21,11 +21,13 @@ group commit writes for one range (``h`` then ``l``) are in key order.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from functools import partial
 
 __all__ = [
     "RANGE_LOCAL_PREFIX", "USER_PREFIX", "USER_END", "range_prefix",
-    "applied_state_key", "dedup_key", "dedup_span", "client_id_of_dedup_key",
-    "descriptor_key", "hard_state_key", "log_key", "log_span", "index_of_log_key",
+    "applied_state_key", "dedup_key", "dedup_span", "client_id_of_dedup_key", "descriptor_key",
+    "hard_state_key", "log_key", "log_key_encoder", "log_span", "index_of_log_key",
     "truncated_state_key", "range_id_of_key", "user_key", "user_key_of", "user_span",
 ]
 
@@ -38,6 +40,7 @@ _RANGE = struct.Struct(">cQ")
 _RANGE_SUFFIX = struct.Struct(">cQc")
 _RANGE_SUFFIX_U64 = struct.Struct(">cQcQ")
 _U64 = struct.Struct(">Q")
+_PREFIX_U64 = struct.Struct(">%dsQ" % _RANGE_SUFFIX.size)  # a range's suffixed prefix, then a u64
 
 _APPLIED, _DEDUP, _DESCRIPTOR, _HARD_STATE, _LOG, _TRUNCATED = b"a", b"c", b"d", b"h", b"l", b"t"
 _AFTER_DEDUP, _AFTER_LOG = b"d", b"m"  # the suffix letters right after "c" and "l": span ends
@@ -81,6 +84,12 @@ def hard_state_key(range_id: int) -> bytes:
 
 def log_key(range_id: int, index: int) -> bytes:
     return _RANGE_SUFFIX_U64.pack(RANGE_LOCAL_PREFIX, range_id, _LOG, index)
+
+
+def log_key_encoder(range_id: int) -> Callable[[int], bytes]:
+    """``log_key(range_id, i)`` as a function of ``i`` alone: the range's prefix is packed once,
+    so the append path (one key per entry, every Ready) pays one C call per key."""
+    return partial(_PREFIX_U64.pack, _RANGE_SUFFIX.pack(RANGE_LOCAL_PREFIX, range_id, _LOG))
 
 
 def log_span(range_id: int) -> tuple[bytes, bytes]:

@@ -6,30 +6,9 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Sequence
 
-__all__ = ["MemoryEngine", "MemoryBatch"]
+from .write_batch import DELETE, PUT, RecordedBatch, take_ops
 
-_PUT, _DELETE, _DELETE_RANGE = 0, 1, 2
-
-
-class MemoryBatch:
-    """A recorded list of operations. Invariant: ``_ops`` holds ``(kind, a, b)`` in call order."""
-
-    __slots__ = ("_ops",)
-
-    def __init__(self) -> None:
-        self._ops: list[tuple[int, bytes, bytes | None]] | None = []
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self._ops.append((_PUT, key, value))
-
-    def delete(self, key: bytes) -> None:
-        self._ops.append((_DELETE, key, None))
-
-    def delete_range(self, start: bytes, end: bytes) -> None:
-        self._ops.append((_DELETE_RANGE, start, end))
-
-    def __len__(self) -> int:
-        return len(self._ops or ())
+__all__ = ["MemoryEngine"]
 
 
 class _SortedMap:
@@ -82,29 +61,30 @@ class MemoryEngine(_SortedMap):
         super().__init__({}, [])
         self._closed = False
 
-    def batch(self) -> MemoryBatch:
-        return MemoryBatch()
+    def batch(self) -> RecordedBatch:
+        return RecordedBatch()
 
-    def write(self, batch: MemoryBatch, sync: bool = False) -> None:
+    def write(self, batch: RecordedBatch, sync: bool = False) -> None:
+        self.write_many((batch,), sync)
+
+    def write_many(self, batches: Sequence[RecordedBatch], sync: bool = False) -> None:
         if self._closed:
             raise RuntimeError("engine is closed")
-        if batch._ops is None:
-            raise ValueError("batch already written")
         data, keys = self._data, self._keys
-        for kind, a, b in batch._ops:
-            if kind == _PUT:
-                if a not in data:
-                    insort(keys, a)
-                data[a] = b
-            elif kind == _DELETE:
-                if data.pop(a, None) is not None:
-                    del keys[bisect_left(keys, a)]
-            else:
-                lo, hi = bisect_left(keys, a), bisect_left(keys, b)
-                for k in keys[lo:hi]:
-                    del data[k]
-                del keys[lo:hi]
-        batch._ops = None
+        for ops in take_ops(batches):
+            for kind, a, b in ops:
+                if kind == PUT:
+                    if a not in data:
+                        insort(keys, a)
+                    data[a] = b
+                elif kind == DELETE:
+                    if data.pop(a, None) is not None:
+                        del keys[bisect_left(keys, a)]
+                else:
+                    lo, hi = bisect_left(keys, a), bisect_left(keys, b)
+                    for k in keys[lo:hi]:
+                        del data[k]
+                    del keys[lo:hi]
 
     def snapshot(self) -> MemorySnapshot:
         return MemorySnapshot(dict(self._data), list(self._keys))

@@ -16,7 +16,7 @@ the engine; the store must treat a failed write as fatal (or rebuild the object 
 from __future__ import annotations
 
 from raft.errors import CompactedError, SnapOutOfDateError, UnavailableError
-from raft.sizing import entries_size, limit_size
+from raft.sizing import entries_size, entry_size, limit_size
 from raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
 
 from . import keys
@@ -46,7 +46,8 @@ class ReplicaStorage:
     """
 
     __slots__ = ("range_id", "_engine", "_hard_state", "_truncated", "_last_index", "_last_term",
-                 "_cache", "_cache_bytes", "_cache_entries", "_cache_limit", "_hard_state_key")
+                 "_cache", "_cache_bytes", "_cache_entries", "_cache_limit", "_hard_state_key",
+                 "_log_key")
 
     def __init__(self, engine: Engine, range_id: int, cache_entries: int = 128,
                  cache_bytes: int = 256 << 10) -> None:
@@ -56,6 +57,7 @@ class ReplicaStorage:
         self._cache_entries = cache_entries
         self._cache_limit = cache_bytes
         self._hard_state_key = keys.hard_state_key(range_id)  # written on every Ready
+        self._log_key = keys.log_key_encoder(range_id)
         raw_hs, raw_ts = engine.multi_get([self._hard_state_key,
                                            keys.truncated_state_key(range_id)])
         self._hard_state = HardState() if raw_hs is None else decode_hard_state(raw_hs)
@@ -139,7 +141,7 @@ class ReplicaStorage:
         out: list[Entry] = []
         size, rid, engine = 0, self.range_id, self._engine
         while lo < hi:
-            page = engine.scan(keys.log_key(rid, lo), keys.log_key(rid, hi), limit=_READ_PAGE)
+            page = engine.scan(self._log_key(lo), self._log_key(hi), limit=_READ_PAGE)
             read = [decode_entry(keys.index_of_log_key(k), v) for k, v in page]
             if not read or read[0].index != lo or read[-1].index != lo + len(read) - 1:
                 raise StorageCorruptionError(f"range {rid}: raft log has a hole at {lo}..{hi}")
@@ -161,20 +163,20 @@ class ReplicaStorage:
         if not entries:
             return
         first = self._truncated.index + 1
-        if entries[-1].index < first:
-            return
         if entries[0].index < first:
+            if entries[-1].index < first:
+                return
             entries = entries[first - entries[0].index:]
-        start, new_last = entries[0].index, entries[-1].index
+        start, newest = entries[0].index, entries[-1]
         if start > self._last_index + 1:
             raise ValueError(f"missing log entry: last index {self._last_index}, "
                              f"appending at {start}")
-        rid, put, log_key, encode = self.range_id, batch.put, keys.log_key, encode_entry
+        put, log_key = batch.put, self._log_key
         for e in entries:
-            put(log_key(rid, e.index), encode(e))
-        if new_last < self._last_index:
-            batch.delete_range(log_key(rid, new_last + 1), log_key(rid, self._last_index + 1))
-        self._last_index, self._last_term = new_last, entries[-1].term
+            put(log_key(e.index), encode_entry(e))
+        if newest.index < self._last_index:
+            batch.delete_range(log_key(newest.index + 1), log_key(self._last_index + 1))
+        self._last_index, self._last_term = newest.index, newest.term
         self._cache_append(start, entries)
 
     def set_hard_state(self, batch: WriteBatch, hs: HardState) -> None:
@@ -190,9 +192,8 @@ class ReplicaStorage:
         if index > self._last_index:
             raise ValueError(f"truncate {index} is out of bound (last index {self._last_index})")
         ts = TruncatedState(index, self.term(index))
-        rid = self.range_id
-        batch.delete_range(keys.log_key(rid, self._truncated.index + 1), keys.log_key(rid, index + 1))
-        batch.put(keys.truncated_state_key(rid), encode_truncated_state(ts))
+        batch.delete_range(self._log_key(self._truncated.index + 1), self._log_key(index + 1))
+        batch.put(keys.truncated_state_key(self.range_id), encode_truncated_state(ts))
         self._truncated = ts
         cache = self._cache
         if cache and cache[0].index <= index:
@@ -220,18 +221,21 @@ class ReplicaStorage:
             cut = max(start - cache[0].index, 0)
             self._cache_bytes -= entries_size(cache[cut:])
             del cache[cut:]
-        cache.extend(entries)
-        self._cache_bytes += entries_size(entries)
+        cache += entries
+        self._cache_bytes += entry_size(entries[0]) if len(entries) == 1 else entries_size(entries)
         if len(cache) > self._cache_entries or self._cache_bytes > self._cache_limit:
             self._cache_evict()
 
     def _cache_evict(self) -> None:
-        """Drop the oldest cached entries until within both bounds (keeping at least one)."""
+        """Drop the oldest cached entries until within 3/4 of both bounds (keeping at least one).
+        The slack makes eviction run once every many appends instead of on each one once the
+        cache is full: a group commit appends to every range."""
         cache = self._cache
-        n = max(len(cache) - self._cache_entries, 0)
+        n = max(len(cache) - self._cache_entries * 3 // 4, 0)
         size = self._cache_bytes - entries_size(cache[:n])
-        while size > self._cache_limit and n < len(cache) - 1:
-            size -= entries_size(cache[n:n + 1])
+        limit = self._cache_limit * 3 // 4
+        while size > limit and n < len(cache) - 1:
+            size -= entry_size(cache[n])
             n += 1
         del cache[:n]
         self._cache_bytes = size

@@ -19,27 +19,16 @@ from collections.abc import Sequence
 
 import rocksdict
 
-__all__ = ["RocksEngine", "RocksBatch", "RocksSnapshot"]
+from .write_batch import DELETE, PUT, RecordedBatch, take_ops
 
-#: Memtable size. Smaller than RocksDB's 64 MiB default: group commits insert keys all over
-#: the key space, and a smaller skiplist keeps each insert cheaper (measured ~10% here).
-WRITE_BUFFER_SIZE = 16 << 20
+__all__ = ["RocksEngine", "RocksSnapshot"]
 
-
-class RocksBatch:
-    """A rocksdict ``WriteBatch`` in raw mode. ``put`` / ``delete`` / ``delete_range`` are the
-    binding's own methods (no Python frame per operation: group commit puts thousands)."""
-
-    __slots__ = ("_wb", "put", "delete", "delete_range")
-
-    def __init__(self) -> None:
-        self._wb = rocksdict.WriteBatch(raw_mode=True)
-        self.put = self._wb.put
-        self.delete = self._wb.delete
-        self.delete_range = self._wb.delete_range
-
-    def __len__(self) -> int:
-        return self._wb.len()
+#: Memtable size. Much smaller than RocksDB's 64 MiB default: a group commit inserts keys all
+#: over the key space, and memtable inserts are its main cost; a smaller skiplist stays in the
+#: CPU caches. Measured here (1,000 ranges x 2 keys per write, WAL off, writer thread CPU):
+#: 64 MiB 2.5 ms, 16 MiB 1.2-1.7 ms, 8 MiB 1.0-1.1 ms, 4 MiB 0.8-1.1 ms; total process CPU
+#: (flushes and compactions included) is flat down to 8 MiB and grows ~10% at 4 MiB.
+WRITE_BUFFER_SIZE = 8 << 20
 
 
 def _scan(it: rocksdict.RdictIter, start: bytes, end: bytes, limit: int | None,
@@ -131,11 +120,39 @@ class RocksEngine:
              reverse: bool = False) -> list[tuple[bytes, bytes]]:
         return _scan(self._db.iter(), start, end, limit, reverse)
 
-    def batch(self) -> RocksBatch:
-        return RocksBatch()
+    def batch(self) -> RecordedBatch:
+        return RecordedBatch()
 
-    def write(self, batch: RocksBatch, sync: bool = False) -> None:
-        self._db.write(batch._wb, self._sync if sync else self._nosync)
+    def write(self, batch: RecordedBatch, sync: bool = False) -> None:
+        self.write_many((batch,), sync)
+
+    def write_many(self, batches: Sequence[RecordedBatch], sync: bool = False) -> None:
+        """Replay every batch, in order, into one RocksDB WriteBatch and write that once.
+
+        Durability of earlier unsynced writes: a sync write fsyncs every live WAL file, not just
+        the one it appends to (RocksDB ``DBImpl::WriteGroupToWAL``, db/db_impl/db_impl_write.cc:
+        under ``need_log_sync`` it calls ``Sync`` on each log in ``logs_``; the RocksDB wiki,
+        "WAL Performance": with ``WriteOptions.sync`` "the WAL file is fsync'ed before
+        returning"). With nothing to write, ``flush_wal(True)`` (``DB::FlushWAL(sync=true)``)
+        gives the same guarantee.
+        """
+        db = self._db
+        if db is None:
+            raise RuntimeError("engine is closed")
+        wb = rocksdict.WriteBatch(raw_mode=True)
+        put, delete, delete_range = wb.put, wb.delete, wb.delete_range
+        for ops in take_ops(batches):
+            for kind, a, b in ops:
+                if kind == PUT:
+                    put(a, b)
+                elif kind == DELETE:
+                    delete(a)
+                else:
+                    delete_range(a, b)
+        if not wb.is_empty():
+            db.write(wb, self._sync if sync else self._nosync)
+        elif sync:
+            db.flush_wal(True)
 
     def snapshot(self) -> RocksSnapshot:
         return RocksSnapshot(self._db)

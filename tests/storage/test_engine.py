@@ -90,3 +90,53 @@ def test_rocks_reopen_keeps_synced_writes(tmp_path):
     e = RocksEngine(str(tmp_path / "db"))
     assert e.get(b"\x09") == b"v9"
     e.close()
+
+
+def test_write_many_applies_batches_in_order(engine):
+    fill(engine)
+    first, second, third = engine.batch(), engine.batch(), engine.batch()
+    first.put(b"\x03", b"first")
+    first.put(b"\x20", b"x")
+    second.delete_range(b"\x02", b"\x05")  # drops the first batch's put of \x03 too
+    second.put(b"\x04", b"second")
+    third.delete(b"\x20")
+    engine.write_many([first, second, third], sync=True)
+    assert keys_of(engine.scan(b"", b"\xff")) == [0, 1, 4, 5, 6, 7, 8, 9]
+    assert engine.get(b"\x04") == b"second"
+    assert [len(b) for b in (first, second, third)] == [0, 0, 0]
+
+
+def test_write_many_rejects_a_written_batch_and_writes_nothing(engine):
+    done, fresh = engine.batch(), engine.batch()
+    done.put(b"a", b"1")
+    engine.write(done)
+    fresh.put(b"b", b"2")
+    with pytest.raises(ValueError):
+        engine.write_many([fresh, done])
+    with pytest.raises(ValueError):
+        engine.write_many([fresh, fresh])
+    assert engine.get(b"b") is None
+    engine.write_many([fresh])  # still unwritten
+    assert engine.get(b"b") == b"2"
+
+
+def test_write_many_of_nothing(engine):
+    engine.write_many([], sync=True)
+    engine.write_many([engine.batch()], sync=True)
+    assert engine.scan(b"", b"\xff") == []
+
+
+def test_rocks_sync_write_many_makes_earlier_unsynced_writes_durable(tmp_path):
+    e = RocksEngine(str(tmp_path / "db"))
+    b = e.batch()
+    b.put(b"early", b"unsynced")
+    e.write(b)
+    e.write_many([], sync=True)  # nothing to write: fsyncs the WAL all the same
+    b1, b2 = e.batch(), e.batch()
+    b1.put(b"k1", b"v1")
+    b2.put(b"k2", b"v2")
+    e.write_many([b1, b2], sync=True)
+    e.close()
+    e = RocksEngine(str(tmp_path / "db"))
+    assert e.multi_get([b"early", b"k1", b"k2"]) == [b"unsynced", b"v1", b"v2"]
+    e.close()

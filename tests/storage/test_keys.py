@@ -18,6 +18,11 @@ def test_log_keys_sort_by_range_then_index(r1, i1, r2, i2):
 
 
 @given(u64, u64)
+def test_log_key_encoder_is_log_key(r, i):
+    assert keys.log_key_encoder(r)(i) == keys.log_key(r, i)
+
+
+@given(u64, u64)
 def test_every_record_of_a_range_is_inside_its_prefix(r, n):
     lo = keys.range_prefix(r)
     hi = keys.range_prefix(r + 1) if r < 2**64 - 1 else keys.USER_PREFIX
