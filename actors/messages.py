@@ -75,8 +75,9 @@ class NodeUnreachable:
 
 @dataclass(slots=True)
 class NodeSilent:
-    """Nothing was heard from ``node_id`` for an election timeout: a replica whose leader is
-    there stops being quiescent, so it can elect a new leader."""
+    """Nothing was heard from ``node_id`` for a liveness period: a quiesced replica whose
+    leader is there wakes, so it can elect a new leader. ``node_id=0`` wakes the replicas that
+    know no leader at all (sent once, a liveness period after the node starts)."""
 
     node_id: int
 

@@ -69,8 +69,9 @@ class ReplicaContext:
 
 class ReplicaActor(PooledActor):
     """Invariants: ``_inflight`` is the Ready whose batch the writer holds (None if none), and
-    ``advance`` is called for it exactly once, after its ``WRITE_DONE``; ``_quiesced`` ranges are
-    not ticked by the timer, and any raft input or request wakes them."""
+    ``advance`` is called for it exactly once, after its ``WRITE_DONE``; ``_quiesced`` ranges
+    (idle, or dormant since start) are not ticked by the timer, and any raft input or request
+    wakes them."""
 
     def __init__(self, ctx: ReplicaContext, range_id: int, replica_id: int,
                  campaign: bool = False) -> None:
@@ -90,7 +91,7 @@ class ReplicaActor(PooledActor):
         self.pending = PendingRequests()
         self._inflight: tuple[Ready, list[Message], list] | None = None
         self._ready_queued = False
-        self._quiesced = False
+        self._quiesced = True  # dormant until woken (see on_start)
         self._snapshot_in: SnapshotInstaller | None = None
         self._campaign_at_start = campaign
         self.snapshots_sent = 0
@@ -99,9 +100,13 @@ class ReplicaActor(PooledActor):
     # -- lifecycle --
 
     def on_start(self) -> None:
+        # Replicas start dormant (not ticked): thousands of ranges do not all tick until they
+        # quiesce. A replica wakes on any raft message or request, and the store wakes those
+        # still without a leader once a liveness period has passed (NodeSilent(0)).
         if self._campaign_at_start and self.rn.status().soft_state.lead == 0:
             self.rn.campaign()
-        self.ctx.timer.tell(Awake(self.range_id, self.actor_ref))
+            self._quiesced = True  # so that _wake registers it with the timer
+            self._wake()
         if self.sm.descriptor is not None:
             self.ctx.store.tell(DescriptorChanged(self.sm.descriptor))
         self._process_ready()
@@ -140,8 +145,9 @@ class ReplicaActor(PooledActor):
                     if node == msg.node_id:
                         self.rn.report_unreachable(rid)
             elif t is NodeSilent:
+                # Our leader's node went silent, or (node 0) we still know no leader.
                 lead = self.rn.raft.lead
-                if self._quiesced and self.nodes.get(lead) == msg.node_id:
+                if self._quiesced and (lead == 0 or self.nodes.get(lead) == msg.node_id):
                     self._wake()
             elif t is ReportStatus:
                 msg.reply(self.status())

@@ -173,6 +173,9 @@ class StoreActor(pykka.ThreadingActor):
             self.transport.send_heartbeat_responses(node, lst)
             c.heartbeat_responses_sent += len(lst)
         self._ticks += 1
+        if self._ticks == self._liveness_ticks:
+            for replica in self.replicas.values():
+                replica.tell(NodeSilent(0))  # a dormant replica must not stay leaderless
         for node in self._peers:
             silent = self._ticks - self._last_heard.get(node, 0) > self._liveness_ticks
             if silent and node not in self._silent:

@@ -31,7 +31,9 @@ class TimerActor(pykka.ThreadingActor):
         if msg is TICK_NOW:
             self.ticks += 1
             for replica in self.awake.values():
-                replica.tell(TICK)
+                # Coalesced: a replica still behind on its last tick is not sent another, so
+                # under overload raft's clock slows down instead of a backlog building up.
+                replica.tell_coalesced(TICK)
             self.store.tell(FLUSH_HEARTBEATS)
         elif type(msg) is Awake:
             self.awake[msg.range_id] = msg.replica

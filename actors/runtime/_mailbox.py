@@ -53,6 +53,9 @@ class _Control:
 STOP = _Control("stop")
 """Stop after the messages queued before it; its reply is True."""
 
+COALESCED = _Control("coalesced")
+"""The `reply_to` of a coalesced tell: the message is in `Mailbox.coalesced` until handled."""
+
 PROXY_MESSAGES = frozenset({ProxyCall, ProxyGetAttr, ProxySetAttr})
 """pykka's proxy messages (public API of `pykka.messages`), sent by `pykka.ActorProxy`."""
 
@@ -76,6 +79,7 @@ class Mailbox:
         "_token",
         "actor",
         "alive",
+        "coalesced",
         "queue",
         "running_thread_id",
     )
@@ -90,6 +94,8 @@ class Mailbox:
     ) -> None:
         self.actor = actor
         self.queue: collections.deque[Envelope] = collections.deque()
+        self.coalesced: set[Any] = set()
+        """Messages told with `post_coalesced` that are queued and not yet handled."""
         self.alive = True
         self.running_thread_id: int | None = None
         """`threading.get_ident()` of the thread running this actor now, None between runs."""
@@ -113,6 +119,19 @@ class Mailbox:
         self.queue.append(envelope)
         if self._acquire(False):
             self._submit(self)
+
+    def post_coalesced(self, message: Any) -> None:
+        """Queue ``message`` unless the same object is already queued and not yet handled.
+
+        A signal (a tick, say) told faster than the actor handles it is delivered once, not
+        piled up: an overloaded actor slows its own clock instead of growing a backlog. Two
+        racing posts may both queue it (harmless); a post is never lost, because the handler
+        forgets a message before handling it.
+        """
+        if message in self.coalesced:
+            return
+        self.coalesced.add(message)
+        self.post((message, COALESCED))
 
     def run(self) -> None:
         """Handle up to one batch of envelopes, then reschedule or go idle.
@@ -155,6 +174,9 @@ class Mailbox:
         popleft = queue.popleft
         for _ in range(min(self._batch_size, len(queue))):
             message, reply_to = popleft()
+            if reply_to is COALESCED:
+                self.coalesced.discard(message)
+                reply_to = None
             if message is STOP:
                 self._stop(reply_to)
                 return
@@ -213,7 +235,7 @@ class Mailbox:
         """Answer every envelope left in a dead actor's queue; tells are dropped."""
         while queue:
             message, reply_to = queue.popleft()
-            if reply_to is None:
+            if reply_to is None or reply_to is COALESCED:
                 continue
             if message is STOP:
                 reply_to.set(True)

@@ -64,6 +64,14 @@ class PooledActorRef(Generic[A]):
             raise ActorDeadError(msg)
         self._post((message, None))
 
+    def tell_coalesced(self, message: Any) -> None:
+        """Like `tell`, but a message (by identity) already queued and not yet handled is not
+        queued again: for signals such as ticks. Not part of pykka's API."""
+        if not self._mailbox.alive:
+            msg = f"{self} not found"
+            raise ActorDeadError(msg)
+        self._mailbox.post_coalesced(message)
+
     @overload
     def ask(
         self, message: Any, *, block: Literal[False], timeout: float | None = None

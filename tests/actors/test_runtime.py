@@ -623,3 +623,31 @@ def test_stopping_a_runtime_that_never_started_still_runs_the_hooks() -> None:
     runtime.stop(timeout=WAIT)
     assert log == ["start", "queued", "stop"]
     assert set(threading.enumerate()) == before
+
+
+def test_tell_coalesced_queues_a_signal_once_until_handled() -> None:
+    """A signal told many times while queued is handled once; told again after being
+    handled, it is delivered again (nothing lost)."""
+    from actors.runtime import ManualScheduler, PooledActor, PooledRuntime
+
+    tick = object()
+    seen: list[object] = []
+
+    class Ticked(PooledActor):
+        def on_receive(self, message: object) -> None:
+            seen.append(message)
+
+    sched = ManualScheduler()
+    with PooledRuntime(sched) as rt:
+        ref = rt.spawn(Ticked)
+        sched.run_until_idle()
+        for _ in range(5):
+            ref.tell_coalesced(tick)
+        ref.tell("other")
+        ref.tell_coalesced(tick)
+        sched.run_until_idle()
+        assert seen == [tick, "other"]
+        ref.tell_coalesced(tick)
+        sched.run_until_idle()
+        assert seen == [tick, "other", tick]
+        sched.run_until_idle()
