@@ -63,11 +63,8 @@ class StorageWriterActor(pykka.ThreadingActor):
             return
         sync = any(r.sync for r in group)
         t0 = time.perf_counter()
-        # RocksDB keeps one WAL: the last write's fsync makes every earlier record durable.
-        engine = self.engine
-        for r in group[:-1]:
-            engine.write(r.batch, sync=False)
-        engine.write(group[-1].batch, sync=sync)
+        # One atomic engine write and at most one fsync for the whole group.
+        self.engine.write_many([r.batch for r in group], sync=sync)
         c = self.counters
         c.groups += 1
         c.batches += len(group)
