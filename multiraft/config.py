@@ -35,6 +35,7 @@ class NodeConfig:
     workers: int = 1                 # pooled threads running replicas (the GIL: 1 is usual)
     log_keep_entries: int = 5_000    # applied entries kept for slow followers; older go by snapshot
     curve: object | None = None      # transport.CurveConfig, to run CurveZMQ
+    metrics_listen: str | None = None  # HOST:PORT of the Prometheus endpoint (None: no endpoint)
 
     def validate(self) -> None:
         if self.node_id <= 0:

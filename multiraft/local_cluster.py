@@ -1,7 +1,8 @@
 """``LocalCluster``: N node processes on 127.0.0.1, started from ``bin/multiraft-node``.
 
 Used by ``multiraft-cluster``, the benchmarks and the tests. Node i listens for raft on
-``base_port + i`` and for clients on ``base_port + 100 + i``; its data lives in ``DIR/node-i``.
+``base_port + i`` and for clients on ``base_port + 100 + i`` (and, with ``metrics=True``, serves
+Prometheus metrics on ``base_port + 200 + i``); its data lives in ``DIR/node-i``.
 Restarting on the same DIR brings the same cluster back with its data.
 """
 
@@ -30,6 +31,7 @@ class NodeProcess:
     client: str
     raft: str
     pid: int
+    metrics: str | None = None  # the Prometheus endpoint, if the cluster runs them
 
 
 class LocalCluster:
@@ -38,7 +40,7 @@ class LocalCluster:
     def __init__(self, directory: str | os.PathLike[str], nodes: int = 3, ranges: int = 16,
                  base_port: int = 7100, design: str = "actors", tick_ms: int = 100,
                  fsync: bool = True, engine: str = "rocksdb", log_level: str = "WARNING",
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None, metrics: bool = False) -> None:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
         self.dir = Path(directory).resolve()
@@ -51,6 +53,7 @@ class LocalCluster:
         self.engine = engine
         self.log_level = log_level
         self.extra_args = list(extra_args or [])
+        self.metrics = metrics
         self.procs: dict[int, subprocess.Popen] = {}
 
     def raft_addr(self, i: int) -> str:
@@ -58,6 +61,9 @@ class LocalCluster:
 
     def client_addr(self, i: int) -> str:
         return f"127.0.0.1:{self.base_port + 100 + i}"
+
+    def metrics_addr(self, i: int) -> str | None:
+        return f"127.0.0.1:{self.base_port + 200 + i}" if self.metrics else None
 
     @property
     def client_addrs(self) -> list[str]:
@@ -87,6 +93,8 @@ class LocalCluster:
             cmd += ["--peers", peers]
         if not self.fsync:
             cmd.append("--no-fsync")
+        if self.metrics:
+            cmd += ["--metrics", self.metrics_addr(i)]
         log = open(self.dir / f"node-{i}.log", "ab")
         try:
             self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
@@ -124,8 +132,12 @@ class LocalCluster:
         return len(seen - led) if seen else -1
 
     def manifest(self) -> dict:
-        return {"nodes": [asdict(NodeProcess(i, self.client_addr(i), self.raft_addr(i), p.pid))
-                          for i, p in sorted(self.procs.items())]}
+        """``{"nodes": [{"id", "client", "raft", "pid"}]}``, plus ``"metrics"`` per node when
+        the cluster serves metrics."""
+        nodes = [NodeProcess(i, self.client_addr(i), self.raft_addr(i), p.pid, self.metrics_addr(i))
+                 for i, p in sorted(self.procs.items())]
+        return {"nodes": [{k: v for k, v in asdict(n).items() if k != "metrics" or self.metrics}
+                          for n in nodes]}
 
     def write_manifest(self) -> None:
         (self.dir / "cluster.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")

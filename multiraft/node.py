@@ -23,12 +23,28 @@ class Node:
             self._impl: Any = ActorNode(config)
         else:
             raise ValueError(f"design {config.design!r} is not built yet")
+        self._metrics: Any = None
 
     def start(self) -> Node:
+        """Start the node, then its metrics endpoint if ``config.metrics_listen`` is set (a
+        node whose endpoint cannot start is stopped again: start raises)."""
         self._impl.start()
+        if self.config.metrics_listen:
+            from .metrics import MetricsServer, actor_node_collector
+            try:
+                self._metrics = MetricsServer(self.config.metrics_listen,
+                                              actor_node_collector(self._impl)).start()
+            except BaseException:
+                self._metrics = None
+                self._impl.stop()
+                raise
         return self
 
     def stop(self) -> None:
+        """Stop the metrics endpoint (its thread is joined), then the node."""
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
         self._impl.stop()
 
     @property
@@ -39,6 +55,11 @@ class Node:
     @property
     def raft_address(self) -> str | None:
         return self._impl.raft_address
+
+    @property
+    def metrics_address(self) -> str | None:
+        """``host:port`` of the Prometheus endpoint (None if it is not running)."""
+        return None if self._metrics is None else self._metrics.address
 
     @property
     def impl(self) -> Any:

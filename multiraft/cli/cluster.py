@@ -1,12 +1,13 @@
 """``multiraft-cluster``: start N node processes on 127.0.0.1 and keep them running.
 
     multiraft-cluster --nodes N --ranges R --dir DIR [--base-port P] [--design actors|locks]
-                      [--tick-ms MS] [--no-fsync] [--workload SECONDS]
+                      [--tick-ms MS] [--no-fsync] [--metrics] [--workload SECONDS]
 
 Waits until every range has a leader, prints ``node ID client=HOST:PORT raft=HOST:PORT pid=PID``
 per node, writes the same to ``DIR/cluster.json``, then runs until Ctrl-C or SIGTERM and stops
 every node. ``--workload S`` first runs a write/read workload for S seconds and prints its
-summary. Restarting on the same DIR brings the cluster back with its data.
+summary. ``--metrics`` makes node i serve Prometheus metrics on 127.0.0.1:P+200+i (listed as
+``"metrics"`` in cluster.json). Restarting on the same DIR brings the cluster back with its data.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--design", choices=["actors", "locks"], default="actors")
     p.add_argument("--tick-ms", type=int, default=100)
     p.add_argument("--no-fsync", action="store_true")
+    p.add_argument("--metrics", action="store_true",
+                   help="node i serves Prometheus metrics on 127.0.0.1:BASE_PORT+200+i")
     p.add_argument("--workload", type=float, default=0.0, metavar="SECONDS",
                    help="run a write/read workload for this long once the cluster is up")
     args = p.parse_args(argv)
@@ -40,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     cluster = LocalCluster(args.dir, args.nodes, args.ranges, args.base_port, args.design,
-                           args.tick_ms, fsync=not args.no_fsync)
+                           args.tick_ms, fsync=not args.no_fsync, metrics=args.metrics)
     try:
         cluster.start()
     except (RuntimeError, TimeoutError, OSError) as e:

@@ -6,6 +6,7 @@ Flags (or the same keys in a TOML file given with ``--config``; flags win):
     --data-dir DIR  --engine rocksdb|memory  --tick-ms MS  --ranges R  --design actors|locks
     --keys DIR (CurveZMQ: DIR/node-ID.key_secret, DIR/node-*.key, DIR/client*.key)
     --no-fsync (benchmarks only)  --cluster-id NAME  --log-level LEVEL
+    --metrics HOST:PORT (serve Prometheus metrics at http://HOST:PORT/metrics)
 
 Exit status: 0 after a clean stop; 2 for a bad flag or config; 1 if the node cannot start
 (busy port, unreadable or foreign data dir), with a one-line error on stderr.
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="do not fsync (benchmarks only: acknowledged writes may be lost)")
     p.add_argument("--cluster-id")
     p.add_argument("--log-level", default=None)
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
     return p
 
 
@@ -107,6 +109,7 @@ def build_config(args: argparse.Namespace) -> tuple[NodeConfig, str]:
             tick_interval=int(merged.get("tick-ms", 100)) / 1000,
             fsync=not merged.get("no-fsync", False),
             initial_ranges=int(merged.get("ranges", 16)),
+            metrics_listen=merged.get("metrics"),
         )
         if "keys" in merged:
             cfg.curve = curve_config(merged["keys"], node_id, [node_id, *peers])
@@ -135,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # every start failure is reported in one line, no traceback
         print(f"multiraft-node: node {cfg.node_id} cannot start: {e}", file=sys.stderr)
         return 1
-    log.info("node %d ready (pid %d): raft %s, clients %s, design %s, engine %s%s", cfg.node_id,
-             os.getpid(), node.raft_address, node.client_address, cfg.design, cfg.engine,
+    log.info("node %d ready (pid %d): raft %s, clients %s, metrics %s, design %s, engine %s%s",
+             cfg.node_id, os.getpid(), node.raft_address, node.client_address,
+             node.metrics_address or "off", cfg.design, cfg.engine,
              "" if cfg.fsync else ", fsync OFF")
     stop.wait()
     log.info("node %d stopping", cfg.node_id)

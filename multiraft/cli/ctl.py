@@ -1,0 +1,308 @@
+"""``multiraft``: the client/admin command line (etcdctl is the model).
+
+    multiraft [--addr H:P,...] [--cluster DIR] [--json] [--timeout S] COMMAND ...
+
+    put KEY VALUE                     write; prints OK
+    get KEY                           the value alone on stdout
+    del KEY                           delete; prints OK
+    cas [--expect-absent] KEY [EXPECTED] NEW
+                                      set KEY to NEW if its value is EXPECTED (with
+                                      --expect-absent: if KEY is absent; then no EXPECTED)
+    scan START END [--limit N]        one "key value" line per pair, START <= key < END
+                                      ("" as END: to the end of the key space)
+    status                            per node and per range: leaders, terms, indexes
+    ranges                            the ranges: span, replicas, leader
+    keys gen DIR [--nodes N] [--clients M] [--force]
+                                      CurveZMQ key pairs for multiraft-node --keys DIR
+    bench [--seconds S] [--inflight N] [--read-ratio R] [--value-size B]
+                                      a write/read workload: progress bar, summary table
+
+Where it connects: see ``multiraft.cli.addresses``. The global flags may come before or after
+the command. Keys and values on the command line are UTF-8 (undecodable argv bytes are kept
+as they were given); printed keys and values are decoded as UTF-8 with backslash escapes for
+bytes that are not (``\\xNN``).
+
+Exit status: 0 success; 1 not found (get, del) or compare failed (cas); 2 usage error; 3 the
+cluster is unavailable or did not answer in time (for a write: outcome unknown), or ``status``
+could not reach every node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ..client import Client
+from ..errors import ClientError, Timeout
+from .addresses import AddressError, resolve_addresses
+from .cluster_view import ClusterView
+from .output import print_json, print_table, text
+
+__all__ = ["main", "EXIT_OK", "EXIT_NOT_FOUND", "EXIT_USAGE", "EXIT_UNAVAILABLE"]
+
+EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """A bad invocation found after parsing (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: ``multiraft: error: MESSAGE`` on stderr, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _arg(s: str) -> bytes:
+    """A command-line key or value as bytes: UTF-8, undecodable argv bytes restored."""
+    return s.encode("utf-8", "surrogateescape")
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], line: str | None) -> None:
+    """Print ``data`` as JSON with ``--json``, else ``line`` (if any)."""
+    if args.json:
+        print_json(data)
+    elif line is not None:
+        print(line)
+
+
+def _fail(args: argparse.Namespace, data: dict[str, Any], message: str, code: int) -> int:
+    """A negative outcome: JSON on stdout with ``--json``, the message on stderr either way."""
+    if args.json:
+        print_json(data)
+    print(f"multiraft: {message}", file=sys.stderr)
+    return code
+
+
+# -- commands: each returns its exit status --
+
+def cmd_put(c: Client, args: argparse.Namespace) -> int:
+    c.put(_arg(args.key), _arg(args.value))
+    _emit(args, {"key": args.key, "ok": True}, "OK")
+    return EXIT_OK
+
+
+def cmd_get(c: Client, args: argparse.Namespace) -> int:
+    value = c.get(_arg(args.key))
+    if value is None:
+        return _fail(args, {"key": args.key, "found": False, "value": None},
+                     f"key not found: {args.key}", EXIT_NOT_FOUND)
+    _emit(args, {"key": args.key, "found": True, "value": value}, text(value))
+    return EXIT_OK
+
+
+def cmd_del(c: Client, args: argparse.Namespace) -> int:
+    if not c.delete(_arg(args.key)):
+        return _fail(args, {"key": args.key, "deleted": False},
+                     f"key not found: {args.key}", EXIT_NOT_FOUND)
+    _emit(args, {"key": args.key, "deleted": True}, "OK")
+    return EXIT_OK
+
+
+def cmd_cas(c: Client, args: argparse.Namespace) -> int:
+    want = 1 if args.expect_absent else 2
+    if len(args.values) != want:
+        form = "KEY NEW" if args.expect_absent else "KEY EXPECTED NEW"
+        raise UsageError(f"cas {'--expect-absent ' if args.expect_absent else ''}takes {form}")
+    expected = None if args.expect_absent else _arg(args.values[0])
+    if not c.cas(_arg(args.key), expected, _arg(args.values[-1])):
+        return _fail(args, {"key": args.key, "swapped": False},
+                     f"compare failed: {args.key}", EXIT_NOT_FOUND)
+    _emit(args, {"key": args.key, "swapped": True}, "OK")
+    return EXIT_OK
+
+
+def cmd_scan(c: Client, args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    pairs = c.scan(_arg(args.start), _arg(args.end), limit=args.limit)
+    if args.json:
+        print_json([{"key": k, "value": v} for k, v in pairs])
+    else:
+        for k, v in pairs:
+            print(f"{text(k)} {text(v)}")
+    return EXIT_OK
+
+
+def _span(start: bytes | None, end: bytes | None) -> tuple[str, str]:
+    return (text(start) or "(min)"), (text(end) or "(max)")
+
+
+def _per_node(values: dict[int, int]) -> str:
+    return " ".join(f"n{n}={v}" for n, v in sorted(values.items())) or "-"
+
+
+def cmd_status(c: Client, args: argparse.Namespace) -> int:
+    view = ClusterView.fetch(c)
+    nodes = [n.summary() for n in view.nodes]
+    ranges = [r.as_dict() for r in view.ranges]
+    if args.json:
+        print_json({"nodes": nodes, "ranges": ranges, "unreachable": view.unreachable})
+    else:
+        print_table(["node", "address", "ranges", "leaders", "quiesced", "terms", "applied (sum)"],
+                    [[n["node_id"], n["address"], n["ranges"], n["leaders"], n["quiesced"],
+                      f"{n['term_min']}-{n['term_max']}", n["applied_sum"]] if "error" not in n
+                     else ["?", n["address"], f"unreachable: {n['error']}", "", "", "", ""]
+                     for n in nodes])
+        print()
+        print_table(["range", "start", "end", "replicas", "leader", "term", "commit", "applied",
+                     "followers' match"],
+                    [[r.range_id, *_span(r.start_key, r.end_key),
+                      ",".join(map(str, r.replicas)), r.leader or "none", r.term, r.commit,
+                      _per_node(r.applied), _per_node(r.match)] for r in view.ranges])
+    if view.unreachable:
+        print(f"multiraft: unreachable: {', '.join(view.unreachable)}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
+def cmd_ranges(c: Client, args: argparse.Namespace) -> int:
+    view = ClusterView.fetch(c)
+    if len(view.unreachable) == len(view.nodes):
+        raise ClientError(f"no node answered: {', '.join(view.unreachable)}")
+    if args.json:
+        print_json([{k: v for k, v in r.as_dict().items()
+                     if k in ("range_id", "start_key", "end_key", "replicas", "leader")}
+                    for r in view.ranges])
+    else:
+        print_table(["range", "start", "end", "replicas", "leader"],
+                    [[r.range_id, *_span(r.start_key, r.end_key), ",".join(map(str, r.replicas)),
+                      r.leader or "none"] for r in view.ranges])
+    return EXIT_OK
+
+
+def cmd_keys_gen(args: argparse.Namespace) -> int:
+    """``node-1..N`` and ``client`` (or ``client-1..M``) key pairs, the layout
+    ``multiraft-node --keys DIR`` reads."""
+    from transport.keys import generate_keypair
+    if args.nodes < 1 or args.clients < 0:
+        raise UsageError("--nodes must be at least 1 and --clients at least 0")
+    names = [f"node-{i}" for i in range(1, args.nodes + 1)]
+    names += ["client"] if args.clients == 1 else [f"client-{i}" for i in range(1, args.clients + 1)]
+    d = Path(args.dir)
+    existing = [n for n in names if (d / f"{n}.key_secret").exists()]
+    if existing and not args.force:
+        raise UsageError(f"{d / existing[0]}.key_secret exists (--force replaces every key)")
+    written = []
+    for name in names:
+        public, secret = generate_keypair(d, name)
+        written.append({"name": name, "public": str(public), "secret": str(secret)})
+    if args.json:
+        print_json(written)
+    else:
+        print_table(["name", "public key file", "secret key file"],
+                    [[w["name"], w["public"], w["secret"]] for w in written])
+    return EXIT_OK
+
+
+def cmd_bench(c: Client, args: argparse.Namespace) -> int:
+    from .bench import print_summary, run_bench
+    if args.seconds <= 0 or args.inflight < 1 or not 0 <= args.read_ratio <= 1:
+        raise UsageError("need --seconds > 0, --inflight >= 1 and 0 <= --read-ratio <= 1")
+    result = run_bench(c.addresses, args.seconds, inflight=args.inflight,
+                       value_size=args.value_size, read_ratio=args.read_ratio,
+                       active_ranges=args.ranges, request_timeout=c.timeout)
+    print_summary(result, args.json)
+    if result.ops == 0:
+        print("multiraft: unavailable: no operation completed", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
+# -- the parser --
+
+def _parser() -> _Parser:
+    # The global flags live on every (sub)parser so they may come anywhere; SUPPRESS keeps a
+    # subparser from overwriting a value given before the command with its default.
+    common = _Parser(add_help=False)
+    common.add_argument("--addr", default=argparse.SUPPRESS, metavar="HOST:PORT[,...]",
+                        help="nodes' client addresses (else $MULTIRAFT_ADDR, else --cluster, "
+                             "else 127.0.0.1:7201-7203)")
+    common.add_argument("--cluster", default=argparse.SUPPRESS, metavar="DIR",
+                        help="read the addresses from DIR/cluster.json (multiraft-cluster)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="JSON output, for scripts")
+    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help="per operation, retries included (default 5)")
+    p = _Parser(prog="multiraft", parents=[common],
+                description="Client and admin commands for a multiraft cluster.",
+                epilog="exit status: 0 ok, 1 not found / compare failed, 2 usage, "
+                       "3 unavailable or timed out")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, helptext: str, fn: Callable[..., int]) -> _Parser:
+        sp = sub.add_parser(name, parents=[common], help=helptext, description=helptext)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    sp = command("put", "write VALUE at KEY", cmd_put)
+    sp.add_argument("key")
+    sp.add_argument("value")
+    command("get", "print KEY's value (exit 1 if absent)", cmd_get).add_argument("key")
+    command("del", "delete KEY (exit 1 if absent)", cmd_del).add_argument("key")
+    sp = command("cas", "compare-and-swap: KEY EXPECTED NEW, or --expect-absent KEY NEW "
+                        "(exit 1 if the compare failed)", cmd_cas)
+    sp.add_argument("--expect-absent", action="store_true",
+                    help="swap only if KEY is absent (then give KEY NEW)")
+    sp.add_argument("key")
+    sp.add_argument("values", nargs="+", metavar="EXPECTED NEW")
+    sp = command("scan", 'pairs with START <= key < END, one "key value" line each '
+                         '("" as END: no end)', cmd_scan)
+    sp.add_argument("start")
+    sp.add_argument("end")
+    sp.add_argument("--limit", type=int)
+    command("status", "per node and per range: leaders, terms, indexes, followers' match "
+                      "(exit 3 if a node does not answer)", cmd_status)
+    command("ranges", "the ranges: span, replicas, leader", cmd_ranges)
+    keys = command("keys", "CurveZMQ keys", cmd_keys_gen)
+    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="gen")
+    sp = ksub.add_parser("gen", parents=[common], help="write node-1..N and client key pairs to DIR")
+    sp.add_argument("dir")
+    sp.add_argument("--nodes", type=int, default=3)
+    sp.add_argument("--clients", type=int, default=1)
+    sp.add_argument("--force", action="store_true", help="replace existing keys")
+    sp = command("bench", "a write/read workload with a progress bar and a summary", cmd_bench)
+    sp.add_argument("--seconds", type=float, default=10.0)
+    sp.add_argument("--inflight", type=int, default=64, help="requests kept outstanding")
+    sp.add_argument("--read-ratio", type=float, default=0.0, help="share of reads, 0..1")
+    sp.add_argument("--value-size", type=int, default=100, metavar="BYTES")
+    sp.add_argument("--ranges", type=int, default=None, help="use only the first N ranges")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    args.json = getattr(args, "json", False)
+    timeout = getattr(args, "timeout", 5.0)
+    try:
+        if timeout <= 0:
+            raise UsageError("--timeout must be positive")
+        if args.fn is cmd_keys_gen:
+            return cmd_keys_gen(args)
+        addrs = resolve_addresses(getattr(args, "addr", None), getattr(args, "cluster", None))
+        with Client(addrs, timeout=timeout) as client:
+            return args.fn(client, args)
+    except (UsageError, AddressError) as e:
+        print(f"multiraft: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Timeout as e:
+        print(f"multiraft: timed out: {e}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except (ClientError, TimeoutError) as e:
+        print(f"multiraft: unavailable: {e}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # stdout closed early (``| head``): not an error of the command
+        sys.stdout = open(os.devnull, "w")
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

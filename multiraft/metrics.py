@@ -1,0 +1,234 @@
+"""A node's Prometheus endpoint: a custom collector that builds every metric at scrape time.
+
+Nothing is counted twice: the collector reads the node's own counters and its STATUS answer
+(the one ``multiraft status`` shows), so the two agree by construction. It runs on the HTTP
+server's threads and never blocks an actor: STATUS is requested with a message to the store
+(the same message a client's STATUS request becomes), and the scrape waits for the reply with
+a timeout; transport and writer counters are plain ints read in place.
+
+Per-range series (``multiraft_range_*{range_id=...}``) are emitted only while the node holds at
+most ``range_series_limit`` ranges (default 1,000); above it only the node-wide aggregates
+(``multiraft_raft_*``) are, so a 10,000-range node does not export 40,000 series per scrape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
+from transport.handler import Responder
+
+__all__ = ["NodeCollector", "MetricsServer", "actor_node_collector", "RANGE_SERIES_LIMIT"]
+
+#: Above this many ranges on a node, per-range series are replaced by aggregates.
+RANGE_SERIES_LIMIT = 1_000
+
+#: How long a scrape waits for the store's STATUS answer.
+STATUS_TIMEOUT = 5.0
+
+#: Help texts of the store's counters (``actors.store.StoreCounters``); a counter added there
+#: later is exported too, with a generic help text.
+_STORE_COUNTER_HELP = {
+    "dropped_unknown_range": "raft messages and heartbeats dropped: range unknown on this node",
+    "replicas_created": "replicas created on first contact from a leader",
+    "heartbeat_frames_sent": "coalesced heartbeat frames sent (one per peer node per tick)",
+    "heartbeats_sent": "heartbeats sent inside coalesced frames (divide by frames: mean size)",
+    "heartbeat_responses_sent": "heartbeat responses sent inside coalesced frames",
+    "client_requests": "client requests routed by the store (STATUS and metric scrapes included)",
+    "range_not_found": "client requests for a key no range of this node holds",
+}
+
+
+class _StatusReply(Responder):
+    """A ``Responder`` that keeps the answer for a waiting thread instead of sending it."""
+
+    __slots__ = ("_event", "status", "result")
+
+    def __init__(self) -> None:
+        super().__init__(lambda _data: None, 0, ClientOp.STATUS)
+        self._event = threading.Event()
+        self.status: ClientStatus | None = None
+        self.result: Any = None
+
+    def respond(self, status: ClientStatus, result: Any = None) -> None:
+        if self._event.is_set():
+            return
+        self.status, self.result = status, result
+        self._event.set()
+
+    def wait(self, timeout: float) -> dict[str, Any] | None:
+        """The STATUS answer, or None if none came in time or it was not OK."""
+        if not self._event.wait(timeout) or self.status != ClientStatus.OK:
+            return None
+        return self.result
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+class NodeCollector(Collector):
+    """Builds a node's metrics from three sources read at scrape time:
+
+    - ``status()``: the node's STATUS answer (``{"node": ..., "ranges": [...]}``) or None;
+    - ``transport_counters``: a ``transport.counters.TransportCounters`` (or None);
+    - ``writer_counters``: an object with ``as_dict()`` of the storage writer (or None).
+    """
+
+    def __init__(self, status: Callable[[], dict[str, Any] | None],
+                 transport_counters: Any = None, writer_counters: Any = None,
+                 range_series_limit: int = RANGE_SERIES_LIMIT) -> None:
+        self._status = status
+        self._transport = transport_counters
+        self._writer = writer_counters
+        self._limit = range_series_limit
+
+    def collect(self) -> Iterator[Metric]:
+        st = self._status()
+        yield _gauge("multiraft_status_ok", "1 if the node answered STATUS for this scrape",
+                     0 if st is None else 1)
+        if st is not None:
+            yield from self._node_metrics(st["node"])
+            yield from self._range_metrics(st["ranges"])
+        if self._transport is not None:
+            yield from self._transport_metrics(self._transport)
+        if self._writer is not None:
+            for name, value in self._writer.as_dict().items():
+                yield _counter(f"multiraft_writer_{name}",
+                               f"storage writer (group commit): {name.replace('_', ' ')}", value)
+
+    def _node_metrics(self, node: Mapping[str, Any]) -> Iterator[Metric]:
+        info = GaugeMetricFamily("multiraft_node_info", "this node's id", labels=["node_id"])
+        info.add_metric([str(node["node_id"])], 1)
+        yield info
+        yield _gauge("multiraft_ranges", "ranges this node holds a replica of", node["ranges"])
+        yield _gauge("multiraft_silent_peers", "peer nodes not heard from for a liveness period",
+                     len(node["silent_peers"]))
+        for name, value in node["counters"].items():
+            yield _counter(f"multiraft_store_{name}",
+                           _STORE_COUNTER_HELP.get(name, f"store counter {name}"), value)
+
+    def _range_metrics(self, ranges: list[Mapping[str, Any]]) -> Iterator[Metric]:
+        yield _gauge("multiraft_leaders", "ranges whose replica on this node is the leader",
+                     sum(r["state"] == "leader" for r in ranges))
+        yield _gauge("multiraft_quiesced_ranges", "ranges quiesced on this node (not ticking)",
+                     sum(bool(r["quiesced"]) for r in ranges))
+        yield _gauge("multiraft_leaderless_ranges", "ranges with no known leader on this node",
+                     sum(not r["leader"] for r in ranges))
+        yield _counter("multiraft_snapshots_sent", "snapshots sent, summed over ranges",
+                       sum(r["snapshots_sent"] for r in ranges))
+        yield _counter("multiraft_snapshots_installed", "snapshots installed, summed over ranges",
+                       sum(r["snapshots_installed"] for r in ranges))
+        yield _gauge("multiraft_raft_term_max", "highest raft term of the node's ranges",
+                     max((r["term"] for r in ranges), default=0))
+        yield _gauge("multiraft_raft_commit_index_sum",
+                     "commit indexes summed over ranges (its rate: entries committed per second)",
+                     sum(r["commit"] for r in ranges))
+        yield _gauge("multiraft_raft_applied_index_sum",
+                     "applied indexes summed over ranges (its rate: entries applied per second)",
+                     sum(r["applied"] for r in ranges))
+        yield _gauge("multiraft_raft_apply_lag_max", "max over ranges of commit - applied",
+                     max((r["commit"] - r["applied"] for r in ranges), default=0))
+        if len(ranges) > self._limit:
+            return
+        families = {
+            "term": GaugeMetricFamily("multiraft_range_term", "raft term", labels=["range_id"]),
+            "commit": GaugeMetricFamily("multiraft_range_commit_index", "raft commit index",
+                                        labels=["range_id"]),
+            "applied": GaugeMetricFamily("multiraft_range_applied_index", "applied index",
+                                         labels=["range_id"]),
+        }
+        leader = GaugeMetricFamily("multiraft_range_leader",
+                                   "1 if this node's replica leads the range", labels=["range_id"])
+        for r in ranges:
+            label = [str(r["range_id"])]
+            for field, family in families.items():
+                family.add_metric(label, r[field])
+            leader.add_metric(label, 1 if r["state"] == "leader" else 0)
+        yield from families.values()
+        yield leader
+
+    def _transport_metrics(self, counters: Any) -> Iterator[Metric]:
+        peers = dict(counters.peers)  # a C-level copy: atomic under the GIL
+        for f in dataclasses.fields(counters):
+            if f.name != "peers":
+                yield _counter(f"multiraft_transport_{f.name}",
+                               f"transport: {f.name.replace('_', ' ')}", getattr(counters, f.name))
+        if not peers:
+            return
+        for f in dataclasses.fields(next(iter(peers.values()))):
+            fam = CounterMetricFamily(f"multiraft_transport_peer_{f.name}",
+                                      f"transport, per peer node: {f.name.replace('_', ' ')}",
+                                      labels=["peer"])
+            for node_id, c in sorted(peers.items()):
+                fam.add_metric([str(node_id)], getattr(c, f.name))
+            yield fam
+
+
+def actor_node_collector(impl: Any, range_series_limit: int = RANGE_SERIES_LIMIT) -> NodeCollector:
+    """The collector of a running ``actors.ActorNode``: STATUS through a message to its store,
+    its transport's counters, and its storage writer's counters (fetched once, through the
+    writer's proxy; the object is the writer's own and lives as long as the node)."""
+    from actors.messages import InboundClient
+
+    store = impl.store
+    request = ClientRequest(0, ClientOp.STATUS, ({"ranges": True},))
+
+    def status() -> dict[str, Any] | None:
+        reply = _StatusReply()
+        try:
+            store.tell(InboundClient(request, reply))
+        except Exception:  # the store has stopped: no status for this scrape
+            return None
+        return reply.wait(STATUS_TIMEOUT)
+
+    writer_counters = impl.writer.proxy().counters.get(timeout=STATUS_TIMEOUT)
+    return NodeCollector(status, impl.transport.counters, writer_counters, range_series_limit)
+
+
+class MetricsServer:
+    """Serves ``collector`` at ``http://listen/metrics`` (and ``/``) from its own registry, so
+    several nodes in one process each have their own endpoint. ``stop`` ends its thread."""
+
+    def __init__(self, listen: str, collector: Collector) -> None:
+        host, sep, port = listen.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"bad metrics address {listen!r}: expected HOST:PORT")
+        self._host, self._port = host or "0.0.0.0", int(port)
+        self._registry = CollectorRegistry()
+        self._registry.register(collector)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> MetricsServer:
+        """Bind and serve; raises ``OSError`` if the address is taken."""
+        self._server, self._thread = start_http_server(self._port, self._host, self._registry)
+        return self
+
+    @property
+    def address(self) -> str | None:
+        """``host:port`` it listens on (the bound port if 0 was asked), None once stopped."""
+        if self._server is None:
+            return None
+        return f"{self._host}:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        """Stop serving and join the server thread. Idempotent."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
