@@ -89,7 +89,9 @@ def step_leader(r: Raft, m: Message) -> None:
 def _propose(r: Raft, m: Message) -> None:
     if not m.entries:
         raise ValueError("stepped empty MsgProp")
-    propose(r, m.entries if isinstance(m.entries, list) else list(m.entries))
+    # The log gets copies: the message's entries belong to the sender (a duplicate delivery of
+    # the same message must not renumber entries already in the log).
+    propose(r, [Entry(0, 0, e.type, e.data) for e in m.entries])
 
 
 def propose(r: Raft, ents: list[Entry]) -> None:

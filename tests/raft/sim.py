@@ -26,6 +26,8 @@ seed), so a seed replays exactly; ``trace_hash`` lets tests assert that.
 
 from __future__ import annotations
 
+import sys
+
 import dataclasses
 import hashlib
 import heapq
@@ -39,7 +41,7 @@ from raft import (Config, ConfChange, ConfChangeSingle, ConfChangeTransition, Co
                   ConfChangeV2, ConfState, Entry, EntryType, HardState, MemoryStorage, Message,
                   ProposalDropped, RawNode, Snapshot, SnapshotMetadata, StateType)
 
-REPLAY = "RAFT_SIM_SEED={seed}{events} .venv/bin/python -m pytest tests/raft/test_simulation.py -k replay -s"
+REPLAY = ".venv/bin/python tests/raft/sim.py {seed}{events}"
 
 BOOT_CHAIN = b"bootstrap"
 NO_CHAIN = b"empty-log"
@@ -169,7 +171,7 @@ class Simulation:
             f"replay: {self.replay_command()}\nlast events:\n{recent}")
 
     def replay_command(self) -> str:
-        events = "" if self.n_events == 2000 else f" RAFT_SIM_EVENTS={self.n_events}"
+        events = "" if self.n_events == 2000 else f" {self.n_events}"
         return REPLAY.format(seed=self.seed, events=events)
 
     def check(self, ok: bool, what: str) -> None:
@@ -531,3 +533,22 @@ def run_seed(seed: int, events: int = 2000) -> tuple[SimStats, str]:
     sim = Simulation(seed, events)
     stats = sim.run()
     return stats, sim.trace_hash()
+
+
+def main(argv: list[str]) -> int:
+    """Replay one seed with its full report: ``python tests/raft/sim.py SEED [EVENTS]``."""
+    if not 1 <= len(argv) <= 2 or not all(a.isdigit() for a in argv):
+        print("usage: python tests/raft/sim.py SEED [EVENTS]", file=sys.stderr)
+        return 2
+    seed, events = int(argv[0]), int(argv[1]) if len(argv) == 2 else 2000
+    try:
+        stats, h = run_seed(seed, events)
+    except SimulationFailure as e:
+        print(e)
+        return 1
+    print(f"seed {seed}, {events} events: {stats}; trace {h}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
