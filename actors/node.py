@@ -142,27 +142,28 @@ class ActorNode:
         self._stop_components()
 
     def _stop_components(self) -> None:
-        if self._ticker is not None:
-            self._ticker.stop()
-        if self.store is not None:
+        """Stop everything that was started, in dependency order. A step that fails (an actor
+        that does not stop in time) is logged and the rest still stop, so the process can exit."""
+        store = self.store
+        steps = [
+            ("ticker", self._ticker and self._ticker.stop),
+            ("store intake", store and (lambda: store.proxy().begin_stop().get(timeout=10))),
+            ("timer", self.timer and (lambda: self.timer.stop(timeout=10))),
+            ("replicas", self.runtime and (lambda: self.runtime.stop(timeout=30))),
+            ("writer", self.writer and (lambda: self.writer.stop(timeout=30))),
+            # The transport before the store: nothing is delivered to a stopped store.
+            ("transport", self.transport and self.transport.stop),
+            ("store", store and (lambda: store.stop(timeout=10))),
+            ("engine", self._data_dir.close if self._data_dir is not None
+             else self.engine and self.engine.close),
+        ]
+        for name, stop in steps:
+            if not stop:
+                continue
             try:
-                self.store.proxy().begin_stop().get(timeout=10)
-            except Exception:  # a dead store is stopped already
-                pass
-        if self.timer is not None:
-            self.timer.stop()
-        if self.runtime is not None:
-            self.runtime.stop(timeout=30)
-        if self.writer is not None:
-            self.writer.stop()
-        if self.transport is not None:
-            self.transport.stop()  # before the store: nothing is delivered to a stopped store
-        if self.store is not None:
-            self.store.stop()
-        if self._data_dir is not None:
-            self._data_dir.close()
-        elif self.engine is not None:
-            self.engine.close()
+                stop()
+            except Exception:
+                log.exception("node %d: stopping the %s failed; going on", self.config.node_id, name)
         self._ticker = self.store = self.timer = self.writer = self.runtime = None
         self.transport = self._data_dir = self.engine = None
 
