@@ -1,0 +1,110 @@
+"""A 3-process cluster started by ``bin/multiraft-cluster`` (once for the tests/cli package), and helpers to
+run the command-line programs as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / "bin"
+
+#: ``node ID client=HOST:PORT raft=HOST:PORT pid=PID``, as multiraft-cluster prints it.
+NODE_LINE = re.compile(r"^node (\d+) client=(\S+:\d+) raft=(\S+:\d+) pid=(\d+)$")
+
+
+def _ports_free(ports: list[int]) -> bool:
+    for port in ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_base_port(nodes: int = 3) -> int:
+    """A base port P whose P+i, P+100+i and P+200+i (i = 1..nodes) are free now."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 40_000, 10)
+        if _ports_free([base + off + i for off in (0, 100, 200) for i in range(1, nodes + 1)]):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def run(program: str, *args: str, env: dict[str, str] | None = None,
+        timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run ``bin/PROGRAM ARGS`` to completion; ``MULTIRAFT_ADDR`` only if ``env`` sets it."""
+    base = {k: v for k, v in os.environ.items() if k != "MULTIRAFT_ADDR"}
+    return subprocess.run([sys.executable, str(BIN / program), *args], capture_output=True,
+                          text=True, timeout=timeout, env={**base, **(env or {})}, cwd=ROOT)
+
+
+@dataclass(slots=True)
+class ClusterProcess:
+    dir: Path
+    proc: subprocess.Popen[str]
+    lines: list[str]
+    manifest: dict
+
+    @property
+    def addrs(self) -> str:
+        return ",".join(n["client"] for n in self.manifest["nodes"])
+
+    def ctl(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """``bin/multiraft --cluster DIR ARGS``."""
+        return run("multiraft", "--cluster", str(self.dir), *args, timeout=timeout)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="package")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
+    """``multiraft-cluster --nodes 3 --ranges 8 --metrics``; stopped with SIGTERM, after which
+    every node process must be gone."""
+    d = tmp_path_factory.mktemp("cluster")
+    proc = subprocess.Popen(
+        [sys.executable, str(BIN / "multiraft-cluster"), "--nodes", "3", "--ranges", "8",
+         "--dir", str(d), "--base-port", str(free_base_port()), "--metrics", "--no-fsync"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    lines: list[str] = []
+    try:
+        while len(lines) < 3:  # multiraft-cluster gives up by itself after 60 s
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"multiraft-cluster exited {proc.wait()}: {proc.stderr.read()}")
+            lines.append(line.rstrip("\n"))
+        manifest = json.loads((d / "cluster.json").read_text())
+        yield ClusterProcess(d, proc, lines, manifest)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    pids = [int(NODE_LINE.match(l).group(4)) for l in lines]
+    assert rc == 0
+    deadline = time.monotonic() + 10
+    while any(_pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in pids if _pid_alive(p)], "node processes outlived multiraft-cluster"
