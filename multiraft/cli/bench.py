@@ -34,7 +34,7 @@ def run_bench(addrs: list[str], seconds: float, **workload: Any) -> WorkloadResu
     columns = (TextColumn("[bold]bench[/bold] {task.description}"), BarColumn(),
                TextColumn("{task.completed:.0f}/{task.total:.0f} s"), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True)) as progress:
-        task = progress.add_task(f"{kind} on {len(addrs)} nodes", total=seconds)
+        task = progress.add_task(f"{kind} on {len(addrs)} node(s)", total=seconds)
         t0 = time.monotonic()
         worker.start()
         while worker.is_alive():

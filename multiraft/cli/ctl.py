@@ -205,6 +205,9 @@ def cmd_bench(c: Client, args: argparse.Namespace) -> int:
     from .bench import print_summary, run_bench
     if args.seconds <= 0 or args.inflight < 1 or not 0 <= args.read_ratio <= 1:
         raise UsageError("need --seconds > 0, --inflight >= 1 and 0 <= --read-ratio <= 1")
+    unreachable = ClusterView.fetch(c).unreachable  # fail within --timeout, before the bar
+    if unreachable:
+        raise ClientError(f"no answer from {', '.join(unreachable)}")
     result = run_bench(c.addresses, args.seconds, inflight=args.inflight,
                        value_size=args.value_size, read_ratio=args.read_ratio,
                        active_ranges=args.ranges, request_timeout=c.timeout)

@@ -122,7 +122,7 @@ def test_usage_errors_exit_2_with_one_line(cluster, tmp_path):
 
 def test_unavailable_exits_3_in_bounded_time(tmp_path):
     dead = f"127.0.0.1:{free_base_port(1) + 1}"  # nothing listens there
-    for args in (["get", "k"], ["put", "k", "v"], ["status"], ["ranges"]):
+    for args in (["get", "k"], ["put", "k", "v"], ["status"], ["ranges"], ["bench"]):
         t0 = time.monotonic()
         r = run("multiraft", "--addr", dead, "--timeout", "1", *args)
         assert time.monotonic() - t0 < 15
