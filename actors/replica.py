@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ from transport.client_protocol import ClientOp, ClientStatus
 from transport.codec import Heartbeat, SnapshotChunk
 
 from .heartbeat_queue import CoalescedHeartbeats
+from .histogram import LATENCY_BOUNDS, Histogram
 from .messages import (PROCESS_READY, TICK, WRITE_DONE, Awake, ClientCommand, DescriptorChanged,
                        InboundHeartbeat, InboundSnapshotChunk, NodeSilent, NodeUnreachable,
                        Quiesced, RaftMessages, ReportStatus, WriteRequest)
@@ -96,6 +98,10 @@ class ReplicaActor(PooledActor):
         self._campaign_at_start = campaign
         self.snapshots_sent = 0
         self.snapshots_installed = 0
+        self.proposals = 0
+        self.proposals_dropped = 0
+        self.leader_changes = 0  # times this replica became leader (elections it won)
+        self.apply_latency = Histogram(LATENCY_BOUNDS)  # proposal to reply, seconds
 
     # -- lifecycle --
 
@@ -208,9 +214,11 @@ class ReplicaActor(PooledActor):
             self.pending.read_batch.append((cmd, req.op, responder))
             return
         self.pending.add_write(cmd, req.op, responder)
+        self.proposals += 1
         try:
             self.rn.propose(cmd.encode())
         except ProposalDropped as e:
+            self.proposals_dropped += 1
             # Nothing was appended: the client may retry (a leader transfer, or too much
             # uncommitted data).
             self.pending.take_write(cmd.client_id, cmd.seq)
@@ -229,9 +237,11 @@ class ReplicaActor(PooledActor):
             return
         prev_hs = self.storage.hard_state
         rd = rn.ready()
-        if rd.soft_state is not None and rd.soft_state.raft_state != StateType.LEADER:
-            lead = rd.soft_state.lead
-            self.pending.fail_reads(ClientStatus.NOT_LEADER, self.nodes.get(lead, 0))
+        if rd.soft_state is not None:
+            if rd.soft_state.raft_state == StateType.LEADER:
+                self.leader_changes += 1
+            else:
+                self.pending.fail_reads(ClientStatus.NOT_LEADER, self.nodes.get(rd.soft_state.lead, 0))
         batch = self.ctx.engine.batch()
         if rd.snapshot is not None:
             batch = self._install_snapshot(rd)
@@ -275,6 +285,7 @@ class ReplicaActor(PooledActor):
             w = self.pending.take_write(cmd.client_id, cmd.seq)
             if w is not None:
                 respond_result(w.responder, w.op, res, self._range_end())
+                self.apply_latency.observe(time.monotonic() - w.since)
         self.rn.advance(rd)
         self._serve_reads()
         if rd.snapshot is not None and self.sm.descriptor is not None:
@@ -433,6 +444,8 @@ class ReplicaActor(PooledActor):
             "commit": st.hard_state.commit, "applied": st.applied,
             "quiesced": self._quiesced,
             "snapshots_sent": self.snapshots_sent, "snapshots_installed": self.snapshots_installed,
+            "proposals": self.proposals, "proposals_dropped": self.proposals_dropped,
+            "leader_changes": self.leader_changes, "apply_latency": self.apply_latency.as_dict(),
             "progress": [[rid, pr.match] for rid, pr in sorted(st.progress.items())],
         }
 

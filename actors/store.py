@@ -22,6 +22,7 @@ from transport.codec import Heartbeat, SnapshotChunk
 from transport.handler import Responder
 
 from .heartbeat_queue import CoalescedHeartbeats
+from .histogram import SIZE_BOUNDS, Histogram
 from .messages import (FLUSH_HEARTBEATS, ClientCommand, DescriptorChanged, InboundClient,
                        InboundHeartbeat, InboundHeartbeats, InboundRaft, InboundSnapshotChunk,
                        NodeSilent, NodeUnreachable, RaftMessages)
@@ -63,6 +64,7 @@ class StoreActor(pykka.ThreadingActor):
         self.replicas: dict[int, Any] = {}
         self.descriptors: dict[int, RangeDescriptor] = {}
         self.counters = StoreCounters()
+        self.heartbeat_frame_size = Histogram(SIZE_BOUNDS)
         self._factory: ReplicaFactory | None = None
         self._starts: list[bytes] = []
         self._ranges: list[int] = []
@@ -160,15 +162,13 @@ class StoreActor(pykka.ThreadingActor):
         hbs, resps = self.heartbeats.drain()
         send = self.transport.send_heartbeats
         c = self.counters
-        for node in self._peers:
-            lst = hbs.pop(node, [])
+        frames = [(node, hbs.pop(node, [])) for node in self._peers]
+        frames.extend(hbs.items())  # nodes not (yet) in the peer list
+        for node, lst in frames:
             send(node, lst)
             c.heartbeat_frames_sent += 1
             c.heartbeats_sent += len(lst)
-        for node, lst in hbs.items():  # a node not (yet) in the peer list
-            send(node, lst)
-            c.heartbeat_frames_sent += 1
-            c.heartbeats_sent += len(lst)
+            self.heartbeat_frame_size.observe(len(lst))
         for node, lst in resps.items():
             self.transport.send_heartbeat_responses(node, lst)
             c.heartbeat_responses_sent += len(lst)
@@ -238,7 +238,8 @@ class StoreActor(pykka.ThreadingActor):
     def node_status(self) -> dict[str, Any]:
         """The store-level part of ``status`` (replicas report theirs separately)."""
         return {"node_id": self.node_id, "ranges": len(self.replicas),
-                "silent_peers": sorted(self._silent), "counters": self.counters.as_dict()}
+                "silent_peers": sorted(self._silent), "counters": self.counters.as_dict(),
+                "histograms": {"heartbeat_frame_size": self.heartbeat_frame_size.as_dict()}}
 
 
 class StoreInbound:

@@ -15,6 +15,7 @@ import pykka
 
 from storage.engine import Engine
 
+from .histogram import LATENCY_BOUNDS, SIZE_BOUNDS, Histogram
 from .messages import FLUSH, WRITE_DONE, WriteRequest
 
 __all__ = ["StorageWriterActor", "WriterCounters"]
@@ -23,14 +24,19 @@ log = logging.getLogger(__name__)
 
 
 class WriterCounters:
-    __slots__ = ("groups", "batches", "fsyncs", "fsync_seconds")
+    """Written by the writer actor only; ``fsync_latency`` also gives the fsync count and sum."""
+
+    __slots__ = ("groups", "batches", "fsync_latency", "group_size")
 
     def __init__(self) -> None:
-        self.groups = self.batches = self.fsyncs = 0
-        self.fsync_seconds = 0.0
+        self.groups = self.batches = 0
+        self.fsync_latency = Histogram(LATENCY_BOUNDS)
+        self.group_size = Histogram(SIZE_BOUNDS)
 
-    def as_dict(self) -> dict[str, float]:
-        return {n: getattr(self, n) for n in self.__slots__}
+    def as_dict(self) -> dict[str, Any]:
+        return {"groups": self.groups, "batches": self.batches,
+                "fsync_latency_seconds": self.fsync_latency.as_dict(),
+                "group_size_batches": self.group_size.as_dict()}
 
 
 class StorageWriterActor(pykka.ThreadingActor):
@@ -68,9 +74,9 @@ class StorageWriterActor(pykka.ThreadingActor):
         c = self.counters
         c.groups += 1
         c.batches += len(group)
+        c.group_size.observe(len(group))
         if sync:
-            c.fsyncs += 1
-            c.fsync_seconds += time.perf_counter() - t0
+            c.fsync_latency.observe(time.perf_counter() - t0)
         for r in group:
             try:
                 r.reply_to.tell(WRITE_DONE)

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
+                                   HistogramMetricFamily, Metric)
 from prometheus_client.registry import Collector
 
 from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
@@ -78,6 +79,27 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
 
 
+def _is_histogram(v: Any) -> bool:
+    return isinstance(v, Mapping) and "bounds" in v and "counts" in v
+
+
+def _histogram(name: str, doc: str, hists: list[Mapping[str, Any]]) -> HistogramMetricFamily:
+    """One Prometheus histogram from ``actors.histogram.Histogram.as_dict()`` dicts (summed:
+    e.g. every range's apply latency, which share bounds)."""
+    bounds = hists[0]["bounds"] if hists else []
+    counts = [0] * (len(bounds) + 1)
+    total = 0.0
+    for h in hists:
+        for i, c in enumerate(h["counts"]):
+            counts[i] += c
+        total += h["sum"]
+    buckets, cum = [], 0
+    for bound, c in zip([*map(str, bounds), "+Inf"], counts):
+        cum += c
+        buckets.append((bound, cum))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=total)
+
+
 class NodeCollector(Collector):
     """Builds a node's metrics from three sources read at scrape time:
 
@@ -105,8 +127,11 @@ class NodeCollector(Collector):
             yield from self._transport_metrics(self._transport)
         if self._writer is not None:
             for name, value in self._writer.as_dict().items():
-                yield _counter(f"multiraft_writer_{name}",
-                               f"storage writer (group commit): {name.replace('_', ' ')}", value)
+                doc = f"storage writer (group commit): {name.replace('_', ' ')}"
+                if _is_histogram(value):
+                    yield _histogram(f"multiraft_writer_{name}", doc, [value])
+                else:
+                    yield _counter(f"multiraft_writer_{name}", doc, value)
 
     def _node_metrics(self, node: Mapping[str, Any]) -> Iterator[Metric]:
         info = GaugeMetricFamily("multiraft_node_info", "this node's id", labels=["node_id"])
@@ -118,6 +143,9 @@ class NodeCollector(Collector):
         for name, value in node["counters"].items():
             yield _counter(f"multiraft_store_{name}",
                            _STORE_COUNTER_HELP.get(name, f"store counter {name}"), value)
+        for name, h in node.get("histograms", {}).items():
+            yield _histogram(f"multiraft_store_{name}",
+                             f"store: {name.replace('_', ' ')} (heartbeats per coalesced frame)", [h])
 
     def _range_metrics(self, ranges: list[Mapping[str, Any]]) -> Iterator[Metric]:
         yield _gauge("multiraft_leaders", "ranges whose replica on this node is the leader",
@@ -130,6 +158,16 @@ class NodeCollector(Collector):
                        sum(r["snapshots_sent"] for r in ranges))
         yield _counter("multiraft_snapshots_installed", "snapshots installed, summed over ranges",
                        sum(r["snapshots_installed"] for r in ranges))
+        yield _counter("multiraft_proposals", "writes proposed to raft, summed over ranges",
+                       sum(r["proposals"] for r in ranges))
+        yield _counter("multiraft_proposals_dropped",
+                       "proposals raft refused (leader transfer, uncommitted limit)",
+                       sum(r["proposals_dropped"] for r in ranges))
+        yield _counter("multiraft_elections_won", "times a replica on this node became leader",
+                       sum(r["leader_changes"] for r in ranges))
+        yield _histogram("multiraft_apply_latency_seconds",
+                         "a write's time from proposal to its answer after apply",
+                         [r["apply_latency"] for r in ranges])
         yield _gauge("multiraft_raft_term_max", "highest raft term of the node's ranges",
                      max((r["term"] for r in ranges), default=0))
         yield _gauge("multiraft_raft_commit_index_sum",

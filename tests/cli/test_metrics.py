@@ -10,6 +10,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+
+from actors.histogram import LATENCY_BOUNDS, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from multiraft import Node, NodeConfig
@@ -57,7 +59,9 @@ def test_metrics_agree_with_status(cluster):
 def _status(n_ranges: int) -> dict:
     ranges = [{"range_id": i, "state": "leader" if i % 2 else "follower", "leader": 1,
                "quiesced": False, "term": 3, "commit": 10, "applied": 9, "snapshots_sent": 0,
-               "snapshots_installed": 0} for i in range(1, n_ranges + 1)]
+               "snapshots_installed": 0, "proposals": 2, "proposals_dropped": 0,
+               "leader_changes": 1, "apply_latency": Histogram(LATENCY_BOUNDS).as_dict()}
+              for i in range(1, n_ranges + 1)]
     return {"node": {"node_id": 1, "ranges": n_ranges, "silent_peers": [],
                      "counters": {"client_requests": 4}}, "ranges": ranges}
 
