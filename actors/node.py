@@ -20,8 +20,10 @@ from storage.range_descriptor import load_descriptors
 from raft.types import ConfState
 from transport.zmq_transport import Transport
 
-from .heartbeat_queue import CoalescedHeartbeats
-from .replica import ReplicaActor, ReplicaContext
+from replica.env import ReplicaServices
+from replica.heartbeat_queue import CoalescedHeartbeats
+
+from .replica import NodeActors, ReplicaActor
 from .runtime import PooledRuntime, ThreadPoolScheduler
 from .store import StoreActor, StoreInbound
 from .timer import Ticker, TimerActor
@@ -92,13 +94,14 @@ class ActorNode:
         inbound.bind(self.store)
         self.timer = TimerActor.start(self.store)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
-        ctx = ReplicaContext(c.node_id, self.engine, self.transport, heartbeats, self.writer,
-                             self.store, self.timer, c.election_ticks, c.heartbeat_ticks, c.fsync,
-                             log_keep=c.log_keep_entries)
+        svc = ReplicaServices(c.node_id, self.engine, self.transport, heartbeats,
+                              c.election_ticks, c.heartbeat_ticks, c.fsync,
+                              log_keep=c.log_keep_entries)
+        actors = NodeActors(self.writer, self.store, self.timer)
         runtime = self.runtime
 
         def spawn(range_id: int, replica_id: int, campaign: bool = False) -> Any:
-            return runtime.spawn(ReplicaActor, ctx, range_id, replica_id, campaign)
+            return runtime.spawn(ReplicaActor, svc, actors, range_id, replica_id, campaign)
 
         store = self.store.proxy()
         store.set_replica_factory(spawn).get()

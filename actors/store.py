@@ -21,8 +21,8 @@ from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 from transport.codec import Heartbeat, SnapshotChunk
 from transport.handler import Responder
 
-from .heartbeat_queue import CoalescedHeartbeats
-from .histogram import SIZE_BOUNDS, Histogram
+from replica.heartbeat_queue import CoalescedHeartbeats
+from replica.histogram import SIZE_BOUNDS, Histogram
 from .messages import (FLUSH_HEARTBEATS, ClientCommand, DescriptorChanged, InboundClient,
                        InboundHeartbeat, InboundHeartbeats, InboundRaft, InboundSnapshotChunk,
                        NodeSilent, NodeUnreachable, RaftMessages)

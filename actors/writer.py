@@ -15,7 +15,7 @@ import pykka
 
 from storage.engine import Engine
 
-from .histogram import LATENCY_BOUNDS, SIZE_BOUNDS, Histogram
+from replica.histogram import LATENCY_BOUNDS, SIZE_BOUNDS, Histogram
 from .messages import FLUSH, WRITE_DONE, WriteRequest
 
 __all__ = ["StorageWriterActor", "WriterCounters"]

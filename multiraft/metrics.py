@@ -84,7 +84,7 @@ def _is_histogram(v: Any) -> bool:
 
 
 def _histogram(name: str, doc: str, hists: list[Mapping[str, Any]]) -> HistogramMetricFamily:
-    """One Prometheus histogram from ``actors.histogram.Histogram.as_dict()`` dicts (summed:
+    """One Prometheus histogram from ``replica.histogram.Histogram.as_dict()`` dicts (summed:
     e.g. every range's apply latency, which share bounds)."""
     bounds = hists[0]["bounds"] if hists else []
     counts = [0] * (len(bounds) + 1)

@@ -1,0 +1,366 @@
+"""``ReplicaCore``: one range's replica on a node, independent of how the node is concurrent.
+
+It owns the range's RawNode, storage, state machine and client requests in flight, and runs
+the raft cycle (etcd's application loop, made asynchronous):
+
+1. inputs (raft messages, heartbeats, ticks, client requests) are stepped into the RawNode;
+2. ``process_ready`` turns the Ready into one write batch (entries, HardState, applied commands,
+   a snapshot) handed to the storage writer through the env; a leader's messages go out at once
+   (it may replicate before its own fsync), messages that acknowledge durable state (appends,
+   votes) wait for the write;
+3. ``write_done`` sends those, answers the clients, calls ``advance`` and handles the next Ready.
+   At most one write is in flight.
+
+Not thread-safe: its owner serializes every call (the actor design by confining it to one
+actor, the lock-based design with the replica's mutex).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+from raft import (Config, ConfChange, ConfChangeV2, EntryType, Message, MessageType as MT,
+                  RawNode, Ready, StateType)
+from raft.errors import ProposalDropped
+from storage.commands import decode_command
+from storage.engine import WriteBatch
+from storage.replica_storage import ReplicaStorage
+from storage.state_machine import KVStateMachine
+from transport.client_protocol import ClientRequest, ClientStatus
+from transport.codec import Heartbeat, SnapshotChunk
+from transport.handler import Responder
+
+from .env import ReplicaEnv, ReplicaServices
+from .histogram import LATENCY_BOUNDS, Histogram
+from .pending import READ_OPS, PendingRequests, respond_result, to_command
+from .snapshots import SnapshotReceiver, send_snapshot
+
+__all__ = ["ReplicaCore"]
+
+log = logging.getLogger(__name__)
+
+#: Responses that acknowledge durable state: sent only once the Ready's write is durable.
+_AFTER_WRITE = frozenset({MT.APP_RESP, MT.VOTE_RESP, MT.PRE_VOTE_RESP})
+
+
+class ReplicaCore:
+    """Invariants: ``_inflight`` is the Ready whose batch the writer holds (None if none), and
+    ``advance`` is called for it exactly once, after its ``write_done``; a ``quiesced`` range
+    (idle, or dormant since start) is not ticked, and any raft input or request wakes it."""
+
+    def __init__(self, svc: ReplicaServices, env: ReplicaEnv, range_id: int, replica_id: int,
+                 campaign: bool = False) -> None:
+        self.svc = svc
+        self.env = env
+        self.range_id = range_id
+        self.replica_id = replica_id
+        self.storage = ReplicaStorage(svc.engine, range_id)
+        self.sm = KVStateMachine(svc.engine, range_id)
+        self.rn = RawNode(Config(
+            replica_id, self.storage, election_tick=svc.election_tick,
+            heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,
+            check_quorum=True, pre_vote=True, max_size_per_msg=256 << 10,
+            rng=random.Random((svc.node_id << 64) | range_id)))
+        #: replica id -> node id, from the descriptor and from who sent us messages
+        self.nodes: dict[int, int] = {}
+        self._learn_descriptor()
+        self.pending = PendingRequests()
+        self._inflight: tuple[Ready, list[Message], list] | None = None
+        self.quiesced = True  # dormant until woken (see start)
+        self._snapshot_in = SnapshotReceiver(range_id)
+        self._campaign_at_start = campaign
+        self.snapshots_sent = 0
+        self.snapshots_installed = 0
+        self.proposals = 0
+        self.proposals_dropped = 0
+        self.leader_changes = 0  # times this replica became leader (elections it won)
+        self.apply_latency = Histogram(LATENCY_BOUNDS)  # proposal to answer, seconds
+
+    # -- lifecycle --
+
+    def start(self) -> None:
+        """Replicas start dormant (not ticked), so thousands of ranges do not all tick until they
+        quiesce: one wakes on any raft message or request, and the node wakes those still
+        without a leader once a liveness period has passed (``node_silent(0)``)."""
+        if self._campaign_at_start and self.rn.raft.lead == 0:
+            self.rn.campaign()
+            self.wake()
+        if self.sm.descriptor is not None:
+            self.env.descriptor_changed(self.sm.descriptor)
+        self.process_ready()
+
+    def stop(self) -> None:
+        self.pending.fail_reads(ClientStatus.ERROR, "node stopping")
+
+    @property
+    def write_in_flight(self) -> bool:
+        return self._inflight is not None
+
+    # -- inputs --
+
+    def step_raft(self, from_node: int, messages: list[Message]) -> None:
+        self.wake()
+        for m in messages:
+            self.nodes.setdefault(m.from_, from_node)
+            self.rn.step(m)
+
+    def tick(self) -> None:
+        if self.quiesced:
+            return
+        if self._should_quiesce():
+            self._quiesce_as_leader()
+            return
+        self.rn.tick()
+        if self.pending.writes:
+            self.pending.expire_writes(self.svc.write_expiry)
+
+    def heartbeat(self, from_node: int, hb: Heartbeat, response: bool) -> None:
+        self.nodes.setdefault(hb.from_replica, from_node)
+        if response:
+            self.wake()
+            self.rn.step(Message(MT.HEARTBEAT_RESP, hb.to_replica, hb.from_replica, hb.term))
+            return
+        r = self.rn.raft
+        if (hb.quiesce and hb.term == r.term and r.lead == hb.from_replica
+                and r.raft_log.committed == hb.commit == r.raft_log.last_index()):
+            # The leader is idle and we hold all it has: stop ticking, answer nothing.
+            if not self.quiesced:
+                self.quiesced = True
+                self.env.quiesced()
+            return
+        self.wake()
+        self.rn.step(Message(MT.HEARTBEAT, hb.to_replica, hb.from_replica, hb.term, commit=hb.commit))
+
+    def client(self, req: ClientRequest, responder: Responder) -> None:
+        self.wake()
+        r = self.rn.raft
+        if r.state != StateType.LEADER:
+            responder.respond(ClientStatus.NOT_LEADER, self.nodes.get(r.lead, 0))
+            return
+        try:
+            cmd = to_command(req)
+        except ValueError as e:
+            responder.respond(ClientStatus.ERROR, str(e))
+            return
+        if req.op in READ_OPS:
+            self.pending.read_batch.append((cmd, req.op, responder))
+            return
+        self.pending.add_write(cmd, req.op, responder)
+        self.proposals += 1
+        try:
+            self.rn.propose(cmd.encode())
+        except ProposalDropped as e:
+            # Nothing was appended: the client may retry (a leader transfer, too much
+            # uncommitted data).
+            self.proposals_dropped += 1
+            self.pending.take_write(cmd.client_id, cmd.seq)
+            responder.respond(ClientStatus.ERROR, f"proposal dropped: {e}")
+
+    def snapshot_chunk(self, from_node: int, c: SnapshotChunk) -> None:
+        self.nodes.setdefault(c.from_replica, from_node)
+        snap = self._snapshot_in.add(self.svc.engine, c, from_node)
+        if snap is None:
+            return
+        self.wake()
+        self.rn.step(snap)
+        if not self.rn.raft.raft_log.has_pending_snapshot():
+            self._snapshot_in.installer = None  # raft did not take it (stale): nothing to install
+
+    def node_unreachable(self, node_id: int) -> None:
+        for rid, node in self.nodes.items():
+            if node == node_id:
+                self.rn.report_unreachable(rid)
+
+    def node_silent(self, node_id: int) -> None:
+        """Nothing heard from ``node_id`` for a liveness period (0: a period since start)."""
+        lead = self.rn.raft.lead
+        if self.quiesced and (lead == 0 or self.nodes.get(lead) == node_id):
+            self.wake()
+
+    # -- the Ready cycle --
+
+    def process_ready(self) -> None:
+        if self._inflight is not None:
+            return
+        ctx = self.pending.start_read_index()
+        if ctx is not None:
+            self.rn.read_index(ctx)
+        rn = self.rn
+        if not rn.has_ready():
+            return
+        prev_hs = self.storage.hard_state
+        rd = rn.ready()
+        if rd.soft_state is not None:
+            if rd.soft_state.raft_state == StateType.LEADER:
+                self.leader_changes += 1
+            else:
+                self.pending.fail_reads(ClientStatus.NOT_LEADER, self.nodes.get(rd.soft_state.lead, 0))
+        if rd.snapshot is not None:
+            self.snapshots_installed += 1
+            batch = self._snapshot_in.take().finish(self.storage, self.sm)
+        else:
+            batch = self.svc.engine.batch()
+        if rd.entries:
+            self.storage.append(batch, rd.entries)
+        if rd.hard_state is not None:
+            self.storage.set_hard_state(batch, rd.hard_state)
+        # Messages that do not acknowledge durable state may go before the write, unless this
+        # Ready changes our term or vote (which must be durable before anyone hears of them).
+        early = rd.hard_state is None or (rd.hard_state.term == prev_hs.term
+                                          and rd.hard_state.vote == prev_hs.vote)
+        late: list[Message] = []
+        for m in rd.messages:
+            if early and m.type not in _AFTER_WRITE:
+                self._send(m)
+            else:
+                late.append(m)
+        results = self._apply(batch, rd) if rd.committed_entries else []
+        for rs in rd.read_states:
+            self.pending.ready_reads.append((rs.index, rs.request_ctx))
+        self._maybe_truncate(batch)
+        if len(batch) == 0 and not rd.must_sync:
+            self._finish(rd, late, results)
+            return
+        self._inflight = (rd, late, results)
+        self.env.submit_write(batch, rd.must_sync and self.svc.fsync)
+
+    def write_done(self) -> None:
+        """The batch of the Ready in flight is durable."""
+        if self._inflight is None:
+            return
+        rd, late, results = self._inflight
+        self._inflight = None
+        self._finish(rd, late, results)
+        self.process_ready()
+
+    def _finish(self, rd: Ready, late: list[Message], results: list) -> None:
+        for m in late:
+            self._send(m)
+        end = self._range_end()
+        for ent, res in results:
+            cmd = decode_command(ent.data)
+            w = self.pending.take_write(cmd.client_id, cmd.seq)
+            if w is not None:
+                respond_result(w.responder, w.op, res, end)
+                self.apply_latency.observe(time.monotonic() - w.since)
+        self.rn.advance(rd)
+        self._serve_reads()
+        if rd.snapshot is not None and self.sm.descriptor is not None:
+            self._learn_descriptor()
+            self.env.descriptor_changed(self.sm.descriptor)
+
+    def _apply(self, batch: WriteBatch, rd: Ready) -> list:
+        ents = rd.committed_entries
+        conf_state = None
+        for e in ents:
+            if e.type == EntryType.CONF_CHANGE:
+                conf_state = self.rn.apply_conf_change(ConfChange.decode(e.data))
+            elif e.type == EntryType.CONF_CHANGE_V2:
+                conf_state = self.rn.apply_conf_change(ConfChangeV2.decode(e.data))
+        results = self.sm.apply(batch, ents, conf_state)
+        return [(e, r) for e, r in zip(ents, results) if r is not None]
+
+    def _serve_reads(self) -> None:
+        p = self.pending
+        if not p.ready_reads:
+            return
+        applied = self.sm.applied.index
+        end = self._range_end()
+        keep = []
+        for index, ctx in p.ready_reads:
+            if index > applied:
+                keep.append((index, ctx))
+                continue
+            for cmd, op, responder in p.reads.pop(ctx, ()):
+                respond_result(responder, op, self.sm.read(cmd), end)
+        p.ready_reads = keep
+
+    def _maybe_truncate(self, batch: WriteBatch) -> None:
+        applied = self.sm.applied.index
+        keep = self.svc.log_keep
+        if applied - self.storage.first_index() > 2 * keep:
+            self.storage.truncate(batch, applied - keep)
+
+    # -- sending --
+
+    def _send(self, m: Message) -> None:
+        node = self.nodes.get(m.to)
+        if node is None:
+            log.debug("range %d: no node known for replica %d; dropped %s", self.range_id, m.to,
+                      m.type.name)
+            return
+        t = m.type
+        svc = self.svc
+        if t == MT.HEARTBEAT and not m.context:
+            svc.heartbeats.post(node, Heartbeat(self.range_id, m.from_, m.to, m.term, m.commit))
+        elif t == MT.HEARTBEAT_RESP and not m.context:
+            svc.heartbeats.post_response(node, Heartbeat(self.range_id, m.from_, m.to, m.term, 0))
+        elif t == MT.SNAP:
+            send_snapshot(svc.engine, svc.transport, node, self.range_id, m)
+            self.snapshots_sent += 1
+            self.rn.report_snapshot(m.to, True)
+        else:
+            svc.transport.send(node, self.range_id, m)
+
+    # -- quiescence --
+
+    def _should_quiesce(self) -> bool:
+        r = self.rn.raft
+        if r.state != StateType.LEADER or self._inflight is not None or not self.pending.is_idle():
+            return False
+        log_ = r.raft_log
+        last = log_.last_index()
+        if log_.committed != last or log_.applied != last or r.lead_transferee:
+            return False
+        if r.trk.config.voters.is_joint():
+            return False
+        return all(pr.match == last for pr in r.trk.progress.values())
+
+    def _quiesce_as_leader(self) -> None:
+        r = self.rn.raft
+        commit = r.raft_log.committed
+        for rid in r.trk.progress:
+            if rid != self.replica_id and rid in self.nodes:
+                self.svc.heartbeats.post(self.nodes[rid], Heartbeat(
+                    self.range_id, self.replica_id, rid, r.term, commit, True))
+        self.quiesced = True
+        self.env.quiesced()
+
+    def wake(self) -> None:
+        if self.quiesced:
+            self.quiesced = False
+            self.env.awake()
+
+    # -- descriptor and status --
+
+    def _learn_descriptor(self) -> None:
+        d = self.sm.descriptor
+        if d is not None:
+            for node, rid in d.replicas:
+                self.nodes[rid] = node
+
+    def _range_end(self) -> bytes | None:
+        d = self.sm.descriptor
+        return None if d is None else d.end_key
+
+    def status(self) -> dict[str, Any]:
+        """What ``multiraft status`` shows of this replica."""
+        st = self.rn.status()
+        d = self.sm.descriptor
+        return {
+            "range_id": self.range_id, "replica_id": self.replica_id,
+            "start_key": None if d is None else d.start_key,
+            "end_key": None if d is None else d.end_key,
+            "replicas": [] if d is None else [list(p) for p in d.replicas],
+            "state": st.soft_state.raft_state.name.lower(),
+            "leader": st.soft_state.lead, "term": st.hard_state.term,
+            "commit": st.hard_state.commit, "applied": st.applied,
+            "quiesced": self.quiesced,
+            "snapshots_sent": self.snapshots_sent, "snapshots_installed": self.snapshots_installed,
+            "proposals": self.proposals, "proposals_dropped": self.proposals_dropped,
+            "leader_changes": self.leader_changes, "apply_latency": self.apply_latency.as_dict(),
+            "progress": [[rid, pr.match] for rid, pr in sorted(st.progress.items())],
+        }

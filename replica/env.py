@@ -1,0 +1,52 @@
+"""What a replica needs from its node, whichever concurrency design runs it.
+
+``ReplicaServices`` holds the node's thread-safe services and settings; ``ReplicaEnv`` is the
+few things a design decides: how a write batch reaches the storage writer (and how its
+completion comes back), and what happens when a range wakes up, quiesces or gets a new
+descriptor. The actor design answers with messages; the lock-based one with calls under locks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from storage.engine import Engine, WriteBatch
+from storage.range_descriptor import RangeDescriptor
+
+from .heartbeat_queue import CoalescedHeartbeats
+
+__all__ = ["ReplicaServices", "ReplicaEnv"]
+
+
+@dataclass(slots=True)
+class ReplicaServices:
+    """The node's services a replica uses (all safe from any thread) and its raft settings."""
+
+    node_id: int
+    engine: Engine
+    transport: Any            # transport.Transport: send, send_snapshot_chunk
+    heartbeats: CoalescedHeartbeats
+    election_tick: int = 10
+    heartbeat_tick: int = 1
+    fsync: bool = True
+    #: keep this many applied entries in the log for slow followers before truncating
+    log_keep: int = 5_000
+    #: forget proposed writes whose client has surely timed out (seconds)
+    write_expiry: float = 30.0
+
+
+class ReplicaEnv(Protocol):
+    """The design-specific side of one replica."""
+
+    def submit_write(self, batch: WriteBatch, sync: bool) -> None:
+        """Hand ``batch`` to the storage writer; call ``ReplicaCore.write_done`` once durable."""
+
+    def awake(self) -> None:
+        """The range must be ticked from now on."""
+
+    def quiesced(self) -> None:
+        """The range need not be ticked until it wakes."""
+
+    def descriptor_changed(self, descriptor: RangeDescriptor) -> None:
+        """The range's descriptor is new (routing of client requests changes)."""
