@@ -9,8 +9,11 @@ destination node: one frame per node pair per interval, however many ranges they
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from transport.codec import Heartbeat
+
+from .store_counters import StoreCounters
 
 __all__ = ["CoalescedHeartbeats"]
 
@@ -31,6 +34,21 @@ class CoalescedHeartbeats:
     def drain(self) -> tuple[dict[int, list[Heartbeat]], dict[int, list[Heartbeat]]]:
         """(heartbeats, responses) per destination node, everything posted so far."""
         return _group(self._heartbeats), _group(self._responses)
+
+    def flush(self, transport: Any, peers: list[int], counters: StoreCounters) -> None:
+        """Send what was posted: one heartbeat frame to every peer (empty frames are the node's
+        liveness ping) and one response frame to each node that has responses."""
+        hbs, resps = self.drain()
+        frames = [(node, hbs.pop(node, [])) for node in peers]
+        frames.extend(hbs.items())  # nodes not (yet) in the peer list
+        for node, lst in frames:
+            transport.send_heartbeats(node, lst)
+            counters.heartbeat_frames_sent += 1
+            counters.heartbeats_sent += len(lst)
+            counters.heartbeat_frame_size.observe(len(lst))
+        for node, lst in resps.items():
+            transport.send_heartbeat_responses(node, lst)
+            counters.heartbeat_responses_sent += len(lst)
 
 
 def _group(q: deque[tuple[int, Heartbeat]]) -> dict[int, list[Heartbeat]]:

@@ -1,0 +1,42 @@
+"""``RangeRouter``: which local range holds a key, from the range descriptors a store knows."""
+
+from __future__ import annotations
+
+import bisect
+
+from storage.range_descriptor import RangeDescriptor
+
+__all__ = ["RangeRouter"]
+
+
+class RangeRouter:
+    """Invariant: ``_starts``/``_ranges`` list the descriptors' start keys and range ids sorted by
+    start key; ``descriptors`` holds the newest descriptor (by generation) per range."""
+
+    __slots__ = ("descriptors", "_starts", "_ranges")
+
+    def __init__(self) -> None:
+        self.descriptors: dict[int, RangeDescriptor] = {}
+        self._starts: list[bytes] = []
+        self._ranges: list[int] = []
+
+    def update(self, d: RangeDescriptor) -> None:
+        old = self.descriptors.get(d.range_id)
+        if old is not None and old.generation > d.generation:
+            return
+        self.descriptors[d.range_id] = d
+        order = sorted(self.descriptors.values(), key=lambda x: x.start_key)
+        self._starts = [x.start_key for x in order]
+        self._ranges = [x.range_id for x in order]
+
+    def range_of(self, key: bytes) -> int | None:
+        i = bisect.bisect_right(self._starts, key) - 1
+        if i < 0:
+            return None
+        rid = self._ranges[i]
+        return rid if self.descriptors[rid].contains(key) else None
+
+    def ranges_on(self, node_id: int) -> list[int]:
+        """The ranges that have a replica on node ``node_id``."""
+        return [rid for rid, d in self.descriptors.items()
+                if any(node == node_id for node, _ in d.replicas)]
