@@ -11,13 +11,11 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from storage.bootstrap import bootstrap_range
 from storage.data_dir import open_data_dir
 from storage.engine import Engine
-from storage.layout import plan_ranges
+from storage.layout import bootstrap_node
 from storage.memory_engine import MemoryEngine
 from storage.range_descriptor import load_descriptors
-from raft.types import ConfState
 from transport.zmq_transport import Transport
 
 from replica.env import ReplicaServices
@@ -81,7 +79,8 @@ class ActorNode:
         else:
             self._data_dir = open_data_dir(c.data_dir, c.cluster_id, c.node_id)
             self.engine = self._data_dir.engine
-        fresh = self._bootstrap_if_new()
+        fresh = bootstrap_node(self.engine, c.node_id, list(c.peers), c.initial_ranges,
+                               c.split_keys)
         descriptors = load_descriptors(self.engine)
 
         heartbeats = CoalescedHeartbeats()
@@ -116,24 +115,6 @@ class ActorNode:
         self._ticker.start()
         log.info("node %d: serving %d ranges; raft %s, clients %s", c.node_id,
                  len(descriptors), self.transport.address, self.transport.client_address)
-
-    def _bootstrap_if_new(self) -> set[int]:
-        """Write this node's share of a new cluster if its engine holds no range yet; returns
-        the ids of the ranges whose first campaign is this node's."""
-        c = self.config
-        if load_descriptors(self.engine) or c.initial_ranges <= 0:
-            return set()
-        batch = self.engine.batch()
-        mine = set()
-        for p in plan_ranges([c.node_id, *c.peers], c.initial_ranges, c.split_keys):
-            d = p.descriptor
-            if any(node == c.node_id for node, _ in d.replicas):
-                bootstrap_range(batch, d, ConfState(voters=tuple(sorted(r for _, r in d.replicas))))
-                if p.preferred_leader == c.node_id:
-                    mine.add(d.range_id)
-        self.engine.write(batch, sync=True)
-        log.info("node %d: bootstrapped a new cluster of %d ranges", c.node_id, c.initial_ranges)
-        return mine
 
     def stop(self) -> None:
         """Stop gracefully: refuse new requests, let replicas finish their writes, flush the

@@ -22,7 +22,7 @@ from transport.handler import Responder
 from replica.heartbeat_queue import CoalescedHeartbeats
 from replica.liveness import Liveness
 from replica.routing import RangeRouter
-from replica.store_counters import StoreCounters
+from replica.counters import StoreCounters
 from .messages import (FLUSH_HEARTBEATS, ClientCommand, DescriptorChanged, InboundClient,
                        InboundHeartbeat, InboundHeartbeats, InboundRaft, InboundSnapshotChunk,
                        NodeSilent, NodeUnreachable, RaftMessages)

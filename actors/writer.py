@@ -13,30 +13,14 @@ from typing import Any
 
 import pykka
 
+from replica.counters import WriterCounters
 from storage.engine import Engine
 
-from replica.histogram import LATENCY_BOUNDS, SIZE_BOUNDS, Histogram
 from .messages import FLUSH, WRITE_DONE, WriteRequest
 
-__all__ = ["StorageWriterActor", "WriterCounters"]
+__all__ = ["StorageWriterActor"]
 
 log = logging.getLogger(__name__)
-
-
-class WriterCounters:
-    """Written by the writer actor only; ``fsync_latency`` also gives the fsync count and sum."""
-
-    __slots__ = ("groups", "batches", "fsync_latency", "group_size")
-
-    def __init__(self) -> None:
-        self.groups = self.batches = 0
-        self.fsync_latency = Histogram(LATENCY_BOUNDS)
-        self.group_size = Histogram(SIZE_BOUNDS)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"groups": self.groups, "batches": self.batches,
-                "fsync_latency_seconds": self.fsync_latency.as_dict(),
-                "group_size_batches": self.group_size.as_dict()}
 
 
 class StorageWriterActor(pykka.ThreadingActor):
@@ -71,12 +55,7 @@ class StorageWriterActor(pykka.ThreadingActor):
         t0 = time.perf_counter()
         # One atomic engine write and at most one fsync for the whole group.
         self.engine.write_many([r.batch for r in group], sync=sync)
-        c = self.counters
-        c.groups += 1
-        c.batches += len(group)
-        c.group_size.observe(len(group))
-        if sync:
-            c.fsync_latency.observe(time.perf_counter() - t0)
+        self.counters.record(len(group), time.perf_counter() - t0 if sync else None)
         for r in group:
             try:
                 r.reply_to.tell(WRITE_DONE)

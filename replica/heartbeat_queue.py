@@ -13,7 +13,7 @@ from typing import Any
 
 from transport.codec import Heartbeat
 
-from .store_counters import StoreCounters
+from .counters import StoreCounters
 
 __all__ = ["CoalescedHeartbeats"]
 

@@ -5,11 +5,18 @@ sorted node ids, the number of ranges, the split keys), so bootstrapping needs n
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
-from .range_descriptor import RangeDescriptor
+from raft.types import ConfState
 
-__all__ = ["PlannedRange", "plan_ranges", "even_split_keys"]
+from .bootstrap import bootstrap_range
+from .engine import Engine
+from .range_descriptor import RangeDescriptor, load_descriptors
+
+__all__ = ["PlannedRange", "plan_ranges", "even_split_keys", "bootstrap_node"]
+
+log = logging.getLogger(__name__)
 
 #: Replicas per range (all nodes if there are fewer).
 REPLICATION = 3
@@ -51,3 +58,23 @@ def plan_ranges(node_ids: list[int], n_ranges: int, split_keys: list[bytes] | No
         d = RangeDescriptor(i + 1, bounds[i], bounds[i + 1], tuple((n, n) for n in members))
         out.append(PlannedRange(d, members[0]))
     return out
+
+
+def bootstrap_node(engine: Engine, node_id: int, peers: list[int], n_ranges: int,
+                   split_keys: list[bytes] | None = None) -> set[int]:
+    """Write node ``node_id``'s share of a new cluster (its replicas' initial state, one synced
+    write) if its engine holds no range yet. Returns the ranges whose first campaign is this
+    node's (empty if the engine was not new)."""
+    if n_ranges <= 0 or load_descriptors(engine):
+        return set()
+    batch = engine.batch()
+    mine = set()
+    for p in plan_ranges([node_id, *peers], n_ranges, split_keys):
+        d = p.descriptor
+        if any(node == node_id for node, _ in d.replicas):
+            bootstrap_range(batch, d, ConfState(voters=tuple(sorted(r for _, r in d.replicas))))
+            if p.preferred_leader == node_id:
+                mine.add(d.range_id)
+    engine.write(batch, sync=True)
+    log.info("node %d: bootstrapped its share of a new cluster of %d ranges", node_id, n_ranges)
+    return mine
