@@ -22,7 +22,8 @@ class Node:
             from actors import ActorNode
             self._impl: Any = ActorNode(config)
         else:
-            raise ValueError(f"design {config.design!r} is not built yet")
+            from lockbased import LockNode
+            self._impl = LockNode(config)
         self._metrics: Any = None
 
     def start(self) -> Node:

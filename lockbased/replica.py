@@ -1,0 +1,80 @@
+"""``LockedReplica``: the RFC's Replica: a mutex guards its ``ReplicaCore`` (the RawNode, the
+descriptor, the pending commands). Whichever thread has an input (the transport's receive
+thread, the process_raft thread, the writer) takes the lock and calls the core.
+
+Lock order: a replica's lock, then the store's (the core's env calls reach the store while the
+replica's lock is held); the store never takes a replica's lock while holding its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from replica.core import ReplicaCore
+from replica.env import ReplicaServices
+from storage.engine import WriteBatch
+from storage.range_descriptor import RangeDescriptor
+
+from .owned_lock import OwnedLock
+
+if TYPE_CHECKING:
+    from .store import LockStore
+    from .writer import GroupCommitWriter
+
+__all__ = ["LockedReplica"]
+
+
+class LockedReplica:
+    """Invariant: ``core`` is only touched with ``mu`` held; ``write_durable`` is set (under
+    ``mu``) when the writer made the core's batch in flight durable, and cleared when the
+    process_raft thread hands that to the core."""
+
+    __slots__ = ("mu", "core", "store", "writer", "write_durable")
+
+    def __init__(self, svc: ReplicaServices, store: LockStore, writer: GroupCommitWriter,
+                 range_id: int, replica_id: int, campaign: bool = False) -> None:
+        self.mu = OwnedLock()
+        self.store = store
+        self.writer = writer
+        self.write_durable = False
+        with self.mu:
+            self.core = ReplicaCore(svc, self, range_id, replica_id, campaign)
+
+    @property
+    def range_id(self) -> int:
+        return self.core.range_id
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(core, *args)`` under the lock, then let process_raft handle the Ready."""
+        with self.mu:
+            result = fn(self.core, *args)
+        self.store.has_work(self)
+        return result
+
+    def handle_ready(self) -> None:
+        """On the process_raft thread: finish a durable write, then handle the Ready."""
+        with self.mu:
+            if self.write_durable:
+                self.write_durable = False
+                self.core.write_done()
+            self.core.process_ready()
+
+    def on_write_durable(self) -> None:
+        """On the writer thread: the batch this replica submitted is durable."""
+        with self.mu:
+            self.write_durable = True
+        self.store.has_work(self)
+
+    # -- the core's env (called with mu held) --
+
+    def submit_write(self, batch: WriteBatch, sync: bool) -> None:
+        self.writer.submit(batch, sync, self)
+
+    def awake(self) -> None:
+        self.store.set_awake(self, True)
+
+    def quiesced(self) -> None:
+        self.store.set_awake(self, False)
+
+    def descriptor_changed(self, descriptor: RangeDescriptor) -> None:
+        self.store.set_descriptor(descriptor)

@@ -1,0 +1,228 @@
+"""``LockStore``: the RFC's Store. A mutex guards the replicas map, the routing table, the set of
+ranges to tick, liveness and the counters. It is the transport's Handler: the receive thread
+routes each input under the store's lock, then steps the replica under the replica's lock.
+``process_raft`` (its own thread) ticks awake replicas every interval, sends the coalesced
+heartbeats, and handles the Ready of every replica that has work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from raft import MessageType as MT
+from replica.core import ReplicaCore
+from replica.counters import StoreCounters
+from replica.heartbeat_queue import CoalescedHeartbeats
+from replica.liveness import Liveness
+from replica.routing import RangeRouter
+from storage.range_descriptor import RangeDescriptor
+from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
+from transport.codec import Heartbeat, SnapshotChunk
+from transport.handler import Responder
+
+from .replica import LockedReplica
+
+__all__ = ["LockStore"]
+
+log = logging.getLogger(__name__)
+
+#: Creates the replica of (range id, replica id, campaign at start).
+ReplicaFactory = Callable[[int, int, bool], LockedReplica]
+
+#: Messages that make a store create a replica for a range it does not hold (sent by a leader
+#: or a candidate of the range).
+_FIRST_CONTACT = frozenset({MT.APP, MT.SNAP, MT.HEARTBEAT, MT.VOTE, MT.PRE_VOTE})
+
+
+class LockStore:
+    """Invariant: every field below ``mu`` is read or written only with ``mu`` held; ``_work``
+    only under ``_work_cv``."""
+
+    def __init__(self, node_id: int, heartbeats: CoalescedHeartbeats, peers: list[int],
+                 liveness_ticks: int, tick_interval: float) -> None:
+        self.node_id = node_id
+        self.heartbeats = heartbeats
+        self.transport: Any = None
+        self.factory: ReplicaFactory | None = None
+        self.tick_interval = tick_interval
+        self.mu = threading.Lock()
+        self.replicas: dict[int, LockedReplica] = {}
+        self.router = RangeRouter()
+        self.counters = StoreCounters()
+        self.liveness = Liveness(list(peers), liveness_ticks)
+        self._peers = list(peers)
+        self._awake: dict[int, LockedReplica] = {}
+        self._stopping = False
+        self._work: dict[int, LockedReplica] = {}
+        self._work_cv = threading.Condition(threading.Lock())
+        self._loop_stop = False
+
+    # -- what replicas call (their lock held: store lock after replica lock) --
+
+    def has_work(self, r: LockedReplica) -> None:
+        with self._work_cv:
+            self._work[id(r)] = r
+            self._work_cv.notify()
+
+    def set_awake(self, r: LockedReplica, awake: bool) -> None:
+        with self.mu:
+            if awake:
+                self._awake[r.core.range_id] = r
+            else:
+                self._awake.pop(r.core.range_id, None)
+
+    def set_descriptor(self, d: RangeDescriptor) -> None:
+        with self.mu:
+            self.router.update(d)
+
+    # -- the transport's Handler (the receive thread) --
+
+    def on_raft_messages(self, from_node: int, items: list) -> None:
+        by_range: dict[int, list] = {}
+        for range_id, m in items:
+            by_range.setdefault(range_id, []).append(m)
+        created: list[LockedReplica] = []
+        with self.mu:
+            self.liveness.heard(from_node)
+            targets = [(self._replica_for(rid, msgs[0], created), msgs)
+                       for rid, msgs in by_range.items()]
+        for r in created:  # outside the store's lock: starting reaches back into the store
+            r.call(ReplicaCore.start)
+        for r, msgs in targets:
+            if r is not None:
+                r.call(ReplicaCore.step_raft, from_node, msgs)
+
+    def on_heartbeats(self, from_node: int, heartbeats: list[Heartbeat]) -> None:
+        self._fan_out(from_node, heartbeats, False)
+
+    def on_heartbeat_responses(self, from_node: int, responses: list[Heartbeat]) -> None:
+        self._fan_out(from_node, responses, True)
+
+    def on_snapshot_chunk(self, from_node: int, chunk: SnapshotChunk) -> None:
+        with self.mu:
+            self.liveness.heard(from_node)
+            r = self.replicas.get(chunk.range_id)
+        if r is not None:
+            r.call(ReplicaCore.snapshot_chunk, from_node, chunk)
+
+    def on_unreachable(self, node_id: int) -> None:
+        with self.mu:
+            if not self.liveness.should_report_unreachable(node_id):
+                return
+            targets = [self.replicas[rid] for rid in self.router.ranges_on(node_id)
+                       if rid in self.replicas]
+        for r in targets:
+            r.call(ReplicaCore.node_unreachable, node_id)
+
+    def on_client_request(self, req: ClientRequest, responder: Responder) -> None:
+        with self.mu:
+            self.counters.client_requests += 1
+            if self._stopping:
+                responder.respond(ClientStatus.ERROR, "node stopping")
+                return
+            if req.op == ClientOp.STATUS:
+                r = None
+            else:
+                rid = self.router.range_of(req.args[0])
+                r = None if rid is None else self.replicas.get(rid)
+                if r is None:
+                    self.counters.range_not_found += 1
+                    responder.respond(ClientStatus.RANGE_NOT_FOUND, None)
+                    return
+        if r is None:
+            responder.respond(ClientStatus.OK, self.status(req.args[0].get("ranges", True)))
+        else:
+            r.call(ReplicaCore.client, req, responder)
+
+    def _fan_out(self, from_node: int, hbs: list[Heartbeat], response: bool) -> None:
+        with self.mu:
+            self.liveness.heard(from_node)
+            targets = []
+            for hb in hbs:
+                r = self.replicas.get(hb.range_id)
+                if r is None:
+                    self.counters.dropped_unknown_range += 1
+                else:
+                    targets.append((r, hb))
+        for r, hb in targets:
+            r.call(ReplicaCore.heartbeat, from_node, hb, response)
+
+    def _replica_for(self, range_id: int, first: Any,
+                     created: list[LockedReplica]) -> LockedReplica | None:
+        """The replica of ``range_id``, created on first contact from a leader (mu held; a new
+        one is added to ``created`` for the caller to start once ``mu`` is released)."""
+        r = self.replicas.get(range_id)
+        if r is None:
+            if first.type not in _FIRST_CONTACT or self.factory is None or self._stopping:
+                self.counters.dropped_unknown_range += 1
+                return None
+            r = self.replicas[range_id] = self.factory(range_id, first.to, False)
+            self.counters.replicas_created += 1
+            created.append(r)
+        return r
+
+    # -- process_raft (its own thread) --
+
+    def process_raft(self) -> None:
+        """Tick every interval; in between, handle the Ready of replicas with work."""
+        next_tick = time.monotonic() + self.tick_interval
+        cv = self._work_cv
+        while True:
+            with cv:
+                while not self._work and not self._loop_stop:
+                    left = next_tick - time.monotonic()
+                    if left <= 0:
+                        break
+                    cv.wait(left)
+                if self._loop_stop:
+                    return
+                work, self._work = list(self._work.values()), {}
+            for r in work:
+                r.handle_ready()
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = max(next_tick + self.tick_interval, now)
+                self._tick()
+
+    def _tick(self) -> None:
+        with self.mu:
+            awake = list(self._awake.values())
+        for r in awake:
+            r.call(ReplicaCore.tick)
+        with self.mu:
+            self.heartbeats.flush(self.transport, self._peers, self.counters)
+            silent = self.liveness.tick()
+            everyone = list(self.replicas.values()) if silent else []
+        for node in silent:
+            if node:
+                log.info("node %d: nothing heard from node %d for %d ticks", self.node_id, node,
+                         self.liveness.period)
+            for r in everyone:
+                r.call(ReplicaCore.node_silent, node)
+
+    def stop_loop(self) -> None:
+        with self._work_cv:
+            self._loop_stop = True
+            self._work_cv.notify()
+
+    def begin_stop(self) -> None:
+        with self.mu:
+            self._stopping = True
+
+    # -- status --
+
+    def status(self, include_ranges: bool = True) -> dict[str, Any]:
+        with self.mu:
+            node = {"node_id": self.node_id, "ranges": len(self.replicas),
+                    "silent_peers": sorted(self.liveness.silent),
+                    "counters": self.counters.as_dict(), "histograms": self.counters.histograms()}
+            replicas = list(self.replicas.values()) if include_ranges else []
+        ranges = []
+        for r in replicas:
+            with r.mu:
+                ranges.append(r.core.status())
+        ranges.sort(key=lambda x: x["range_id"])
+        return {"node": node, "ranges": ranges}
