@@ -49,6 +49,8 @@ class ActorNode:
         self.timer: Any = None
         self.writer: Any = None
         self._ticker: Ticker | None = None
+        #: the transport's Handler: what a client request reaches (used by the metrics too)
+        self.handler: StoreInbound | None = None
         self._data_dir: Any = None
         self._lock = threading.Lock()
         self._running = False
@@ -84,7 +86,7 @@ class ActorNode:
         descriptors = load_descriptors(self.engine)
 
         heartbeats = CoalescedHeartbeats()
-        inbound = StoreInbound()
+        inbound = self.handler = StoreInbound()
         self.transport = Transport(c.node_id, c.listen, c.peers, inbound,
                                    client_listen=c.client_listen, curve=c.curve)
         self.writer = StorageWriterActor.start(self.engine)
@@ -152,6 +154,10 @@ class ActorNode:
         self.transport = self._data_dir = self.engine = None
 
     # -- introspection --
+
+    def writer_counters(self) -> Any:
+        """The storage writer's own counters object (it lives as long as the node)."""
+        return self.writer.proxy().counters.get(timeout=10)
 
     @property
     def client_address(self) -> str | None:

@@ -149,6 +149,14 @@ class LockNode:
         self._data_dir = self.engine = None
 
     @property
+    def handler(self) -> LockStore | None:
+        """The transport's Handler: what a client request reaches (used by the metrics too)."""
+        return self.store
+
+    def writer_counters(self) -> Any:
+        return None if self.writer is None else self.writer.counters
+
+    @property
     def client_address(self) -> str | None:
         return None if self.transport is None else self.transport.client_address
 

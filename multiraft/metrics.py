@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 from transport.handler import Responder
 
-__all__ = ["NodeCollector", "MetricsServer", "actor_node_collector", "RANGE_SERIES_LIMIT"]
+__all__ = ["NodeCollector", "MetricsServer", "node_collector", "RANGE_SERIES_LIMIT"]
 
 #: Above this many ranges on a node, per-range series are replaced by aggregates.
 RANGE_SERIES_LIMIT = 1_000
@@ -214,25 +214,23 @@ class NodeCollector(Collector):
             yield fam
 
 
-def actor_node_collector(impl: Any, range_series_limit: int = RANGE_SERIES_LIMIT) -> NodeCollector:
-    """The collector of a running ``actors.ActorNode``: STATUS through a message to its store,
-    its transport's counters, and its storage writer's counters (fetched once, through the
-    writer's proxy; the object is the writer's own and lives as long as the node)."""
-    from actors.messages import InboundClient
-
-    store = impl.store
+def node_collector(impl: Any, range_series_limit: int = RANGE_SERIES_LIMIT) -> NodeCollector:
+    """The collector of a running node of either design: STATUS goes through the node's
+    transport handler exactly as a client's request does (``impl.handler``), plus its
+    transport's counters and its storage writer's counters (``impl.writer_counters()``)."""
+    handler = impl.handler
     request = ClientRequest(0, ClientOp.STATUS, ({"ranges": True},))
 
     def status() -> dict[str, Any] | None:
         reply = _StatusReply()
         try:
-            store.tell(InboundClient(request, reply))
-        except Exception:  # the store has stopped: no status for this scrape
+            handler.on_client_request(request, reply)
+        except Exception:  # the node is stopping: no status for this scrape
             return None
         return reply.wait(STATUS_TIMEOUT)
 
-    writer_counters = impl.writer.proxy().counters.get(timeout=STATUS_TIMEOUT)
-    return NodeCollector(status, impl.transport.counters, writer_counters, range_series_limit)
+    return NodeCollector(status, impl.transport.counters, impl.writer_counters(),
+                         range_series_limit)
 
 
 class MetricsServer:

@@ -31,10 +31,10 @@ class Node:
         node whose endpoint cannot start is stopped again: start raises)."""
         self._impl.start()
         if self.config.metrics_listen:
-            from .metrics import MetricsServer, actor_node_collector
+            from .metrics import MetricsServer, node_collector
             try:
                 self._metrics = MetricsServer(self.config.metrics_listen,
-                                              actor_node_collector(self._impl)).start()
+                                              node_collector(self._impl)).start()
             except BaseException:
                 self._metrics = None
                 self._impl.stop()
@@ -64,7 +64,8 @@ class Node:
 
     @property
     def impl(self) -> Any:
-        """The design's own node object (``actors.ActorNode``), for embedding programs."""
+        """The design's own node object (``actors.ActorNode`` or ``lockbased.LockNode``), for
+        embedding programs."""
         return self._impl
 
     def __enter__(self) -> Node:
