@@ -35,8 +35,8 @@ def _range_status(client: Client, addr: str) -> dict:
     return client.status(addr)["ranges"][0]
 
 
-@pytest.fixture
-def cluster(tmp_path):
+@pytest.fixture(params=["actors", "locks"])
+def cluster(tmp_path, request):
     ports = _free_ports(6)
     raft = {i: f"127.0.0.1:{ports[i - 1]}" for i in (1, 2, 3)}
     cl = {i: f"127.0.0.1:{ports[i + 2]}" for i in (1, 2, 3)}
@@ -45,7 +45,7 @@ def cluster(tmp_path):
         return Node(NodeConfig(i, listen=raft[i], client_listen=cl[i],
                                peers={j: raft[j] for j in raft if j != i},
                                data_dir=str(tmp_path / f"n{i}"), initial_ranges=1,
-                               tick_interval=0.02, log_keep_entries=10))
+                               tick_interval=0.02, log_keep_entries=10, design=request.param))
     nodes = {i: make(i).start() for i in (1, 2, 3)}
     try:
         yield nodes, make, cl
