@@ -23,6 +23,9 @@ from .routing import RangeCache
 
 __all__ = ["Client"]
 
+#: How long an address that did not answer is tried last (seconds).
+_SUSPECT_FOR = 2.0
+
 #: Errors a node answers while it cannot serve right now (nothing was applied): try again,
 #: on another node or after a pause.
 _RETRYABLE_ERRORS = ("node stopping", "node not serving", "proposal dropped")
@@ -48,6 +51,7 @@ class Client:
         self._all_conns: list[ClientConnection] = []
         self._conns_lock = threading.Lock()
         self._cache = RangeCache()
+        self._suspect: dict[str, float] = {}  # address -> until when it is tried last
         self._discovered_at = 0.0
         self._closed = False
 
@@ -153,7 +157,7 @@ class Client:
         if not self._cache.node_addrs:
             self._discover(deadline)
         rotation = itertools.cycle(self.addresses)
-        target = self._cache.leader_addr(key) or next(rotation)
+        target = self._avoid_suspect(self._cache.leader_addr(key) or next(rotation), rotation)
         per_try = max(0.5, self.timeout / 4)
         misses = 0
         while True:
@@ -165,7 +169,8 @@ class Client:
                 resp = self._conn(target).request(op, args, timeout=min(left, per_try),
                                                   client_id=cid, seq=seq)
             except TimeoutError:
-                target = next(rotation)
+                self._suspect[target] = time.monotonic() + _SUSPECT_FOR
+                target = self._avoid_suspect(next(rotation), rotation)
                 continue
             st = resp.status
             if st == ClientStatus.OK:
@@ -184,9 +189,18 @@ class Client:
             if st == ClientStatus.NOT_LEADER and resp.result and hinted is None \
                     and time.monotonic() - self._discovered_at > 1.0:
                 self._discover(deadline)
-            target = next(rotation)
+            target = self._avoid_suspect(next(rotation), rotation)
             if misses % len(self.addresses) == 0:
                 time.sleep(min(0.05 * (misses // len(self.addresses)), 0.5, max(0.0, left)))
+
+    def _avoid_suspect(self, target: str, rotation: Any) -> str:
+        """``target``, unless it recently did not answer and another address has not."""
+        now = time.monotonic()
+        for _ in range(len(self.addresses)):
+            if self._suspect.get(target, 0.0) <= now:
+                return target
+            target = next(rotation)
+        return target  # every address is suspect: try them anyway
 
     def _node_of(self, addr: str) -> int:
         for node, a in self._cache.node_addrs.items():

@@ -1,8 +1,9 @@
 """A minimal synchronous client of a node's client endpoint (the Python client builds on it).
 
 One DEALER socket to one node; requests carry increasing ids and a response whose id does not
-match (a late answer to a request that timed out) is discarded. Not thread-safe: one
-connection per thread.
+match (a late answer to a request that timed out) is discarded. The socket is ``IMMEDIATE``: a
+request to a node with no live connection (down, or not started) fails at once rather than
+waiting in a queue for the node to come back. Not thread-safe: one connection per thread.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ class ClientConnection:
     """
 
     def __init__(self, address: str, server_key: bytes | None = None,
-                 keypair: tuple[bytes, bytes] | None = None) -> None:
+                 keypair: tuple[bytes, bytes] | None = None, connect_wait: float = 0.25) -> None:
+        self.address = address
+        self._connect_wait_ms = int(connect_wait * 1000)
         self._ctx = zmq.Context()
         self._socket = self._ctx.socket(zmq.DEALER)
         self._socket.linger = 0
+        self._socket.setsockopt(zmq.IMMEDIATE, 1)
         if server_key is not None:
             if keypair is None:
                 raise ValueError("a CURVE connection needs the client's key pair")
@@ -46,6 +50,10 @@ class ClientConnection:
         ``(client_id, seq)`` is a write's command id: reuse it when retrying the same write.
         """
         request_id = next(self._ids)
+        # Writable only while connected (IMMEDIATE): give a fresh or restarting connection a
+        # moment, and fail fast for a node that is not there.
+        if not self._socket.poll(min(self._connect_wait_ms, int(timeout * 1000)), zmq.POLLOUT):
+            raise TimeoutError(f"not connected to {self.address}")
         self._socket.send(encode_request(ClientRequest(request_id, op, args, client_id, seq)))
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
