@@ -106,12 +106,12 @@ class ActorNode:
 
         store = self.store.proxy()
         store.set_replica_factory(spawn).get()
+        mine = {}
         for d in descriptors:
             me = [rid for node, rid in d.replicas if node == c.node_id]
-            if not me:
-                continue
-            campaign = d.range_id in fresh
-            store.add_replica(d.range_id, spawn(d.range_id, me[0], campaign)).get()
+            if me:
+                mine[d.range_id] = spawn(d.range_id, me[0], d.range_id in fresh)
+        store.add_replicas(mine).get()
         self.transport.start()
         self._ticker = Ticker(self.timer, c.tick_interval)
         self._ticker.start()

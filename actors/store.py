@@ -59,8 +59,9 @@ class StoreActor(pykka.ThreadingActor):
     def set_replica_factory(self, factory: ReplicaFactory) -> None:
         self._factory = factory
 
-    def add_replica(self, range_id: int, replica: Any) -> None:
-        self.replicas[range_id] = replica
+    def add_replicas(self, replicas: dict[int, Any]) -> None:
+        """Register the replicas of ranges this node holds (range id -> handle)."""
+        self.replicas.update(replicas)
 
     def begin_stop(self) -> None:
         """Refuse new client requests from now on (the node is shutting down)."""

@@ -35,8 +35,8 @@ import pytest
 
 from multiraft import Client, Node, NodeConfig
 
-#: The designs every cluster test runs on (issue 7: add "locks").
-DESIGNS = ["actors"]
+#: The designs every cluster test runs on.
+DESIGNS = ["actors", "locks"]
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_BIN = REPO / "bin" / "multiraft-node"
@@ -378,9 +378,10 @@ class ProcessCluster(Cluster):
             f"\n  node {n}: pid {p.pid} rc {p.poll()}" for n, p in self.procs.items())
 
 
-#: design -> number of timer ticks an in-process node has run (issue 7: add "locks").
+#: design -> number of timer ticks an in-process node has run.
 TICKS_BY_DESIGN: dict[str, Callable[[Node], int]] = {
     "actors": lambda node: node.impl.timer.proxy().ticks.get(timeout=10),
+    "locks": lambda node: node.impl.store.liveness.ticks,  # an int, read without the lock
 }
 
 KINDS: dict[str, type[Cluster]] = {"inproc": InProcessCluster, "procs": ProcessCluster}

@@ -2,8 +2,9 @@
 attribute read such as ``rn.raft``) happens on the thread that runs that replica at that moment
 (actors) — checked on every call under load, with a check shown able to fail.
 
-The check is design-specific and looked up in ``GUARDS_BY_DESIGN`` (issue 7 adds "locks":
-"the replica's lock is held by the calling thread")."""
+The check is design-specific and looked up in ``GUARDS_BY_DESIGN``: for actors, "the replica's
+actor is running on the calling thread"; for locks, "the replica's lock is held by the calling
+thread"."""
 
 from __future__ import annotations
 
@@ -88,9 +89,31 @@ def actor_raw_nodes(node: Any) -> list[Any]:
     return [ref._actor_weakref().core.rn for ref in replicas.values()]
 
 
+def guard_lock_replicas(monkeypatch: pytest.MonkeyPatch, guard: ConfinementGuard) -> None:
+    """locks: wrap each replica's RawNode (``LockedReplica.core.rn``) as the replica is built;
+    allowed only while the calling thread holds that replica's lock (``OwnedLock``)."""
+    from lockbased.replica import LockedReplica
+    original_init = LockedReplica.__init__
+
+    def init(self: Any, *args: Any, **kw: Any) -> None:
+        original_init(self, *args, **kw)
+        core, mu = self.core, self.mu
+        core.rn = GuardedRawNode(core.rn, f"node {core.svc.node_id} range {core.range_id}",
+                                 mu.held_by_caller, guard)
+    monkeypatch.setattr(LockedReplica, "__init__", init)
+
+
+def lock_raw_nodes(node: Any) -> list[Any]:
+    """locks: the (guarded) RawNodes of an in-process node's replicas."""
+    store = node.impl.store
+    with store.mu:
+        return [r.core.rn for r in store.replicas.values()]
+
+
 #: design -> (install the guard before nodes start, list a started node's guarded RawNodes)
 GUARDS_BY_DESIGN: dict[str, tuple[Callable[..., None], Callable[[Any], list[Any]]]] = {
     "actors": (guard_actor_replicas, actor_raw_nodes),
+    "locks": (guard_lock_replicas, lock_raw_nodes),
 }
 
 #: RawNode methods a replica must have used under the load below.
