@@ -19,6 +19,7 @@ from multiraft.routing import RangeCache
 from transport.client_protocol import (ClientOp, ClientRequest, ClientStatus, decode_response,
                                        encode_request)
 from transport.codec import DecodeError
+from transport.keys import ClientCurve
 
 __all__ = ["run_workload", "WorkloadResult"]
 
@@ -79,12 +80,12 @@ def _keys_per_range(cache_ranges: list[dict], active: int | None, per_range: int
 def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
                  value_size: int = 100, read_ratio: float = 0.0, active_ranges: int | None = None,
                  keys_per_range: int = 64, max_ops: int = 10_000_000, seed: int = 1,
-                 request_timeout: float = 5.0) -> WorkloadResult:
+                 request_timeout: float = 5.0, curve: ClientCurve | None = None) -> WorkloadResult:
     """Run for ``seconds`` (or ``max_ops`` completions) and return what was measured."""
     rng = random.Random(seed)
     cache = RangeCache()
     statuses = []
-    with Client(addrs, timeout=5.0) as c:
+    with Client(addrs, timeout=5.0, curve=curve) as c:
         for a in addrs:
             st = c.status(a)
             cache.learn_node(st["node"]["node_id"], a)
@@ -98,6 +99,9 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
     for a in addrs:
         s = ctx.socket(zmq.DEALER)
         s.linger = 0
+        if curve is not None:
+            s.curve_serverkey = curve.server_keys[a]
+            s.curve_publickey, s.curve_secretkey = curve.public_key, curve.secret_key
         s.connect(f"tcp://{a}")
         socks[a] = s
         poller.register(s, zmq.POLLIN)

@@ -17,6 +17,7 @@ from typing import Any
 
 from transport.client import ClientConnection
 from transport.client_protocol import ClientOp, ClientStatus
+from transport.keys import ClientCurve
 
 from .errors import ClientError, Timeout
 from .routing import RangeCache
@@ -38,15 +39,20 @@ def _bytes(v: bytes | str) -> bytes:
 class Client:
     """A client of the cluster whose nodes' client endpoints are ``addresses`` (a list or a
     comma-separated string of ``host:port``). ``timeout`` bounds each operation, retries
-    included; past it, ``Timeout`` (outcome unknown)."""
+    included; past it, ``Timeout`` (outcome unknown). ``curve`` (``transport.ClientCurve``,
+    e.g. from ``transport.load_client_curve``) talks CurveZMQ to nodes started with keys."""
 
-    def __init__(self, addresses: list[str] | str, timeout: float = 5.0) -> None:
+    def __init__(self, addresses: list[str] | str, timeout: float = 5.0, *,
+                 curve: ClientCurve | None = None) -> None:
         if isinstance(addresses, str):
             addresses = addresses.split(",")
         self.addresses = [a.strip() for a in addresses if a.strip()]
         if not self.addresses:
             raise ValueError("a client needs at least one node address")
         self.timeout = timeout
+        self.curve = curve
+        if curve is not None and (missing := set(self.addresses) - set(curve.server_keys)):
+            raise ValueError(f"no server key for {sorted(missing)}")
         self._local = threading.local()
         self._all_conns: list[ClientConnection] = []
         self._conns_lock = threading.Lock()
@@ -121,7 +127,9 @@ class Client:
             conns = self._local.conns = {}
         c = conns.get(addr)
         if c is None:
-            c = conns[addr] = ClientConnection(addr)
+            cv = self.curve
+            c = conns[addr] = (ClientConnection(addr) if cv is None else ClientConnection(
+                addr, cv.server_keys[addr], (cv.public_key, cv.secret_key)))
             with self._conns_lock:
                 self._all_conns.append(c)
         return c

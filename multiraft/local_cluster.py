@@ -40,7 +40,8 @@ class LocalCluster:
     def __init__(self, directory: str | os.PathLike[str], nodes: int = 3, ranges: int = 16,
                  base_port: int = 7100, design: str = "actors", tick_ms: int = 100,
                  fsync: bool = True, engine: str = "rocksdb", log_level: str = "WARNING",
-                 extra_args: list[str] | None = None, metrics: bool = False) -> None:
+                 extra_args: list[str] | None = None, metrics: bool = False,
+                 keys: str | None = None) -> None:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
         self.dir = Path(directory).resolve()
@@ -53,6 +54,8 @@ class LocalCluster:
         self.engine = engine
         self.log_level = log_level
         self.extra_args = list(extra_args or [])
+        #: a key directory (``multiraft keys gen``): nodes run CurveZMQ, clients use its keys
+        self.keys = keys
         self.metrics = metrics
         self.procs: dict[int, subprocess.Popen] = {}
 
@@ -68,6 +71,14 @@ class LocalCluster:
     @property
     def client_addrs(self) -> list[str]:
         return [self.client_addr(i) for i in self.ids]
+
+    def client(self, timeout: float = 5.0) -> Client:
+        """A client of this cluster (with its CurveZMQ keys if it has some)."""
+        curve = None
+        if self.keys:
+            from transport.keys import load_client_curve
+            curve = load_client_curve(self.keys, {self.client_addr(i): i for i in self.ids})
+        return Client(self.client_addrs, timeout=timeout, curve=curve)
 
     def start(self, timeout: float = 60.0) -> LocalCluster:
         """Start every node and wait until every range has a leader."""
@@ -93,6 +104,8 @@ class LocalCluster:
             cmd += ["--peers", peers]
         if not self.fsync:
             cmd.append("--no-fsync")
+        if self.keys:
+            cmd += ["--keys", self.keys]
         if self.metrics:
             cmd += ["--metrics", self.metrics_addr(i)]
         log = open(self.dir / f"node-{i}.log", "ab")
@@ -119,7 +132,7 @@ class LocalCluster:
         """How many ranges have no leader in any running node's view (-1: a node is silent)."""
         led: set[int] = set()
         seen: set[int] = set()
-        with Client(self.client_addrs, timeout=2.0) as c:
+        with self.client(timeout=2.0) as c:
             for i in self.procs:
                 try:
                     st = c.status(self.client_addr(i))

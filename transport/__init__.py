@@ -10,7 +10,8 @@ from .codec import DecodeError, Heartbeat, SnapshotChunk, decode_frame
 from .counters import PeerCounters, TransportCounters
 from .faults import FaultInjector, LinkFault
 from .handler import Handler, Responder
-from .keys import CurveConfig, generate_keypair, load_keypair, load_public_key
+from .keys import (ClientCurve, CurveConfig, generate_keypair, load_client_curve, load_keypair,
+                   load_public_key)
 from .zmq_transport import Transport
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "ClientStatus", "decode_request", "decode_response", "encode_request", "encode_response",
     "DecodeError", "Heartbeat", "SnapshotChunk", "decode_frame", "PeerCounters",
     "TransportCounters", "FaultInjector", "LinkFault", "Handler", "Responder", "CurveConfig",
+    "ClientCurve", "load_client_curve",
     "generate_keypair", "load_keypair", "load_public_key", "Transport",
 ]

@@ -16,7 +16,8 @@ from typing import Mapping
 
 import zmq.auth
 
-__all__ = ["CurveConfig", "generate_keypair", "load_keypair", "load_public_key"]
+__all__ = ["CurveConfig", "ClientCurve", "generate_keypair", "load_keypair", "load_public_key",
+           "load_client_curve"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -31,6 +32,25 @@ class CurveConfig:
     secret_key: bytes
     node_keys: Mapping[int, bytes]
     client_keys: frozenset[bytes] = field(default_factory=frozenset)
+
+
+@dataclass(slots=True, frozen=True)
+class ClientCurve:
+    """What a client needs to reach CurveZMQ nodes: its own key pair (listed on the nodes as a
+    client key) and each node's public key, by the node's client address."""
+
+    public_key: bytes
+    secret_key: bytes
+    server_keys: Mapping[str, bytes]
+
+
+def load_client_curve(key_dir: str | os.PathLike[str], nodes: Mapping[str, int],
+                      name: str = "client") -> ClientCurve:
+    """The client keys of a directory made by ``multiraft keys gen``: ``name.key_secret`` and
+    ``node-ID.key`` for each address in ``nodes`` (client address -> node id)."""
+    d = Path(key_dir)
+    public, secret = load_keypair(d / f"{name}.key_secret")
+    return ClientCurve(public, secret, {a: load_public_key(d / f"node-{i}.key") for a, i in nodes.items()})
 
 
 def generate_keypair(key_dir: str | os.PathLike[str], name: str) -> tuple[Path, Path]:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["resolve_addresses", "DEFAULT_ADDRESSES", "ENV_VAR", "AddressError"]
+__all__ = ["resolve_addresses", "manifest_nodes", "DEFAULT_ADDRESSES", "ENV_VAR", "AddressError"]
 
 ENV_VAR = "MULTIRAFT_ADDR"
 DEFAULT_ADDRESSES = ["127.0.0.1:7201", "127.0.0.1:7202", "127.0.0.1:7203"]
@@ -35,13 +35,19 @@ def _split(text: str, source: str) -> list[str]:
     return addrs
 
 
-def _from_manifest(directory: str) -> list[str]:
+def manifest_nodes(directory: str) -> dict[str, int]:
+    """Client address -> node id, from ``DIR/cluster.json``."""
     path = Path(directory) / "cluster.json"
     try:
-        nodes = json.loads(path.read_text())["nodes"]
-        return _split(",".join(n["client"] for n in nodes), str(path))
+        nodes = {n["client"]: int(n["id"]) for n in json.loads(path.read_text())["nodes"]}
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise AddressError(f"cannot read {path}: {e}") from None
+    _split(",".join(nodes), str(path))
+    return nodes
+
+
+def _from_manifest(directory: str) -> list[str]:
+    return list(manifest_nodes(directory))
 
 
 def resolve_addresses(addr: str | None, cluster_dir: str | None,

@@ -1,12 +1,13 @@
 """``multiraft-cluster``: start N node processes on 127.0.0.1 and keep them running.
 
     multiraft-cluster --nodes N --ranges R --dir DIR [--base-port P] [--design actors|locks]
-                      [--tick-ms MS] [--no-fsync] [--metrics] [--workload SECONDS]
+                      [--tick-ms MS] [--no-fsync] [--metrics] [--keys DIR] [--workload SECONDS]
 
 Waits until every range has a leader, prints ``node ID client=HOST:PORT raft=HOST:PORT pid=PID``
 per node, writes the same to ``DIR/cluster.json``, then runs until Ctrl-C or SIGTERM and stops
 every node. ``--workload S`` first runs a write/read workload for S seconds and prints its
-summary. ``--metrics`` makes node i serve Prometheus metrics on 127.0.0.1:P+200+i (listed as
+summary. ``--keys DIR`` (from ``multiraft keys gen DIR --nodes N``) runs CurveZMQ between the
+nodes and with clients; use ``multiraft --cluster DIR --keys KEYDIR``. ``--metrics`` makes node i serve Prometheus metrics on 127.0.0.1:P+200+i (listed as
 ``"metrics"`` in cluster.json). Restarting on the same DIR brings the cluster back with its data.
 """
 
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--design", choices=["actors", "locks"], default="actors")
     p.add_argument("--tick-ms", type=int, default=100)
     p.add_argument("--no-fsync", action="store_true")
+    p.add_argument("--keys", metavar="DIR",
+                   help="run CurveZMQ with the keys in DIR (multiraft keys gen --nodes N)")
     p.add_argument("--metrics", action="store_true",
                    help="node i serves Prometheus metrics on 127.0.0.1:BASE_PORT+200+i")
     p.add_argument("--workload", type=float, default=0.0, metavar="SECONDS",
@@ -43,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     cluster = LocalCluster(args.dir, args.nodes, args.ranges, args.base_port, args.design,
-                           args.tick_ms, fsync=not args.no_fsync, metrics=args.metrics)
+                           args.tick_ms, fsync=not args.no_fsync, metrics=args.metrics,
+                           keys=args.keys)
     try:
         cluster.start()
     except (RuntimeError, TimeoutError, OSError) as e:
@@ -54,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"node {n['id']} client={n['client']} raft={n['raft']} pid={n['pid']}", flush=True)
         if args.workload > 0:
             from bench.workload import run_workload
-            print(run_workload(cluster.client_addrs, seconds=args.workload).table(), flush=True)
+            with cluster.client() as c:
+                curve = c.curve
+            print(run_workload(cluster.client_addrs, seconds=args.workload, curve=curve).table(),
+                  flush=True)
         stop.wait()
     finally:
         cluster.stop()

@@ -38,7 +38,9 @@ from typing import Any, NoReturn
 
 from ..client import Client
 from ..errors import ClientError, Timeout
-from .addresses import AddressError, resolve_addresses
+from transport.keys import ClientCurve, load_client_curve
+
+from .addresses import AddressError, manifest_nodes, resolve_addresses
 from .cluster_view import ClusterView
 from .output import print_json, print_table, text
 
@@ -210,7 +212,7 @@ def cmd_bench(c: Client, args: argparse.Namespace) -> int:
         raise ClientError(f"no answer from {', '.join(unreachable)}")
     result = run_bench(c.addresses, args.seconds, inflight=args.inflight,
                        value_size=args.value_size, read_ratio=args.read_ratio,
-                       active_ranges=args.ranges, request_timeout=c.timeout)
+                       active_ranges=args.ranges, request_timeout=c.timeout, curve=c.curve)
     print_summary(result, args.json)
     if result.ops == 0:
         print("multiraft: unavailable: no operation completed", file=sys.stderr)
@@ -229,6 +231,9 @@ def _parser() -> _Parser:
                              "else 127.0.0.1:7201-7203)")
     common.add_argument("--cluster", default=argparse.SUPPRESS, metavar="DIR",
                         help="read the addresses from DIR/cluster.json (multiraft-cluster)")
+    common.add_argument("--keys", default=argparse.SUPPRESS, metavar="DIR",
+                        help="CurveZMQ: client.key_secret and node-ID.key in DIR (multiraft "
+                             "keys gen); needs --cluster, whose cluster.json names each node")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="JSON output, for scripts")
     common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
@@ -279,6 +284,24 @@ def _parser() -> _Parser:
     return p
 
 
+def _curve(args: argparse.Namespace, addrs: list[str]) -> ClientCurve | None:
+    """The CurveZMQ client keys for ``--keys`` (None without it)."""
+    key_dir = getattr(args, "keys", None)
+    if key_dir is None:
+        return None
+    cluster = getattr(args, "cluster", None)
+    if cluster is None:
+        raise UsageError("--keys needs --cluster DIR (its cluster.json names each address's node)")
+    nodes = manifest_nodes(cluster)
+    unknown = [a for a in addrs if a not in nodes]
+    if unknown:
+        raise UsageError(f"{unknown[0]} is not a node of {cluster}/cluster.json")
+    try:
+        return load_client_curve(key_dir, {a: nodes[a] for a in addrs})
+    except (OSError, ValueError) as e:
+        raise UsageError(f"keys in {key_dir}: {e}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.json = getattr(args, "json", False)
@@ -289,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.fn is cmd_keys_gen:
             return cmd_keys_gen(args)
         addrs = resolve_addresses(getattr(args, "addr", None), getattr(args, "cluster", None))
-        with Client(addrs, timeout=timeout) as client:
+        with Client(addrs, timeout=timeout, curve=_curve(args, addrs)) as client:
             return args.fn(client, args)
     except (UsageError, AddressError) as e:
         print(f"multiraft: error: {e}", file=sys.stderr)
