@@ -8,18 +8,13 @@ of them and closes every socket and the engine.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING, Any
-
-from storage.data_dir import open_data_dir
-from storage.engine import Engine
-from storage.layout import bootstrap_node
-from storage.memory_engine import MemoryEngine
-from storage.range_descriptor import load_descriptors
-from transport.zmq_transport import Transport
 
 from replica.env import ReplicaServices
 from replica.heartbeat_queue import CoalescedHeartbeats
+from replica.node_lifecycle import NodeLifecycle, StopStep
+from storage.range_descriptor import load_descriptors
+from transport.zmq_transport import Transport
 
 from .replica import NodeActors, ReplicaActor
 from .runtime import PooledRuntime, ThreadPoolScheduler
@@ -35,14 +30,11 @@ __all__ = ["ActorNode"]
 log = logging.getLogger(__name__)
 
 
-class ActorNode:
-    """Invariant: between ``start`` and ``stop`` every component below is running; after
-    ``stop`` none is (``stop`` is idempotent)."""
+class ActorNode(NodeLifecycle):
+    """The actor design's node (see ``NodeLifecycle`` for start/stop)."""
 
     def __init__(self, config: NodeConfig) -> None:
-        config.validate()
-        self.config = config
-        self.engine: Engine | None = None
+        super().__init__(config)
         self.transport: Transport | None = None
         self.runtime: PooledRuntime | None = None
         self.store: Any = None
@@ -51,38 +43,10 @@ class ActorNode:
         self._ticker: Ticker | None = None
         #: the transport's Handler: what a client request reaches (used by the metrics too)
         self.handler: StoreInbound | None = None
-        self._data_dir: Any = None
-        self._lock = threading.Lock()
-        self._running = False
-
-    # -- lifecycle --
-
-    def start(self) -> ActorNode:
-        c = self.config
-        with self._lock:
-            if self._running:
-                raise RuntimeError(f"node {c.node_id} is already running")
-            self._running = True
-        try:
-            self._start()
-        except BaseException:
-            self._stop_components()
-            self._running = False
-            raise
-        return self
 
     def _start(self) -> None:
         c = self.config
-        if not c.fsync:
-            log.warning("node %d: fsync is OFF: acknowledged writes can be lost in a crash "
-                        "(benchmark mode)", c.node_id)
-        if c.engine == "memory":
-            self.engine = MemoryEngine()
-        else:
-            self._data_dir = open_data_dir(c.data_dir, c.cluster_id, c.node_id)
-            self.engine = self._data_dir.engine
-        fresh = bootstrap_node(self.engine, c.node_id, list(c.peers), c.initial_ranges,
-                               c.split_keys)
+        fresh = self._open_engine()
         descriptors = load_descriptors(self.engine)
 
         heartbeats = CoalescedHeartbeats()
@@ -118,40 +82,21 @@ class ActorNode:
         log.info("node %d: serving %d ranges; raft %s, clients %s", c.node_id,
                  len(descriptors), self.transport.address, self.transport.client_address)
 
-    def stop(self) -> None:
-        """Stop gracefully: refuse new requests, let replicas finish their writes, flush the
-        writer, then close the transport and the engine. Idempotent."""
-        with self._lock:
-            if not self._running:
-                return
-            self._running = False
-        self._stop_components()
-
-    def _stop_components(self) -> None:
-        """Stop everything that was started, in dependency order. A step that fails (an actor
-        that does not stop in time) is logged and the rest still stop, so the process can exit."""
-        store = self.store
+    def _stop_steps(self) -> list[StopStep]:
+        store, timer, runtime, writer = self.store, self.timer, self.runtime, self.writer
         steps = [
             ("ticker", self._ticker and self._ticker.stop),
             ("store intake", store and (lambda: store.proxy().begin_stop().get(timeout=10))),
-            ("timer", self.timer and (lambda: self.timer.stop(timeout=10))),
-            ("replicas", self.runtime and (lambda: self.runtime.stop(timeout=30))),
-            ("writer", self.writer and (lambda: self.writer.stop(timeout=30))),
+            ("timer", timer and (lambda: timer.stop(timeout=10))),
+            ("replicas", runtime and (lambda: runtime.stop(timeout=30))),
+            ("writer", writer and (lambda: writer.stop(timeout=30))),
             # The transport before the store: nothing is delivered to a stopped store.
             ("transport", self.transport and self.transport.stop),
             ("store", store and (lambda: store.stop(timeout=10))),
-            ("engine", self._data_dir.close if self._data_dir is not None
-             else self.engine and self.engine.close),
         ]
-        for name, stop in steps:
-            if not stop:
-                continue
-            try:
-                stop()
-            except Exception:
-                log.exception("node %d: stopping the %s failed; going on", self.config.node_id, name)
         self._ticker = self.store = self.timer = self.writer = self.runtime = None
-        self.transport = self._data_dir = self.engine = None
+        self.transport = None
+        return steps
 
     # -- introspection --
 

@@ -15,10 +15,7 @@ from typing import TYPE_CHECKING, Any
 from replica.core import ReplicaCore
 from replica.env import ReplicaServices
 from replica.heartbeat_queue import CoalescedHeartbeats
-from storage.data_dir import open_data_dir
-from storage.engine import Engine
-from storage.layout import bootstrap_node
-from storage.memory_engine import MemoryEngine
+from replica.node_lifecycle import NodeLifecycle, StopStep
 from storage.range_descriptor import load_descriptors
 from transport.zmq_transport import Transport
 
@@ -34,46 +31,19 @@ __all__ = ["LockNode"]
 log = logging.getLogger(__name__)
 
 
-class LockNode:
-    """Invariant: between ``start`` and ``stop`` every component below is running; after
-    ``stop`` none is (``stop`` is idempotent)."""
+class LockNode(NodeLifecycle):
+    """The lock-based design's node (see ``NodeLifecycle`` for start/stop)."""
 
     def __init__(self, config: NodeConfig) -> None:
-        config.validate()
-        self.config = config
-        self.engine: Engine | None = None
+        super().__init__(config)
         self.transport: Transport | None = None
         self.store: LockStore | None = None
         self.writer: GroupCommitWriter | None = None
         self._loop: threading.Thread | None = None
-        self._data_dir: Any = None
-        self._lock = threading.Lock()
-        self._running = False
-
-    def start(self) -> LockNode:
-        with self._lock:
-            if self._running:
-                raise RuntimeError(f"node {self.config.node_id} is already running")
-            self._running = True
-        try:
-            self._start()
-        except BaseException:
-            self._stop_components()
-            self._running = False
-            raise
-        return self
 
     def _start(self) -> None:
         c = self.config
-        if not c.fsync:
-            log.warning("node %d: fsync is OFF: acknowledged writes can be lost in a crash "
-                        "(benchmark mode)", c.node_id)
-        if c.engine == "memory":
-            self.engine = MemoryEngine()
-        else:
-            self._data_dir = open_data_dir(c.data_dir, c.cluster_id, c.node_id)
-            self.engine = self._data_dir.engine
-        fresh = bootstrap_node(self.engine, c.node_id, list(c.peers), c.initial_ranges, c.split_keys)
+        fresh = self._open_engine()
         heartbeats = CoalescedHeartbeats()
         store = self.store = LockStore(c.node_id, heartbeats, sorted(c.peers),
                                        2 * c.election_ticks, c.tick_interval)
@@ -106,22 +76,13 @@ class LockNode:
         log.info("node %d (locks): serving %d ranges; raft %s, clients %s", c.node_id,
                  len(replicas), self.transport.address, self.transport.client_address)
 
-    def stop(self) -> None:
-        """Refuse new requests, stop the raft loop, write what is queued, close sockets and the
-        engine. Each step runs even if one before it failed. Idempotent."""
-        with self._lock:
-            if not self._running:
-                return
-            self._running = False
-        self._stop_components()
-
-    def _stop_components(self) -> None:
-        store = self.store
+    def _stop_steps(self) -> list[StopStep]:
+        store, loop = self.store, self._loop
 
         def stop_loop() -> None:
             store.stop_loop()
-            if self._loop is not None:
-                self._loop.join(timeout=30)
+            if loop is not None:
+                loop.join(timeout=30)
 
         def stop_replicas() -> None:
             for r in list(store.replicas.values()):
@@ -135,18 +96,9 @@ class LockNode:
             ("raft loop", store and stop_loop),
             ("replicas", store and stop_replicas),
             ("writer", self.writer and self.writer.stop),
-            ("engine", self._data_dir.close if self._data_dir is not None
-             else self.engine and self.engine.close),
         ]
-        for name, step in steps:
-            if not step:
-                continue
-            try:
-                step()
-            except Exception:
-                log.exception("node %d: stopping the %s failed; going on", self.config.node_id, name)
         self.store = self.writer = self.transport = self._loop = None
-        self._data_dir = self.engine = None
+        return steps
 
     @property
     def handler(self) -> LockStore | None:
