@@ -19,7 +19,7 @@ from transport import (ClientConnection, ClientOp, ClientStatus, CurveConfig, Fa
 from transport.codec import VERSION, FrameKind, raft_frame, raft_item
 from transport.keys import main as keys_main
 
-from transport_cluster import Recorder, curve_config, resend_until, wait_until
+from transport_cluster import Recorder, curve_config, curve_node1, resend_until, wait_until
 
 
 @pytest.fixture
@@ -123,13 +123,7 @@ def test_handler_exceptions_do_not_stop_the_transport(pair):
 
 
 def test_spoofed_sender_is_dropped_under_curve(tmp_path):
-    for name in ("n1", "n2"):
-        generate_keypair(tmp_path, name)
-    recorder = Recorder()
-    t1 = Transport(1, "127.0.0.1:0", {}, recorder,
-                   curve=curve_config(tmp_path, "n1", {1: "n1", 2: "n2"}))
-    t1.start()
-    try:
+    with curve_node1(tmp_path, ("n1", "n2")) as (t1, recorder):
         n2 = curve_config(tmp_path, "n2", {1: "n1"})
         with zmq.Context() as ctx:
             s = ctx.socket(zmq.PUSH)
@@ -146,8 +140,6 @@ def test_spoofed_sender_is_dropped_under_curve(tmp_path):
             s.close()
         assert recorder.tags_from(3) == set()
         assert t1.counters.auth_mismatches == 1
-    finally:
-        t1.stop()
 
 
 def test_client_requests_get_answers_and_garbage_gets_counted(pair):

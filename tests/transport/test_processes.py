@@ -8,9 +8,9 @@ import time
 import pytest
 
 from raft.types import Message, MessageType
-from transport import FaultInjector, Transport, generate_keypair
+from transport import FaultInjector, Transport
 
-from transport_cluster import PeerProcess, Recorder, curve_config, resend_until, wait_until
+from transport_cluster import PeerProcess, Recorder, curve_config, curve_node1, resend_until, wait_until
 
 
 @pytest.fixture
@@ -125,13 +125,7 @@ def test_partition_on_and_off(node1):
 
 
 def test_curve_admits_listed_keys_only(tmp_path):
-    for name in ("n1", "n2", "intruder"):
-        generate_keypair(tmp_path, name)
-    recorder = Recorder()
-    t1 = Transport(1, "127.0.0.1:0", {}, recorder,
-                   curve=curve_config(tmp_path, "n1", {1: "n1", 2: "n2"}))
-    t1.start()
-    try:
+    with curve_node1(tmp_path, ("n1", "n2", "intruder")) as (t1, recorder):
         with PeerProcess(2, peers={1: t1.address}, key_dir=tmp_path, key_name="n2",
                          node_keys={1: "n1", 2: "n2"}) as p2, \
                 PeerProcess(3, peers={1: t1.address}, key_dir=tmp_path, key_name="intruder",
@@ -145,8 +139,6 @@ def test_curve_admits_listed_keys_only(tmp_path):
             assert recorder.tags_from(3) == set()
             assert {f for f, _, _ in recorder.raft} == {2}
             assert p3.call("counters")["peers"]["1"]["messages_sent"] == 0
-    finally:
-        t1.stop()
 
 
 def test_stopped_peer_process_leaves_only_its_main_thread(node1):

@@ -3,6 +3,7 @@ stdin/stdout JSON lines (see ``transport_peer.py``), and a bounded wait."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -11,11 +12,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from raft.types import Message
 from transport import (ClientRequest, ClientStatus, CurveConfig, Heartbeat, Responder,
-                       SnapshotChunk, load_keypair, load_public_key)
+                       SnapshotChunk, Transport, generate_keypair, load_keypair, load_public_key)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,6 +83,22 @@ def curve_config(key_dir: Path, name: str, node_keys: dict[int, str]) -> CurveCo
     public, secret = load_keypair(key_dir / f"{name}.key_secret")
     return CurveConfig(public, secret, {n: load_public_key(key_dir / f"{k}.key")
                                         for n, k in node_keys.items()})
+
+
+@contextlib.contextmanager
+def curve_node1(key_dir: Path, names: tuple[str, ...]) -> Iterator[tuple[Transport, Recorder]]:
+    """Key pairs for ``names`` in ``key_dir``, then node 1 ("n1") running CURVE and admitting
+    nodes 1 and 2 ("n2") only, recording what reaches it; stopped on exit."""
+    for name in names:
+        generate_keypair(key_dir, name)
+    recorder = Recorder()
+    t1 = Transport(1, "127.0.0.1:0", {}, recorder,
+                   curve=curve_config(key_dir, "n1", {1: "n1", 2: "n2"}))
+    t1.start()
+    try:
+        yield t1, recorder
+    finally:
+        t1.stop()
 
 
 class PeerProcess:
