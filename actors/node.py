@@ -18,7 +18,8 @@ from transport.zmq_transport import Transport
 
 from .replica import NodeActors, ReplicaActor
 from .runtime import PooledRuntime, ThreadPoolScheduler
-from .store import StoreActor, StoreInbound
+from .inbound import StoreInbound
+from .store import StoreActor
 from .timer import Ticker, TimerActor
 from .writer import StorageWriterActor
 
@@ -54,8 +55,8 @@ class ActorNode(NodeLifecycle):
         self.transport = Transport(c.node_id, c.listen, c.peers, inbound,
                                    client_listen=c.client_listen, curve=c.curve)
         self.writer = StorageWriterActor.start(self.engine)
-        self.store = StoreActor.start(c.node_id, self.transport, heartbeats, sorted(c.peers),
-                                      liveness_ticks=2 * c.election_ticks)
+        self.store = StoreActor.start(c.node_id, self.transport, inbound, heartbeats,
+                                      sorted(c.peers), liveness_ticks=2 * c.election_ticks)
         inbound.bind(self.store)
         self.timer = TimerActor.start(self.store)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()

@@ -3,8 +3,9 @@ ranges this node holds; it routes inbound raft traffic and client requests to re
 a replica on first contact for a range it does not hold yet, and sends the coalesced heartbeats
 (one frame per peer node per tick) that double as node liveness pings.
 
-``StoreInbound`` is the transport's ``Handler``: it runs on the transport thread and only
-tells the store, so no transport callback ever blocks on an actor.
+The store publishes a ``RouteTable`` (a snapshot of its replicas map and router) to the
+transport's handler (``actors.inbound``), which then sends raft messages and client requests
+for those ranges straight to the replicas; the store sees only the rest.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from replica.heartbeat_queue import CoalescedHeartbeats
 from replica.liveness import Liveness
 from replica.routing import RangeRouter
 from replica.counters import StoreCounters
+from .inbound import RouteTable, StoreInbound, group_by_range
 from .messages import (FLUSH_HEARTBEATS, ClientCommand, DescriptorChanged, InboundClient,
                        InboundHeartbeat, InboundHeartbeats, InboundRaft, InboundSnapshotChunk,
                        NodeSilent, NodeUnreachable, RaftMessages)
 from .status import StatusCollector
 
-__all__ = ["StoreActor", "StoreInbound"]
+__all__ = ["StoreActor"]
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +40,15 @@ ReplicaFactory = Callable[[int, int], Any]
 
 class StoreActor(pykka.ThreadingActor):
     """Invariant: ``replicas`` holds every range this node has a replica of; ``router`` knows
-    the descriptors of those that are initialized."""
+    the descriptors of those that are initialized; ``_routes_dirty`` is set when either changed
+    after the last ``RouteTable`` was published (published once per tick, not per change)."""
 
-    def __init__(self, node_id: int, transport: Any, heartbeats: CoalescedHeartbeats,
-                 peers: list[int], liveness_ticks: int) -> None:
+    def __init__(self, node_id: int, transport: Any, inbound: StoreInbound,
+                 heartbeats: CoalescedHeartbeats, peers: list[int], liveness_ticks: int) -> None:
         super().__init__()
         self.node_id = node_id
         self.transport = transport
+        self.inbound = inbound
         self.heartbeats = heartbeats
         self.replicas: dict[int, Any] = {}
         self.router = RangeRouter()
@@ -53,6 +57,7 @@ class StoreActor(pykka.ThreadingActor):
         self._factory: ReplicaFactory | None = None
         self._peers = list(peers)
         self._stopping = False
+        self._routes_dirty = False
 
     # -- called (through ask) by the Node while wiring up --
 
@@ -62,10 +67,17 @@ class StoreActor(pykka.ThreadingActor):
     def add_replicas(self, replicas: dict[int, Any]) -> None:
         """Register the replicas of ranges this node holds (range id -> handle)."""
         self.replicas.update(replicas)
+        self._publish_routes()
 
     def begin_stop(self) -> None:
         """Refuse new client requests from now on (the node is shutting down)."""
         self._stopping = True
+        self.inbound.publish(RouteTable())  # everything comes to the store, which refuses
+
+    def _publish_routes(self) -> None:
+        if not self._stopping:
+            self.inbound.publish(RouteTable(dict(self.replicas), self.router.copy()))
+        self._routes_dirty = False
 
     # -- messages --
 
@@ -90,19 +102,14 @@ class StoreActor(pykka.ThreadingActor):
             self._report_unreachable(msg)
         elif t is DescriptorChanged:
             self.router.update(msg.descriptor)
+            self._routes_dirty = True
         else:
             return super().on_receive(msg)
         return None
 
     def _route_raft(self, msg: InboundRaft) -> None:
-        by_range: dict[int, list] = {}
-        for range_id, m in msg.items:
-            lst = by_range.get(range_id)
-            if lst is None:
-                by_range[range_id] = [m]
-            else:
-                lst.append(m)
-        for range_id, msgs in by_range.items():
+        """Messages the handler could not route: mostly first contact with a range."""
+        for range_id, msgs in group_by_range(msg.items).items():
             replica = self.replicas.get(range_id)
             if replica is None:
                 # First contact: only a message a leader sends makes us create the replica.
@@ -121,6 +128,7 @@ class StoreActor(pykka.ThreadingActor):
             replica = self._factory(range_id, replica_id)
             self.replicas[range_id] = replica
             self.counters.replicas_created += 1
+            self._routes_dirty = True  # published at the next tick, after its first messages
         return replica
 
     def _fan_out_heartbeats(self, msg: InboundHeartbeats) -> None:
@@ -133,8 +141,11 @@ class StoreActor(pykka.ThreadingActor):
             replica.tell(InboundHeartbeat(msg.from_node, hb, msg.response))
 
     def _flush_heartbeats(self) -> None:
-        """Once per tick: the coalesced heartbeats (one frame per peer node), then liveness."""
+        """Once per tick: the coalesced heartbeats (one frame per peer node), then liveness,
+        then the route table if it changed."""
         self.heartbeats.flush(self.transport, self._peers, self.counters)
+        if self._routes_dirty:
+            self._publish_routes()
         for node in self.liveness.tick():
             if node:
                 log.info("node %d: nothing heard from node %d for %d ticks", self.node_id, node,
@@ -170,46 +181,8 @@ class StoreActor(pykka.ThreadingActor):
 
     def node_status(self) -> dict[str, Any]:
         """The store-level part of ``status`` (replicas report theirs separately)."""
+        counters = self.counters.as_dict()
+        counters["client_requests"] += self.inbound.client_requests  # routed on its thread
         return {"node_id": self.node_id, "ranges": len(self.replicas),
-                "silent_peers": sorted(self.liveness.silent), "counters": self.counters.as_dict(),
+                "silent_peers": sorted(self.liveness.silent), "counters": counters,
                 "histograms": self.counters.histograms()}
-
-
-class StoreInbound:
-    """The transport's Handler: every callback becomes one message to the store. While the node
-    starts or stops (no store to tell) traffic is dropped: raft retransmits, clients retry."""
-
-    __slots__ = ("_store",)
-
-    def __init__(self) -> None:
-        self._store: Any = None
-
-    def bind(self, store: Any) -> None:
-        """Deliver to ``store`` from now on (the transport is built before the store starts)."""
-        self._store = store
-
-    def _tell(self, msg: Any) -> bool:
-        try:
-            self._store.tell(msg)
-            return True
-        except (pykka.ActorDeadError, AttributeError):
-            return False
-
-    def on_raft_messages(self, from_node: int, items: list) -> None:
-        self._tell(InboundRaft(from_node, items))
-
-    def on_heartbeats(self, from_node: int, heartbeats: list[Heartbeat]) -> None:
-        self._tell(InboundHeartbeats(from_node, heartbeats, False))
-
-    def on_heartbeat_responses(self, from_node: int, responses: list[Heartbeat]) -> None:
-        self._tell(InboundHeartbeats(from_node, responses, True))
-
-    def on_snapshot_chunk(self, from_node: int, chunk: SnapshotChunk) -> None:
-        self._tell(InboundSnapshotChunk(from_node, chunk))
-
-    def on_unreachable(self, node_id: int) -> None:
-        self._tell(NodeUnreachable(node_id))
-
-    def on_client_request(self, request: ClientRequest, responder: Responder) -> None:
-        if not self._tell(InboundClient(request, responder)):
-            responder.respond(ClientStatus.ERROR, "node not serving")

@@ -29,6 +29,14 @@ class RangeRouter:
         self._starts = [x.start_key for x in order]
         self._ranges = [x.range_id for x in order]
 
+    def copy(self) -> RangeRouter:
+        """An independent copy (descriptors are immutable, so they are shared)."""
+        c = RangeRouter()
+        c.descriptors = dict(self.descriptors)
+        c._starts = list(self._starts)
+        c._ranges = list(self._ranges)
+        return c
+
     def range_of(self, key: bytes) -> int | None:
         i = bisect.bisect_right(self._starts, key) - 1
         if i < 0:
