@@ -9,6 +9,7 @@ client thread is, so writes dedup correctly. Latency is measured from first send
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from dataclasses import dataclass, field
 
@@ -109,7 +110,9 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
     res = WorkloadResult()
     pending: dict[int, _Op] = {}
     next_id = 1
-    sessions = [[rng.getrandbits(62) + 1, 0] for _ in range(inflight)]
+    # Client ids are unique per run whatever the seed: a second run reusing them would restart
+    # at seq 1 and be refused as stale by the dedup table.
+    sessions = [[secrets.randbits(62) + 1, 0] for _ in range(inflight)]
     free_sessions = list(range(inflight))
     session_of: dict[int, int] = {}
 

@@ -1,10 +1,16 @@
 """``multiraft bench``: the pipelined write/read workload of ``bench.workload`` against a running
-cluster, with a live progress bar on stderr and its summary as a table (or JSON) on stdout."""
+cluster, with a live progress bar on stderr and its summary as a table (or JSON) on stdout; and
+``multiraft bench --compare``, the design comparison of ``bench.compare`` on its own clusters."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import shlex
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -14,7 +20,7 @@ from bench.workload import WorkloadResult, run_workload
 
 from .output import print_json, print_table
 
-__all__ = ["run_bench", "print_summary"]
+__all__ = ["run_bench", "print_summary", "run_compare_command"]
 
 
 def run_bench(addrs: list[str], seconds: float, **workload: Any) -> WorkloadResult:
@@ -55,3 +61,31 @@ def print_summary(result: WorkloadResult, as_json: bool) -> None:
                      "redirects"],
                     [[s["ops"], s["seconds"], f"{s['ops_per_s']:,}", s["p50_ms"], s["p99_ms"],
                       s["errors"], s["timeouts"], s["redirects"]]])
+
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    """``multiraft bench --compare``: run ``bench.compare`` and print where its report went."""
+    from bench.compare import QUICK, CompareConfig, run_compare
+
+    base = QUICK if args.quick else CompareConfig()
+    cfg = dataclasses.replace(
+        base, rounds=args.rounds if not args.quick else base.rounds,
+        seconds=args.seconds if not args.quick else base.seconds,
+        active_ranges=tuple(args.ranges or base.active_ranges),
+        inflight=tuple(args.inflight or base.inflight),
+        idle_ranges=tuple(args.idle_ranges or base.idle_ranges),
+        idle_seconds=args.idle_seconds if not args.quick else base.idle_seconds,
+        value_size=args.value_size, pysyncobj=not args.no_pysyncobj, base_port=args.base_port,
+        command="multiraft " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    if cfg.rounds < 1 or cfg.seconds <= 0 or cfg.idle_seconds <= 0:
+        print("multiraft: error: need --rounds >= 1, --seconds > 0, --idle-seconds > 0",
+              file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    results = run_compare(out, cfg)
+    if args.json:
+        print_json({"out": str(out), "failures": results["failures"]})
+    else:
+        print((out / "compare.md").read_text())
+        print(f"results: {out / 'results.json'}; plots: {out}/*.png", file=sys.stderr)
+    return 3 if results["failures"] else 0  # a cluster that did not start: unavailable

@@ -14,8 +14,12 @@
     ranges                            the ranges: span, replicas, leader
     keys gen DIR [--nodes N] [--clients M] [--force]
                                       CurveZMQ key pairs for multiraft-node --keys DIR
-    bench [--seconds S] [--inflight N] [--read-ratio R] [--value-size B]
+    bench [--seconds S] [--inflight N] [--read-ratio R] [--value-size B] [--ranges N]
                                       a write/read workload: progress bar, summary table
+    bench --compare [--out DIR] [--rounds N] [--ranges 1,16,256,1024] [--inflight 64,512]
+          [--idle-ranges 1000,10000] [--idle-seconds S] [--no-pysyncobj] [--quick]
+                                      start its own 3-process clusters and compare the actor
+                                      and lock designs (and PySyncObj): JSON, markdown, PNGs
 
 Where it connects: see ``multiraft.cli.addresses``. The global flags may come before or after
 the command. Keys and values on the command line are UTF-8 (undecodable argv bytes are kept
@@ -205,6 +209,10 @@ def cmd_keys_gen(args: argparse.Namespace) -> int:
 
 def cmd_bench(c: Client, args: argparse.Namespace) -> int:
     from .bench import print_summary, run_bench
+    inflight, ranges = args.inflight or [64], args.ranges or [None]
+    if len(inflight) != 1 or len(ranges) != 1:
+        raise UsageError("one --inflight and one --ranges value (lists are for --compare)")
+    args.inflight, args.ranges = inflight[0], ranges[0]
     if args.seconds <= 0 or args.inflight < 1 or not 0 <= args.read_ratio <= 1:
         raise UsageError("need --seconds > 0, --inflight >= 1 and 0 <= --read-ratio <= 1")
     unreachable = ClusterView.fetch(c).unreachable  # fail within --timeout, before the bar
@@ -275,13 +283,42 @@ def _parser() -> _Parser:
     sp.add_argument("--nodes", type=int, default=3)
     sp.add_argument("--clients", type=int, default=1)
     sp.add_argument("--force", action="store_true", help="replace existing keys")
-    sp = command("bench", "a write/read workload with a progress bar and a summary", cmd_bench)
-    sp.add_argument("--seconds", type=float, default=10.0)
-    sp.add_argument("--inflight", type=int, default=64, help="requests kept outstanding")
+    sp = command("bench", "a write/read workload with a progress bar and a summary; with "
+                          "--compare, the design comparison on clusters it starts", cmd_bench)
+    sp.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    sp.add_argument("--inflight", type=_int_list, default=None, metavar="N[,N...]",
+                    help="requests kept outstanding (default 64; --compare: 64,512)")
     sp.add_argument("--read-ratio", type=float, default=0.0, help="share of reads, 0..1")
     sp.add_argument("--value-size", type=int, default=100, metavar="BYTES")
-    sp.add_argument("--ranges", type=int, default=None, help="use only the first N ranges")
+    sp.add_argument("--ranges", type=_int_list, default=None, metavar="N[,N...]",
+                    help="use only the first N ranges (--compare: active ranges, default "
+                         "1,16,256,1024, on a cluster of the largest)")
+    cmp = sp.add_argument_group("--compare")
+    cmp.add_argument("--compare", action="store_true",
+                     help="compare the actor and lock designs on 3-process loopback clusters "
+                          "this command starts (no running cluster needed)")
+    cmp.add_argument("--out", default="bench-compare", metavar="DIR",
+                     help="where results.json, compare.md and the PNG plots go")
+    cmp.add_argument("--rounds", type=int, default=2, help="A B rounds (default 2: A B A B)")
+    cmp.add_argument("--idle-ranges", type=_int_list, default=None, metavar="N[,N...]",
+                     help="cluster sizes for the idle cost (default 1000,10000)")
+    cmp.add_argument("--idle-seconds", type=float, default=60.0)
+    cmp.add_argument("--no-pysyncobj", action="store_true", help="skip the PySyncObj anchor")
+    cmp.add_argument("--quick", action="store_true",
+                     help="a one-minute smoke run of the harness (tiny matrix)")
+    cmp.add_argument("--base-port", type=int, default=7800,
+                     help="cluster ports: raft base+i, clients base+100+i")
     return p
+
+
+def _int_list(s: str) -> list[int]:
+    try:
+        values = [int(x) for x in s.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {s!r}") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"must be positive: {s!r}")
+    return values
 
 
 def _curve(args: argparse.Namespace, addrs: list[str]) -> ClientCurve | None:
@@ -311,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--timeout must be positive")
         if args.fn is cmd_keys_gen:
             return cmd_keys_gen(args)
+        if args.fn is cmd_bench and args.compare:
+            from .bench import run_compare_command
+            return run_compare_command(args)
         addrs = resolve_addresses(getattr(args, "addr", None), getattr(args, "cluster", None))
         with Client(addrs, timeout=timeout, curve=_curve(args, addrs)) as client:
             return args.fn(client, args)

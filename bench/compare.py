@@ -1,0 +1,183 @@
+"""``multiraft bench --compare``: the actor design against the lock design, side by side (issue 7).
+
+One run measures both designs alternately (round 1: actors, locks; round 2: actors, locks; ...)
+on the same machine, each on a fresh 3-process loopback cluster (RocksDB, fsync on):
+
+- durable write throughput, median and p99 latency and the latency CDF at each number of
+  active ranges (keys spread over the first N ranges of a cluster of ``max(active)`` ranges) and
+  each number of requests in flight, all on one cluster per design per round;
+- idle cost at each cluster size (``bench.bench_cluster.scale``): CPU, RSS and threads per node
+  once the ranges are quiesced, and the elections seen while idle;
+- PySyncObj (``bench.pysyncobj_cluster``), with and without its journal, on the same workload
+  generator and protocol for its one-group case: the Python anchor.
+
+Rows from the same round ran back to back, so ratios are taken per round, then the median.
+Results (JSON, markdown, PNG plots) are written by ``bench.compare_report``. A cluster that
+fails to start is recorded under ``failures`` and the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from multiraft.local_cluster import LocalCluster
+
+from .bench_cluster import scale
+from .pysyncobj_cluster import PySyncObjCluster
+from .workload import WorkloadResult, run_workload
+
+__all__ = ["CompareConfig", "run_compare", "QUICK", "cdf_quantiles"]
+
+DESIGNS = ("actors", "locks")
+ANCHORS = (("pysyncobj-journal", True), ("pysyncobj-memory", False))
+
+
+@dataclass(slots=True)
+class CompareConfig:
+    """What one comparison run measures. The defaults are issue 7's matrix."""
+
+    rounds: int = 2
+    seconds: float = 10.0
+    warmup_seconds: float = 2.0
+    active_ranges: tuple[int, ...] = (1, 16, 256, 1024)
+    inflight: tuple[int, ...] = (64, 512)
+    idle_ranges: tuple[int, ...] = (1000, 10_000)
+    idle_seconds: float = 60.0
+    value_size: int = 100
+    pysyncobj: bool = True
+    base_port: int = 7800
+    command: str = "multiraft bench --compare"
+    designs: tuple[str, ...] = field(default=DESIGNS)
+
+
+#: a smoke run of the whole harness in about a minute (the tests run it)
+QUICK = CompareConfig(rounds=1, seconds=1.0, warmup_seconds=0.3, active_ranges=(1, 4),
+                      inflight=(8,), idle_ranges=(8,), idle_seconds=1.0)
+
+
+def cdf_quantiles() -> list[float]:
+    """The quantiles at which each row keeps its latency: every 0.5 %, plus 99.5 and 99.9 %."""
+    return sorted({i / 200 for i in range(201)} | {0.995, 0.999})
+
+
+def _row(system: str, rnd: int, active: int, inflight: int, r: WorkloadResult,
+         qs: list[float]) -> dict[str, Any]:
+    lat = sorted(r.latencies_ms)
+    cdf = [round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) for q in qs] if lat else []
+    return {"system": system, "round": rnd, "active_ranges": active, "inflight": inflight,
+            **r.summary(), "cdf_ms": cdf}
+
+
+def _throughput_rows(system: str, rnd: int, addrs: list[str], cfg: CompareConfig,
+                     active: tuple[int, ...], log: Callable[[str], None]) -> Iterator[dict]:
+    qs = cdf_quantiles()
+    for n in active:
+        for inflight in cfg.inflight:
+            kw = dict(inflight=inflight, value_size=cfg.value_size, active_ranges=n, seed=rnd)
+            run_workload(addrs, seconds=cfg.warmup_seconds, **kw)  # wakes the ranges; discarded
+            r = run_workload(addrs, seconds=cfg.seconds, **kw)
+            log(f"  {system:18} {n:5} ranges {inflight:4} in flight: {r.ops_per_s:8,.0f} writes/s"
+                f"  p50 {r.percentile(0.5):6.1f} ms  p99 {r.percentile(0.99):6.1f} ms"
+                f"  errors {r.errors} timeouts {r.timeouts}")
+            yield _row(system, rnd, n, inflight, r, qs)
+
+
+def _measure(system: str, rnd: int, cluster: AbstractContextManager, cfg: CompareConfig,
+             active: tuple[int, ...], results: dict, log: Callable[[str], None]) -> None:
+    """Start ``cluster``, run the throughput matrix on it, stop it; a failure is recorded."""
+    t0 = time.monotonic()
+    try:
+        with cluster as c:
+            log(f"[round {rnd}] {system}: ready in {time.monotonic() - t0:.1f} s")
+            results["throughput"].extend(
+                _throughput_rows(system, rnd, c.client_addrs, cfg, active, log))
+    except Exception as e:  # noqa: BLE001 - one failed cluster must not lose the whole run
+        log(f"[round {rnd}] {system}: FAILED: {e!r}")
+        results["failures"].append({"system": system, "round": rnd, "what": "throughput",
+                                    "error": repr(e)})
+
+
+def run_compare(out_dir: Path, cfg: CompareConfig = CompareConfig(),
+                log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)
+                ) -> dict[str, Any]:
+    """Run the comparison; return the results and write them (JSON, markdown, PNGs) to out_dir."""
+    from .compare_report import write_report  # matplotlib is imported only when reporting
+
+    order = [d for _ in range(cfg.rounds) for d in cfg.designs]
+    results: dict[str, Any] = {
+        "meta": {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "command": cfg.command,
+                 "host": {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
+                          "platform": platform.platform()},
+                 "rounds": cfg.rounds, "seconds": cfg.seconds, "value_size": cfg.value_size,
+                 "fsync": True, "cluster_ranges": max(cfg.active_ranges), "order": order,
+                 "cdf_quantiles": cdf_quantiles()},
+        "throughput": [], "idle": [], "failures": []}
+    t_start = time.monotonic()
+    for rnd in range(1, cfg.rounds + 1):
+        for design in cfg.designs:
+            with tempfile.TemporaryDirectory(prefix=f"compare-{design}-") as d:
+                cluster = _StartingCluster(LocalCluster(d, 3, max(cfg.active_ranges),
+                                                        base_port=cfg.base_port, design=design))
+                _measure(design, rnd, cluster, cfg, cfg.active_ranges, results, log)
+        if cfg.pysyncobj:
+            for name, journal in ANCHORS:
+                with tempfile.TemporaryDirectory(prefix=f"compare-{name}-") as d:
+                    cluster = PySyncObjCluster(d, 3, base_port=cfg.base_port, journal=journal)
+                    _measure(name, rnd, cluster, cfg, (1,), results, log)
+        write_report(results, out_dir)  # a partial report survives an interrupted run
+    for ranges in cfg.idle_ranges:
+        for rnd in range(1, cfg.rounds + 1):
+            for design in cfg.designs:
+                row = _idle_row(design, rnd, ranges, cfg, results, log)
+                if row is not None:
+                    results["idle"].append(row)
+        write_report(results, out_dir)
+    results["meta"]["wall_seconds"] = round(time.monotonic() - t_start, 1)
+    write_report(results, out_dir)
+    return results
+
+
+def _idle_row(design: str, rnd: int, ranges: int, cfg: CompareConfig, results: dict,
+              log: Callable[[str], None]) -> dict | None:
+    try:
+        s = scale(ranges, cfg.idle_seconds, design, cfg.base_port)
+    except Exception as e:  # noqa: BLE001 - recorded, the run goes on
+        log(f"[round {rnd}] {design} idle at {ranges} ranges: FAILED: {e!r}")
+        results["failures"].append({"system": design, "round": rnd, "what": f"idle {ranges}",
+                                    "error": repr(e)})
+        return None
+    per_node = [{"node": int(i), "cpu_pct": v["idle_cpu_pct"], "rss_mb": v["rss_mb"],
+                 "threads": v["threads"]} for i, v in sorted(s["per_node"].items())]
+    log(f"[round {rnd}] {design} idle at {ranges} ranges: ready {s['start_seconds']} s, CPU % "
+        f"{[n['cpu_pct'] for n in per_node]}, RSS MB {[n['rss_mb'] for n in per_node]}, "
+        f"threads {[n['threads'] for n in per_node]}")
+    return {"system": design, "round": rnd, "ranges": ranges,
+            "start_seconds": s["start_seconds"], "quiesced_after_seconds": s["quiesced_after_seconds"],
+            "idle_seconds": s["idle_seconds"], "per_node": per_node,
+            "elections_while_idle": s["ranges_with_elections_while_idle"]}
+
+
+class _StartingCluster(AbstractContextManager):
+    """A LocalCluster whose start may take as long as a cluster of its size needs."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+
+    def __enter__(self) -> LocalCluster:
+        self.cluster.start(timeout=120 + self.cluster.ranges / 20)
+        time.sleep(1.0)  # let the first elections' entries settle
+        return self.cluster
+
+    def __exit__(self, *exc: object) -> None:
+        self.cluster.stop()

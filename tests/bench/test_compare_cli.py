@@ -1,0 +1,72 @@
+"""``multiraft bench --compare --quick``: the whole comparison harness end to end, small.
+
+It starts real 3-process clusters of both designs and of PySyncObj on loopback (base port 18900),
+so this shows the harness measures every system, alternates the designs, records idle cost,
+writes the report and leaves no process behind. The full matrix is a documented manual run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(__file__).resolve().parents[2] / "bin"
+BASE_PORT = 18900
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _listening_nodes() -> list[str]:
+    """Command lines of processes still holding this test's ports."""
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if f"127.0.0.1:{BASE_PORT + 1}" in line
+            or f"--client-port {BASE_PORT + 101}" in line]
+
+
+def test_quick_compare_measures_every_system_and_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, str(BIN / "multiraft"), "bench", "--compare",
+                           "--quick", "--out", str(out), "--base-port", str(BASE_PORT)],
+                          capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["failures"] == []
+    assert results["meta"]["order"] == ["actors", "locks"]
+    rows = results["throughput"]
+    assert {r["system"] for r in rows} == {"actors", "locks", "pysyncobj-journal",
+                                           "pysyncobj-memory"}
+    for design in ("actors", "locks"):
+        cells = {(r["active_ranges"], r["inflight"]) for r in rows if r["system"] == design}
+        assert cells == {(1, 8), (4, 8)}
+    for r in rows:
+        assert r["ops"] > 0 and r["errors"] == 0 and r["timeouts"] == 0, r
+        cdf = r["cdf_ms"]
+        assert len(cdf) == len(results["meta"]["cdf_quantiles"])
+        assert cdf == sorted(cdf) and cdf[0] > 0
+
+    idle = {(r["system"], r["ranges"]): r for r in results["idle"]}
+    assert set(idle) == {("actors", 8), ("locks", 8)}
+    for r in idle.values():
+        assert [n["node"] for n in r["per_node"]] == [1, 2, 3]
+        assert all(n["rss_mb"] > 10 and n["threads"] >= 3 for n in r["per_node"])
+
+    report = (out / "compare.md").read_text()
+    assert proc.stdout.strip() == report.strip()
+    assert "| 4 | 8 |" in report and "pysyncobj-journal" in report
+    for png in ("throughput_vs_ranges.png", "latency_cdf.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _listening_nodes() == []
+
+
+def test_compare_rejects_a_bad_matrix(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(BIN / "multiraft"), "bench", "--compare",
+                           "--ranges", "1,x", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "not a list of integers" in proc.stderr
+    assert not (tmp_path / "results.json").exists()
