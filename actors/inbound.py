@@ -18,11 +18,11 @@ from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 from transport.codec import Heartbeat, SnapshotChunk
 from transport.handler import Responder
 
-from replica.routing import RangeRouter
+from replica.routing import RangeRouter, group_pairs
 from .messages import (ClientCommand, InboundClient, InboundHeartbeats, InboundRaft,
                        InboundSnapshotChunk, NodeUnreachable, RaftMessages)
 
-__all__ = ["StoreInbound", "RouteTable", "group_by_range"]
+__all__ = ["StoreInbound", "RouteTable"]
 
 #: the ops a replica serves; anything else (STATUS) is the store's
 _RANGE_OPS = frozenset({ClientOp.PUT, ClientOp.GET, ClientOp.DELETE, ClientOp.CAS, ClientOp.SCAN})
@@ -38,18 +38,6 @@ class RouteTable:
 
     replicas: dict[int, Any] = field(default_factory=dict)
     router: RangeRouter = field(default_factory=RangeRouter)
-
-
-def group_by_range(items: list[tuple[int, Any]]) -> dict[int, list]:
-    """A frame's (range id, message) items grouped by range, in their order."""
-    by_range: dict[int, list] = {}
-    for range_id, m in items:
-        lst = by_range.get(range_id)
-        if lst is None:
-            by_range[range_id] = [m]
-        else:
-            lst.append(m)
-    return by_range
 
 
 class StoreInbound:
@@ -82,7 +70,7 @@ class StoreInbound:
     def on_raft_messages(self, from_node: int, items: list) -> None:
         replicas = self._routes.replicas
         rest = None
-        for range_id, msgs in group_by_range(items).items():
+        for range_id, msgs in group_pairs(items).items():
             replica = replicas.get(range_id)
             if replica is None:
                 rest = rest or []

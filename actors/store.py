@@ -22,9 +22,9 @@ from transport.handler import Responder
 
 from replica.heartbeat_queue import CoalescedHeartbeats
 from replica.liveness import Liveness
-from replica.routing import RangeRouter
+from replica.routing import RangeRouter, group_pairs
 from replica.counters import StoreCounters
-from .inbound import RouteTable, StoreInbound, group_by_range
+from .inbound import RouteTable, StoreInbound
 from .messages import (FLUSH_HEARTBEATS, ClientCommand, DescriptorChanged, InboundClient,
                        InboundHeartbeat, InboundHeartbeats, InboundRaft, InboundSnapshotChunk,
                        NodeSilent, NodeUnreachable, RaftMessages)
@@ -109,7 +109,7 @@ class StoreActor(pykka.ThreadingActor):
 
     def _route_raft(self, msg: InboundRaft) -> None:
         """Messages the handler could not route: mostly first contact with a range."""
-        for range_id, msgs in group_by_range(msg.items).items():
+        for range_id, msgs in group_pairs(msg.items).items():
             replica = self.replicas.get(range_id)
             if replica is None:
                 # First contact: only a message a leader sends makes us create the replica.

@@ -17,7 +17,7 @@ from replica.core import ReplicaCore
 from replica.counters import StoreCounters
 from replica.heartbeat_queue import CoalescedHeartbeats
 from replica.liveness import Liveness
-from replica.routing import RangeRouter
+from replica.routing import RangeRouter, group_pairs
 from storage.range_descriptor import RangeDescriptor
 from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 from transport.codec import Heartbeat, SnapshotChunk
@@ -81,9 +81,7 @@ class LockStore:
     # -- the transport's Handler (the receive thread) --
 
     def on_raft_messages(self, from_node: int, items: list) -> None:
-        by_range: dict[int, list] = {}
-        for range_id, m in items:
-            by_range.setdefault(range_id, []).append(m)
+        by_range = group_pairs(items)
         created: list[LockedReplica] = []
         with self.mu:
             self.liveness.heard(from_node)

@@ -14,6 +14,7 @@ from typing import Any
 from transport.codec import Heartbeat
 
 from .counters import StoreCounters
+from .routing import group_pairs
 
 __all__ = ["CoalescedHeartbeats"]
 
@@ -33,7 +34,7 @@ class CoalescedHeartbeats:
 
     def drain(self) -> tuple[dict[int, list[Heartbeat]], dict[int, list[Heartbeat]]]:
         """(heartbeats, responses) per destination node, everything posted so far."""
-        return _group(self._heartbeats), _group(self._responses)
+        return _drain(self._heartbeats), _drain(self._responses)
 
     def flush(self, transport: Any, peers: list[int], counters: StoreCounters) -> None:
         """Send what was posted: one heartbeat frame to every peer (empty frames are the node's
@@ -51,14 +52,7 @@ class CoalescedHeartbeats:
             counters.heartbeat_responses_sent += len(lst)
 
 
-def _group(q: deque[tuple[int, Heartbeat]]) -> dict[int, list[Heartbeat]]:
-    out: dict[int, list[Heartbeat]] = {}
+def _drain(q: deque[tuple[int, Heartbeat]]) -> dict[int, list[Heartbeat]]:
+    # Only what is there now (appends may race the drain); later posts wait for the next one.
     popleft = q.popleft
-    for _ in range(len(q)):  # only what is there now; later posts wait for the next drain
-        node, hb = popleft()
-        lst = out.get(node)
-        if lst is None:
-            out[node] = [hb]
-        else:
-            lst.append(hb)
-    return out
+    return group_pairs(popleft() for _ in range(len(q)))

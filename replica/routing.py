@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
+from typing import TypeVar
 
 from storage.range_descriptor import RangeDescriptor
 
-__all__ = ["RangeRouter"]
+__all__ = ["RangeRouter", "group_pairs"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def group_pairs(pairs: Iterable[tuple[K, V]]) -> dict[K, list[V]]:
+    """(key, value) pairs grouped by key, values in their order: a frame's messages by range,
+    posted heartbeats by destination node."""
+    out: dict[K, list[V]] = {}
+    for k, v in pairs:
+        lst = out.get(k)
+        if lst is None:
+            out[k] = [v]
+        else:
+            lst.append(v)
+    return out
 
 
 class RangeRouter:
