@@ -150,6 +150,11 @@ def markdown(results: dict) -> str:
         lines += ["", "## Idle cost", "", *_table(
             ["ranges", "design", "CPU % of a core per node (median / max)", "RSS MB per node",
              "threads per node", "ready after s", "elections while idle"], rows)]
+    failures = results.get("failures") or []
+    if failures:
+        lines += ["", "## Failures (missing from the tables above)", "", *_table(
+            ["system", "round", "what", "error"],
+            [[f["system"], str(f["round"]), f["what"], f"`{f['error']}`"] for f in failures])]
     return "\n".join(lines) + "\n"
 
 

@@ -126,6 +126,16 @@ def test_markdown_marks_a_missing_design_cell() -> None:
     assert "| 256 | 64 | 2,256 | – | – | 20 / 40 | – |" in markdown(results).splitlines()
 
 
+def test_markdown_lists_failures_and_only_when_there_are_some() -> None:
+    results = make_results(idle=False, pysyncobj=False)
+    assert "Failures" not in markdown(results)
+    results["failures"] = [{"system": "locks", "round": 2, "what": "idle 10000",
+                            "error": "TimeoutError('cluster not ready after 620s')"}]
+    md = markdown(results)
+    assert "## Failures (missing from the tables above)" in md
+    assert "| locks | 2 | idle 10000 | `TimeoutError('cluster not ready after 620s')` |" in md
+
+
 def _assert_png(path: Path) -> None:
     data = path.read_bytes()
     assert data[:8] == PNG_SIGNATURE and len(data) > 10_000
