@@ -77,9 +77,9 @@ def run_compare_command(args: argparse.Namespace) -> int:
         idle_seconds=args.idle_seconds if not args.quick else base.idle_seconds,
         value_size=args.value_size, pysyncobj=not args.no_pysyncobj, base_port=args.base_port,
         command="multiraft " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
-    if cfg.rounds < 1 or cfg.seconds <= 0 or cfg.idle_seconds <= 0:
-        print("multiraft: error: need --rounds >= 1, --seconds > 0, --idle-seconds > 0",
-              file=sys.stderr)
+    if cfg.rounds < 1 or cfg.seconds <= 0 or cfg.idle_seconds <= 0 or args.read_ratio:
+        print("multiraft: error: --compare needs --rounds >= 1, --seconds > 0, --idle-seconds > 0"
+              " and measures writes only (no --read-ratio)", file=sys.stderr)
         return 2
     out = Path(args.out)
     results = run_compare(out, cfg)

@@ -63,10 +63,16 @@ def test_quick_compare_measures_every_system_and_writes_the_report(tmp_path: Pat
     assert _listening_nodes() == []
 
 
-def test_compare_rejects_a_bad_matrix(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flags, message", [
+    (["--ranges", "1,x"], "not a list of integers"),
+    (["--inflight", "0"], "must be positive"),
+    (["--rounds", "0"], "--rounds >= 1"),
+    (["--read-ratio", "0.5"], "writes only"),
+])
+def test_compare_rejects_a_bad_matrix(tmp_path: Path, flags: list[str], message: str) -> None:
     proc = subprocess.run([sys.executable, str(BIN / "multiraft"), "bench", "--compare",
-                           "--ranges", "1,x", "--out", str(tmp_path)],
+                           *flags, "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert "not a list of integers" in proc.stderr
+    assert message in proc.stderr
     assert not (tmp_path / "results.json").exists()

@@ -176,3 +176,8 @@ def test_bench(cluster):
     out = ok(cluster.ctl("bench", "--seconds", "1", "--inflight", "4", "--read-ratio", "0.5"))
     header, row = out.strip().splitlines()
     assert header.split()[:3] == ["ops", "seconds", "ops/s"] and int(row.split()[0]) > 0
+
+
+def test_bench_without_compare_takes_one_value_per_flag(cluster):
+    r = cluster.ctl("bench", "--seconds", "1", "--inflight", "8,16")
+    assert r.returncode == 2 and "lists are for --compare" in r.stderr
