@@ -68,13 +68,19 @@ def test_many_messages_travel_in_few_frames(node1):
         before = p2.call("counters")["peers"]["1"]
         dropped = t1.counters.peers[2].messages_dropped
         n = 5000
+        # Park the transport thread while the messages queue, so what is measured is how the
+        # outbox is framed, not how often the OS lets the socket thread drain it mid-loop (a
+        # busy machine once made that 293 frames).
+        gate = threading.Event()
+        t1._call(gate.wait, 30)
         for i in range(n):
             t1.send(2, i % 50, Message(MessageType.APP, 2, 1, term=2, index=i))
+        gate.set()
         wait_until(lambda: sum(r[2] == 2 for r in received_from(p2, 1)) == n)
         after = p2.call("counters")["peers"]["1"]
         frames = after["frames_received"] - before["frames_received"]
         assert after["messages_received"] - before["messages_received"] >= n  # + late probes
-        assert frames <= n / 20, f"{n} messages took {frames} frames"
+        assert frames <= 10, f"{n} messages took {frames} frames"  # max-size frames + probes
         assert t1.counters.peers[2].messages_dropped == dropped
 
 
