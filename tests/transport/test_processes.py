@@ -118,8 +118,10 @@ def test_partition_on_and_off(node1):
             t1.send(2, 0, Message(MessageType.APP, 2, 1, term=2, index=i))
         p2.call("send", to=1, count=100, tag=2)
         # Let both sides flush, then check nothing crossed: counters prove the frames were faulted.
-        wait_until(lambda: t1.counters.peers[2].messages_faulted == 100)
-        wait_until(lambda: p2.call("counters")["peers"]["1"]["messages_faulted"] == 100)
+        # At least 100: a probe or tag-1 resend still queued when the partition began is faulted
+        # too (a loaded machine once made that 101 and the test waited for exactly 100).
+        wait_until(lambda: t1.counters.peers[2].messages_faulted >= 100)
+        wait_until(lambda: p2.call("counters")["peers"]["1"]["messages_faulted"] >= 100)
         faults.heal()
         p2.call("heal")
         t1.send(2, 0, Message(MessageType.APP, 2, 1, term=3))
