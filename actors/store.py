@@ -17,7 +17,6 @@ import pykka
 
 from raft import MessageType as MT
 from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from transport.codec import Heartbeat, SnapshotChunk
 from transport.handler import Responder
 
 from replica.heartbeat_queue import CoalescedHeartbeats

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,7 +39,8 @@ from .workload import WorkloadResult, run_workload
 __all__ = ["CompareConfig", "run_compare", "QUICK", "cdf_quantiles"]
 
 DESIGNS = ("actors", "locks")
-ANCHORS = (("pysyncobj-journal", True), ("pysyncobj-memory", False))
+#: the anchor systems: name -> whether PySyncObj runs with its journal
+ANCHORS = {"pysyncobj-journal": True, "pysyncobj-memory": False}
 
 
 @dataclass(slots=True)
@@ -127,11 +128,11 @@ def run_compare(out_dir: Path, cfg: CompareConfig = CompareConfig(),
     for rnd in range(1, cfg.rounds + 1):
         for design in cfg.designs:
             with tempfile.TemporaryDirectory(prefix=f"compare-{design}-") as d:
-                cluster = _StartingCluster(LocalCluster(d, 3, max(cfg.active_ranges),
-                                                        base_port=cfg.base_port, design=design))
+                cluster = _started(LocalCluster(d, 3, max(cfg.active_ranges),
+                                                base_port=cfg.base_port, design=design))
                 _measure(design, rnd, cluster, cfg, cfg.active_ranges, results, log)
         if cfg.pysyncobj:
-            for name, journal in ANCHORS:
+            for name, journal in ANCHORS.items():
                 with tempfile.TemporaryDirectory(prefix=f"compare-{name}-") as d:
                     cluster = PySyncObjCluster(d, 3, base_port=cfg.base_port, journal=journal)
                     _measure(name, rnd, cluster, cfg, (1,), results, log)
@@ -168,16 +169,12 @@ def _idle_row(design: str, rnd: int, ranges: int, cfg: CompareConfig, results: d
             "elections_while_idle": s["ranges_with_elections_while_idle"]}
 
 
-class _StartingCluster(AbstractContextManager):
-    """A LocalCluster whose start may take as long as a cluster of its size needs."""
-
-    def __init__(self, cluster: LocalCluster) -> None:
-        self.cluster = cluster
-
-    def __enter__(self) -> LocalCluster:
-        self.cluster.start(timeout=120 + self.cluster.ranges / 20)
+@contextmanager
+def _started(cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """``cluster`` started with as long a timeout as a cluster of its size needs, then settled."""
+    cluster.start(timeout=120 + cluster.ranges / 20)  # stops what it started if it fails
+    try:
         time.sleep(1.0)  # let the first elections' entries settle
-        return self.cluster
-
-    def __exit__(self, *exc: object) -> None:
-        self.cluster.stop()
+        yield cluster
+    finally:
+        cluster.stop()

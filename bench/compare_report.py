@@ -23,10 +23,10 @@ import matplotlib.pyplot as plt  # noqa: E402  (must follow the backend choice)
 from matplotlib.ticker import (FuncFormatter, LogLocator, NullFormatter,  # noqa: E402
                                NullLocator)
 
+from .compare import ANCHORS, DESIGNS  # noqa: E402
+
 __all__ = ["summarize", "markdown", "plot", "write_report", "main"]
 
-DESIGNS = ("actors", "locks")
-ANCHORS = ("pysyncobj-journal", "pysyncobj-memory")
 THROUGHPUT_PNG = "throughput_vs_ranges.png"
 CDF_PNG = "latency_cdf.png"
 LINESTYLES = ("-", "--", ":", "-.")  # per in-flight count: lines for the designs
@@ -159,7 +159,7 @@ def markdown(results: dict) -> str:
 
 
 def _color(system: str) -> str:
-    systems = DESIGNS + ANCHORS
+    systems = DESIGNS + tuple(ANCHORS)
     return f"C{systems.index(system)}" if system in systems else "C7"
 
 

@@ -67,14 +67,13 @@ def run_compare_command(args: argparse.Namespace) -> int:
     """``multiraft bench --compare``: run ``bench.compare`` and print where its report went."""
     from bench.compare import QUICK, CompareConfig, run_compare
 
-    base = QUICK if args.quick else CompareConfig()
+    # --quick fixes the rounds and durations; the matrix flags refine either base.
+    base = QUICK if args.quick else CompareConfig(rounds=args.rounds, seconds=args.seconds,
+                                                  idle_seconds=args.idle_seconds)
     cfg = dataclasses.replace(
-        base, rounds=args.rounds if not args.quick else base.rounds,
-        seconds=args.seconds if not args.quick else base.seconds,
-        active_ranges=tuple(args.ranges or base.active_ranges),
+        base, active_ranges=tuple(args.ranges or base.active_ranges),
         inflight=tuple(args.inflight or base.inflight),
         idle_ranges=tuple(args.idle_ranges or base.idle_ranges),
-        idle_seconds=args.idle_seconds if not args.quick else base.idle_seconds,
         value_size=args.value_size, pysyncobj=not args.no_pysyncobj, base_port=args.base_port,
         command="multiraft " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if cfg.rounds < 1 or cfg.seconds <= 0 or cfg.idle_seconds <= 0 or args.read_ratio:

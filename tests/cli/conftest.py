@@ -69,7 +69,7 @@ class ClusterProcess:
         return run("multiraft", "--cluster", str(self.dir), *args, timeout=timeout)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -105,6 +105,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess
     pids = [int(NODE_LINE.match(l).group(4)) for l in lines]
     assert rc == 0
     deadline = time.monotonic() + 10
-    while any(_pid_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [p for p in pids if _pid_alive(p)], "node processes outlived multiraft-cluster"
+    assert not [p for p in pids if pid_alive(p)], "node processes outlived multiraft-cluster"

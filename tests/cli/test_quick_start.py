@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from .conftest import BIN, NODE_LINE, ROOT, _pid_alive, free_base_port
+from .conftest import BIN, NODE_LINE, ROOT, pid_alive, free_base_port
 
 
 def test_quick_start_serves_a_workload_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -41,6 +41,6 @@ def test_quick_start_serves_a_workload_and_stops_on_ctrl_c(tmp_path: Path) -> No
     assert int(ops) > 0 and errors == "0" and timeouts == "0"
     assert (tmp_path / "data" / "cluster.json").exists()
     deadline = time.monotonic() + 10
-    while any(_pid_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [p for p in pids if _pid_alive(p)], "node processes outlived Ctrl-C"
+    assert not [p for p in pids if pid_alive(p)], "node processes outlived Ctrl-C"

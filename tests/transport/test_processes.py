@@ -10,7 +10,7 @@ import pytest
 from raft.types import Message, MessageType
 from transport import FaultInjector, Transport
 
-from transport_cluster import PeerProcess, Recorder, curve_config, curve_node1, resend_until, wait_until
+from transport_cluster import PeerProcess, Recorder, curve_node1, resend_until, wait_until
 
 
 @pytest.fixture
