@@ -14,11 +14,11 @@ from typing import Any
 
 import pykka
 
-from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from transport.codec import Heartbeat, SnapshotChunk
-from transport.handler import Responder
+from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
+from multiraft.transport.codec import Heartbeat, SnapshotChunk
+from multiraft.transport.handler import Responder
 
-from replica.routing import RangeRouter, group_pairs
+from multiraft.store.routing import RangeRouter, group_pairs
 from .messages import (ClientCommand, InboundClient, InboundHeartbeats, InboundRaft,
                        InboundSnapshotChunk, NodeUnreachable, RaftMessages)
 
@@ -108,4 +108,4 @@ class StoreInbound:
                 except pykka.ActorDeadError:  # stopping: the store answers
                     pass
         if not self._tell(InboundClient(request, responder)):
-            responder.respond(ClientStatus.ERROR, "node not serving")
+            responder.respond(ClientStatus.UNAVAILABLE, "node not serving")

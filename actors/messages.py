@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from raft.types import Message
-from storage.engine import WriteBatch
-from storage.range_descriptor import RangeDescriptor
-from transport.client_protocol import ClientRequest
-from transport.codec import Heartbeat, SnapshotChunk
-from transport.handler import Responder
+from multiraft.raft.types import Message
+from multiraft.storage.engine import WriteBatch
+from multiraft.storage.range_descriptor import RangeDescriptor
+from multiraft.transport.client_protocol import ClientRequest
+from multiraft.transport.codec import Heartbeat, SnapshotChunk
+from multiraft.transport.handler import Responder
 
 
 class _Signal:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from replica.env import ReplicaServices
-from replica.heartbeat_queue import CoalescedHeartbeats
-from replica.node_lifecycle import NodeLifecycle, StopStep
-from storage.range_descriptor import load_descriptors
-from transport.zmq_transport import Transport
+from multiraft.replica.env import ReplicaServices
+from multiraft.store.heartbeat_queue import CoalescedHeartbeats
+from multiraft.store.lifecycle import NodeLifecycle, StopStep
+from multiraft.storage.range_descriptor import load_descriptors
+from multiraft.transport.zmq_transport import Transport
 
 from .replica import NodeActors, ReplicaActor
 from .runtime import PooledRuntime, ThreadPoolScheduler
@@ -24,7 +24,7 @@ from .timer import Ticker, TimerActor
 from .writer import StorageWriterActor
 
 if TYPE_CHECKING:
-    from multiraft.config import NodeConfig
+    from multiraft.store.config import NodeConfig
 
 __all__ = ["ActorNode"]
 

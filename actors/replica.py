@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from replica.core import ReplicaCore
-from replica.env import ReplicaServices
-from storage.engine import WriteBatch
-from storage.range_descriptor import RangeDescriptor
+from multiraft.replica.core import ReplicaCore
+from multiraft.replica.env import ReplicaServices
+from multiraft.storage.engine import WriteBatch
+from multiraft.storage.range_descriptor import RangeDescriptor
 
 from .messages import (PROCESS_READY, TICK, WRITE_DONE, Awake, ClientCommand, DescriptorChanged,
                        InboundHeartbeat, InboundSnapshotChunk, NodeSilent, NodeUnreachable,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from transport.client_protocol import ClientStatus
-from transport.handler import Responder
+from multiraft.transport.client_protocol import ClientStatus
+from multiraft.transport.handler import Responder
 
 from .messages import ReportStatus
 

@@ -15,14 +15,14 @@ from typing import Any, Callable
 
 import pykka
 
-from raft import MessageType as MT
-from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from transport.handler import Responder
+from multiraft.raft import MessageType as MT
+from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
+from multiraft.transport.handler import Responder
 
-from replica.heartbeat_queue import CoalescedHeartbeats
-from replica.liveness import Liveness
-from replica.routing import RangeRouter, group_pairs
-from replica.counters import StoreCounters
+from multiraft.store.heartbeat_queue import CoalescedHeartbeats
+from multiraft.store.liveness import Liveness
+from multiraft.store.routing import RangeRouter, group_pairs
+from multiraft.store.counters import StoreCounters
 from .inbound import RouteTable, StoreInbound
 from .messages import (FLUSH_HEARTBEATS, ClientCommand, DescriptorChanged, InboundClient,
                        InboundHeartbeat, InboundHeartbeats, InboundRaft, InboundSnapshotChunk,
@@ -165,7 +165,7 @@ class StoreActor(pykka.ThreadingActor):
     def _route_client(self, req: ClientRequest, responder: Responder) -> None:
         self.counters.client_requests += 1
         if self._stopping:
-            responder.respond(ClientStatus.ERROR, "node stopping")
+            responder.respond(ClientStatus.UNAVAILABLE, "node stopping")
             return
         if req.op == ClientOp.STATUS:
             StatusCollector.start(self, responder, include_ranges=req.args[0].get("ranges", True))

@@ -13,8 +13,8 @@ from typing import Any
 
 import pykka
 
-from replica.counters import WriterCounters
-from storage.engine import Engine
+from multiraft.store.counters import WriterCounters
+from multiraft.storage.engine import Engine
 
 from .messages import FLUSH, WRITE_DONE, WriteRequest
 

@@ -1,7 +1,7 @@
 """Cluster benchmarks on 3 node processes over loopback (issue 5).
 
-    .venv/bin/python -m bench.bench_cluster throughput [--ranges 1,16,256] [--runs 3] [--seconds 10]
-    .venv/bin/python -m bench.bench_cluster scale [--ranges 10000] [--idle-seconds 300]
+    .venv/bin/python -m multiraft.bench.bench_cluster throughput [--ranges 1,16,256] [--runs 3] [--seconds 10]
+    .venv/bin/python -m multiraft.bench.bench_cluster scale [--ranges 10000] [--idle-seconds 300]
 
 ``throughput``: durable writes (RocksDB, fsync on), 100-byte values, 64 requests in flight,
 keys spread over every range: ops/s, median and p99 latency, median of ``--runs`` fresh clusters.

@@ -1,7 +1,7 @@
 """Raft core benchmark: committed entries/s for 3 in-memory RawNodes in one process, and the
 cost of an idle tick for 10,000 RawNodes.
 
-    .venv/bin/python -m bench.bench_raft [--runs 5] [--seconds 3] [--batch 256]
+    .venv/bin/python -m multiraft.bench.bench_raft [--runs 5] [--seconds 3] [--batch 256]
 
 Writes bench/results/raft.json and prints a table. No I/O, no threads: this is the ceiling the
 core leaves to everything built on it.
@@ -16,7 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from raft import (Config, ConfState, HardState, MemoryStorage, RawNode, Snapshot,
+from multiraft.raft import (Config, ConfState, HardState, MemoryStorage, RawNode, Snapshot,
                   SnapshotMetadata)
 
 ENTRY = b"v" * 100

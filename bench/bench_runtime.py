@@ -1,6 +1,6 @@
 """Benchmark of the pooled actor runtime against one pykka ThreadingActor per actor.
 
-Run: `.venv/bin/python -m bench.bench_runtime [--seconds 5]`. Each scenario runs in a fresh
+Run: `.venv/bin/python -m multiraft.bench.bench_runtime [--seconds 5]`. Each scenario runs in a fresh
 subprocess so RSS and thread counts are its own. Writes bench/results/runtime.json and
 prints a table.
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import pykka
 
-from actors.runtime import PooledActor, PooledRuntime, ThreadPoolScheduler
+from multiraft.actors.runtime import PooledActor, PooledRuntime, ThreadPoolScheduler
 
 TICK_INTERVAL = 0.1
 RESULTS = Path(__file__).parent / "results" / "runtime.json"
@@ -213,7 +213,7 @@ def main() -> None:
 
     results: dict[str, dict[str, Any]] = {}
     for name in SCENARIOS:
-        command = [sys.executable, "-m", "bench.bench_runtime", "--scenario", name,
+        command = [sys.executable, "-m", "multiraft.bench.bench_runtime", "--scenario", name,
                    "--seconds", str(args.seconds)]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results[name] = json.loads(output.splitlines()[-1])

@@ -1,6 +1,6 @@
 """Storage benchmark: durable group commit, single-range appends, log truncation.
 
-Run: ``.venv/bin/python -m bench.bench_storage`` (or ``python bench/bench_storage.py``).
+Run: ``.venv/bin/python -m multiraft.bench.bench_storage``.
 Writes ``bench/results/storage.json`` and prints a table. Each figure is the median of several
 rounds; every RocksDB round is paired with a raw append+fdatasync file round of the same bytes,
 run right after it, because this disk's fsync rate swings a lot: read the ratios.
@@ -16,12 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from raft.types import Entry, HardState  # noqa: E402
-from storage import ReplicaStorage, RocksEngine  # noqa: E402
-from storage.write_batch import PUT, RecordedBatch  # noqa: E402
+from multiraft.raft.types import Entry, HardState
+from multiraft.storage import ReplicaStorage, RocksEngine
+from multiraft.storage.write_batch import PUT, RecordedBatch
 
 ROUNDS = 11
 RANGES = 1000

@@ -1,6 +1,6 @@
 """Transport benchmark: raft messages/s between two processes, against raw pyzmq + msgpack.
 
-    .venv/bin/python -m bench.bench_transport [--messages N] [--runs R]
+    .venv/bin/python -m multiraft.bench.bench_transport [--messages N] [--runs R]
 
 Modes, all measured in the same run, interleaved, each the median of ``--runs`` runs (each
 run in a fresh child process after a warm-up pass):
@@ -32,9 +32,9 @@ from typing import Any
 import msgpack
 import zmq
 
-from raft.types import Entry, EntryType, Message, MessageType
-from transport import CurveConfig, Transport, generate_keypair, load_keypair, load_public_key
-from transport.codec import VERSION, FrameKind
+from multiraft.raft.types import Entry, EntryType, Message, MessageType
+from multiraft.transport import CurveConfig, Transport, generate_keypair, load_keypair, load_public_key
+from multiraft.transport.codec import VERSION, FrameKind
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transport.json"
 _MESSAGE = Message(MessageType.APP, 2, 1, term=5, log_term=5, index=1000,
@@ -251,7 +251,7 @@ def run_latency(ctx: Any, rounds: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_transport")
+    parser = argparse.ArgumentParser(prog="python -m multiraft.bench.bench_transport")
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3000)

@@ -1,6 +1,6 @@
 """Render a design-comparison results dict (from ``bench/compare.py``) as markdown and PNG plots.
 
-    .venv/bin/python -m bench.compare_report RESULTS.json [--out DIR]
+    .venv/bin/python -m multiraft.bench.compare_report RESULTS.json [--out DIR]
 
 The harness measures "actors" and "locks" back to back in each round (plus PySyncObj as an
 anchor at one range, and the idle cost of many ranges); this module only reads its results:

@@ -62,7 +62,7 @@ class PySyncObjCluster:
         return self
 
     def _start_node(self, i: int) -> None:
-        cmd = [sys.executable, "-m", "bench.pysyncobj_node", "--id", str(i),
+        cmd = [sys.executable, "-m", "multiraft.bench.pysyncobj_node", "--id", str(i),
                "--raft-addrs", ",".join(self.raft_addr(j) for j in self.ids),
                "--client-port", str(self.base_port + 100 + i)]
         if self.journal:

@@ -1,6 +1,6 @@
 """A PySyncObj node serving the project's client protocol: the benchmarks' outside anchor.
 
-``python -m bench.pysyncobj_node --id I --raft-addrs H:P1,H:P2,H:P3 --client-port C
+``python -m multiraft.bench.pysyncobj_node --id I --raft-addrs H:P1,H:P2,H:P3 --client-port C
 [--journal PATH]`` runs member I (the I-th raft address) of a one-group PySyncObj cluster and
 serves ``transport.client_protocol`` on a ZeroMQ ROUTER at 127.0.0.1:C, so
 ``bench.workload.run_workload`` drives it unchanged (see ``bench.pysyncobj_cluster``).
@@ -47,9 +47,9 @@ from typing import Any, Callable
 import zmq
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, _RAFT_STATE, replicated
 
-from transport.client_protocol import (BadRequest, ClientOp, ClientRequest, ClientResponse,
+from multiraft.transport.client_protocol import (BadRequest, ClientOp, ClientRequest, ClientResponse,
                                        ClientStatus, decode_request, encode_response)
-from transport.codec import DecodeError
+from multiraft.transport.codec import DecodeError
 
 __all__ = ["KVStore", "PySyncObjNode", "make_conf", "main"]
 
@@ -58,6 +58,11 @@ _RECV_BURST = 256
 
 #: FAIL_REASON value -> its name, the message of an ERROR response.
 _FAIL_NAMES = {v: k for k, v in vars(FAIL_REASON).items() if k.isupper()}
+#: PySyncObj's failures that never reached its log, as our statuses
+_NOT_APPENDED = {FAIL_REASON.QUEUE_FULL: ClientStatus.BUSY,
+                 FAIL_REASON.MISSING_LEADER: ClientStatus.UNAVAILABLE,
+                 FAIL_REASON.NOT_LEADER: ClientStatus.UNAVAILABLE,
+                 FAIL_REASON.REQUEST_DENIED: ClientStatus.REFUSED}
 
 
 class KVStore(SyncObjConsumer):
@@ -165,7 +170,7 @@ class PySyncObjNode:
                 req = decode_request(data)
             except BadRequest as e:
                 self.decode_errors += 1
-                self._send(routing_id, e.request_id, e.op, ClientStatus.ERROR, str(e))
+                self._send(routing_id, e.request_id, e.op, ClientStatus.REFUSED, str(e))
                 continue
             except DecodeError:
                 self.decode_errors += 1
@@ -182,7 +187,7 @@ class PySyncObjNode:
         elif op is ClientOp.STATUS:
             self._send(routing_id, req.request_id, op, ClientStatus.OK, self._status())
         else:
-            self._send(routing_id, req.request_id, op, ClientStatus.ERROR,
+            self._send(routing_id, req.request_id, op, ClientStatus.REFUSED,
                        f"{op.name} is not supported by the PySyncObj node")
 
     def _status(self) -> dict[str, Any]:
@@ -216,8 +221,11 @@ class PySyncObjNode:
                     err: int) -> None:
         if err == FAIL_REASON.SUCCESS:
             reply = (routing_id, request_id, op, ClientStatus.OK, result)
-        else:
-            reply = (routing_id, request_id, op, ClientStatus.ERROR, _FAIL_NAMES.get(err, str(err)))
+        elif err in _NOT_APPENDED:
+            reply = (routing_id, request_id, op, _NOT_APPENDED[err], _FAIL_NAMES.get(err, str(err)))
+        else:  # LEADER_CHANGED, DISCARDED, UNKNOWN_OUTCOME: it may have applied; no answer
+            # (the client times out: outcome unknown)
+            return
         self._replies.put(reply)
         self._wake()
 
@@ -239,7 +247,7 @@ class PySyncObjNode:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.pysyncobj_node",
+    p = argparse.ArgumentParser(prog="python -m multiraft.bench.pysyncobj_node",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--id", type=int, required=True, help="1-based index in --raft-addrs")
     p.add_argument("--raft-addrs", required=True, help="every node's raft address, comma-separated")

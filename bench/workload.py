@@ -17,10 +17,10 @@ import zmq
 
 from multiraft.client import Client
 from multiraft.routing import RangeCache
-from transport.client_protocol import (ClientOp, ClientRequest, ClientStatus, decode_response,
+from multiraft.transport.client_protocol import (ClientOp, ClientRequest, ClientStatus, decode_response,
                                        encode_request)
-from transport.codec import DecodeError
-from transport.keys import ClientCurve
+from multiraft.transport.codec import DecodeError
+from multiraft.transport.keys import ClientCurve
 
 __all__ = ["run_workload", "WorkloadResult"]
 

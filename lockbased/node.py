@@ -12,19 +12,19 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from replica.core import ReplicaCore
-from replica.env import ReplicaServices
-from replica.heartbeat_queue import CoalescedHeartbeats
-from replica.node_lifecycle import NodeLifecycle, StopStep
-from storage.range_descriptor import load_descriptors
-from transport.zmq_transport import Transport
+from multiraft.replica.core import ReplicaCore
+from multiraft.replica.env import ReplicaServices
+from multiraft.store.heartbeat_queue import CoalescedHeartbeats
+from multiraft.store.lifecycle import NodeLifecycle, StopStep
+from multiraft.storage.range_descriptor import load_descriptors
+from multiraft.transport.zmq_transport import Transport
 
 from .replica import LockedReplica
 from .store import LockStore
 from .writer import GroupCommitWriter
 
 if TYPE_CHECKING:
-    from multiraft.config import NodeConfig
+    from multiraft.store.config import NodeConfig
 
 __all__ = ["LockNode"]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from replica.core import ReplicaCore
-from replica.env import ReplicaServices
-from storage.engine import WriteBatch
-from storage.range_descriptor import RangeDescriptor
+from multiraft.replica.core import ReplicaCore
+from multiraft.replica.env import ReplicaServices
+from multiraft.storage.engine import WriteBatch
+from multiraft.storage.range_descriptor import RangeDescriptor
 
 from .owned_lock import OwnedLock
 

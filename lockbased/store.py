@@ -12,16 +12,16 @@ import threading
 import time
 from typing import Any, Callable
 
-from raft import MessageType as MT
-from replica.core import ReplicaCore
-from replica.counters import StoreCounters
-from replica.heartbeat_queue import CoalescedHeartbeats
-from replica.liveness import Liveness
-from replica.routing import RangeRouter, group_pairs
-from storage.range_descriptor import RangeDescriptor
-from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from transport.codec import Heartbeat, SnapshotChunk
-from transport.handler import Responder
+from multiraft.raft import MessageType as MT
+from multiraft.replica.core import ReplicaCore
+from multiraft.store.counters import StoreCounters
+from multiraft.store.heartbeat_queue import CoalescedHeartbeats
+from multiraft.store.liveness import Liveness
+from multiraft.store.routing import RangeRouter, group_pairs
+from multiraft.storage.range_descriptor import RangeDescriptor
+from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
+from multiraft.transport.codec import Heartbeat, SnapshotChunk
+from multiraft.transport.handler import Responder
 
 from .replica import LockedReplica
 
@@ -119,7 +119,7 @@ class LockStore:
         with self.mu:
             self.counters.client_requests += 1
             if self._stopping:
-                responder.respond(ClientStatus.ERROR, "node stopping")
+                responder.respond(ClientStatus.UNAVAILABLE, "node stopping")
                 return
             if req.op == ClientOp.STATUS:
                 r = None

@@ -9,8 +9,8 @@ import threading
 import time
 from typing import Any
 
-from replica.counters import WriterCounters
-from storage.engine import Engine, WriteBatch
+from multiraft.store.counters import WriterCounters
+from multiraft.storage.engine import Engine, WriteBatch
 
 __all__ = ["GroupCommitWriter"]
 

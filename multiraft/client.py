@@ -3,37 +3,50 @@
 It learns which node leads which range (a STATUS per node, then leader hints), sends each
 request to the leader of its key's range, follows NOT_LEADER hints, and retries a write with the
 same command id (client id, sequence number), so a write the cluster received twice is still
-applied once. Thread-safe: each thread gets its own connections and its own client session
-(the state machine keeps one sequence per client id, so a session has one write in flight).
+applied once; ``multiraft.attempts`` holds those rules (shared with ``multiraft.aio.Client``).
+Thread-safe: each thread gets its own connections and its own client session (the state machine
+keeps one sequence per client id, so a session has one write in flight).
 """
 
 from __future__ import annotations
 
-import itertools
 import random
 import threading
 import time
 from typing import Any
 
-from transport.client import ClientConnection
-from transport.client_protocol import ClientOp, ClientStatus
-from transport.keys import ClientCurve
+from multiraft.transport.client import ClientConnection, NotConnected
+from multiraft.transport.client_protocol import ClientOp, ClientStatus
+from multiraft.transport.keys import ClientCurve
 
-from .errors import ClientError, Timeout
-from .routing import RangeCache
+from .attempts import Attempts, ClientRouting, ScanCursor
+from .errors import ClientError
 
-__all__ = ["Client"]
-
-#: How long an address that did not answer is tried last (seconds).
-_SUSPECT_FOR = 2.0
-
-#: Errors a node answers while it cannot serve right now (nothing was applied): try again,
-#: on another node or after a pause.
-_RETRYABLE_ERRORS = ("node stopping", "node not serving", "proposal dropped")
+__all__ = ["Client", "new_client_id", "as_bytes"]
 
 
-def _bytes(v: bytes | str) -> bytes:
+def as_bytes(v: bytes | str) -> bytes:
+    """A key or value as bytes (str is encoded as UTF-8)."""
     return v.encode() if isinstance(v, str) else v
+
+
+def new_client_id() -> int:
+    """A fresh client session id (random, never 0: 0 opts out of deduplication)."""
+    return random.SystemRandom().getrandbits(62) + 1
+
+
+def check_curve(addresses: list[str], curve: ClientCurve | None) -> None:
+    if curve is not None and (missing := set(addresses) - set(curve.server_keys)):
+        raise ValueError(f"no server key for {sorted(missing)}")
+
+
+def parse_addresses(addresses: list[str] | str) -> list[str]:
+    if isinstance(addresses, str):
+        addresses = addresses.split(",")
+    out = [a.strip() for a in addresses if a.strip()]
+    if not out:
+        raise ValueError("a client needs at least one node address")
+    return out
 
 
 class Client:
@@ -44,57 +57,47 @@ class Client:
 
     def __init__(self, addresses: list[str] | str, timeout: float = 5.0, *,
                  curve: ClientCurve | None = None) -> None:
-        if isinstance(addresses, str):
-            addresses = addresses.split(",")
-        self.addresses = [a.strip() for a in addresses if a.strip()]
-        if not self.addresses:
-            raise ValueError("a client needs at least one node address")
+        self.addresses = parse_addresses(addresses)
         self.timeout = timeout
         self.curve = curve
-        if curve is not None and (missing := set(self.addresses) - set(curve.server_keys)):
-            raise ValueError(f"no server key for {sorted(missing)}")
+        check_curve(self.addresses, curve)
         self._local = threading.local()
         self._all_conns: list[ClientConnection] = []
         self._conns_lock = threading.Lock()
-        self._cache = RangeCache()
-        self._suspect: dict[str, float] = {}  # address -> until when it is tried last
-        self._discovered_at = 0.0
+        self._routing = ClientRouting(self.addresses)
         self._closed = False
 
     # -- the API --
 
     def put(self, key: bytes | str, value: bytes | str) -> None:
-        self._call(ClientOp.PUT, (_bytes(key), _bytes(value)), _bytes(key), write=True)
+        k = as_bytes(key)
+        self._call(ClientOp.PUT, (k, as_bytes(value)), k, write=True)
 
     def get(self, key: bytes | str) -> bytes | None:
-        return self._call(ClientOp.GET, (_bytes(key),), _bytes(key), write=False)
+        k = as_bytes(key)
+        value: bytes | None = self._call(ClientOp.GET, (k,), k, write=False)
+        return value
 
     def delete(self, key: bytes | str) -> bool:
         """Delete ``key``; whether it existed."""
-        return self._call(ClientOp.DELETE, (_bytes(key),), _bytes(key), write=True)
+        k = as_bytes(key)
+        existed: bool = self._call(ClientOp.DELETE, (k,), k, write=True)
+        return existed
 
     def cas(self, key: bytes | str, expected: bytes | str | None, new: bytes | str) -> bool:
         """Set ``key`` to ``new`` if its value is ``expected`` (None: if absent); whether it did."""
-        exp = None if expected is None else _bytes(expected)
-        swapped, _ = self._call(ClientOp.CAS, (_bytes(key), exp, _bytes(new)), _bytes(key), write=True)
-        return swapped
+        k = as_bytes(key)
+        exp = None if expected is None else as_bytes(expected)
+        swapped, _ = self._call(ClientOp.CAS, (k, exp, as_bytes(new)), k, write=True)
+        return bool(swapped)
 
     def scan(self, start: bytes | str, end: bytes | str | None = None,
              limit: int | None = None) -> list[tuple[bytes, bytes]]:
         """The pairs with ``start <= key < end`` in key order, across ranges (at most ``limit``)."""
-        out: list[tuple[bytes, bytes]] = []
-        cur, stop = _bytes(start), (b"" if end is None else _bytes(end))
-        while limit is None or len(out) < limit:
-            want = 10_000 if limit is None else min(10_000, limit - len(out))
-            pairs, range_end = self._call(ClientOp.SCAN, (cur, stop, want), cur, write=False)
-            out.extend(pairs)
-            if len(pairs) == want:  # this range may hold more: continue after the last key
-                cur = pairs[-1][0] + b"\x00"
-                continue
-            if not range_end or (stop and range_end >= stop):
-                break
-            cur = range_end
-        return out
+        cursor = ScanCursor(as_bytes(start), None if end is None else as_bytes(end), limit)
+        while (args := cursor.next_args()) is not None:
+            cursor.add(args[2], *self._call(ClientOp.SCAN, args, args[0], write=False))
+        return cursor.pairs
 
     def status(self, address: str | None = None, ranges: bool = True) -> dict[str, Any]:
         """A node's status (the first address's by default)."""
@@ -102,7 +105,8 @@ class Client:
             ClientOp.STATUS, ({"ranges": ranges},), timeout=self.timeout)
         if resp.status != ClientStatus.OK:
             raise ClientError(f"status: {resp.status.name}: {resp.result}")
-        return resp.result
+        status: dict[str, Any] = resp.result
+        return status
 
     def close(self) -> None:
         self._closed = True
@@ -125,7 +129,7 @@ class Client:
         conns = getattr(self._local, "conns", None)
         if conns is None:
             conns = self._local.conns = {}
-        c = conns.get(addr)
+        c: ClientConnection | None = conns.get(addr)
         if c is None:
             cv = self.curve
             c = conns[addr] = (ClientConnection(addr) if cv is None else ClientConnection(
@@ -139,13 +143,13 @@ class Client:
         loc = self._local
         sess = getattr(loc, "session", None)
         if sess is None:
-            sess = loc.session = [random.SystemRandom().getrandbits(62) + 1, 0]
+            sess = loc.session = [new_client_id(), 0]
         sess[1] += 1
         return sess[0], sess[1]
 
     def _discover(self, deadline: float) -> None:
         """Learn node ids and range leaders from every node that answers in time."""
-        self._discovered_at = time.monotonic()
+        self._routing.discovered_at = time.monotonic()
         for addr in self.addresses:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -156,63 +160,28 @@ class Client:
             except TimeoutError:
                 continue
             if resp.status == ClientStatus.OK:
-                self._cache.learn_node(resp.result["node"]["node_id"], addr)
-                self._cache.learn_ranges(resp.result["ranges"])
+                self._routing.learn_status(addr, resp.result)
 
-    def _call(self, op: ClientOp, args: tuple, key: bytes, write: bool) -> Any:
+    def _call(self, op: ClientOp, args: tuple[Any, ...], key: bytes, write: bool) -> Any:
         cid, seq = self._next_command_id() if write else (0, 0)
-        deadline = time.monotonic() + self.timeout
-        if not self._cache.node_addrs:
-            self._discover(deadline)
-        rotation = itertools.cycle(self.addresses)
-        target = self._avoid_suspect(self._cache.leader_addr(key) or next(rotation), rotation)
-        per_try = max(0.5, self.timeout / 4)
-        misses = 0
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise Timeout(f"{op.name} {key!r}: no answer within {self.timeout}s "
-                              f"({'outcome unknown' if write else 'not served'})")
+        attempts = Attempts(self._routing, op, key, write, self.timeout)
+        if self._routing.must_discover():
+            self._discover(attempts.deadline)
+            attempts.aim()
+        while not attempts.expired():
             try:
-                resp = self._conn(target).request(op, args, timeout=min(left, per_try),
-                                                  client_id=cid, seq=seq)
+                resp = self._conn(attempts.target).request(
+                    op, args, timeout=attempts.try_timeout(), client_id=cid, seq=seq)
+            except NotConnected:
+                attempts.unanswered(sent=False)
+                continue
             except TimeoutError:
-                self._suspect[target] = time.monotonic() + _SUSPECT_FOR
-                target = self._avoid_suspect(next(rotation), rotation)
+                attempts.unanswered(sent=True)
                 continue
-            st = resp.status
-            if st == ClientStatus.OK:
-                self._cache.set_leader(key, self._node_of(target))
-                return resp.result
-            if st == ClientStatus.ERROR and not resp.result.startswith(_RETRYABLE_ERRORS):
-                raise ClientError(f"{op.name} {key!r}: {resp.result}")
-            hinted = self._cache.node_addrs.get(resp.result) if st == ClientStatus.NOT_LEADER else None
-            if hinted is not None and hinted != target:
-                self._cache.set_leader(key, resp.result)
-                target = hinted
-                continue
-            # No usable hint (an election is under way, or the node lacks the range): try the
-            # next node, and pause after a full round so an election can finish.
-            misses += 1
-            if st == ClientStatus.NOT_LEADER and resp.result and hinted is None \
-                    and time.monotonic() - self._discovered_at > 1.0:
-                self._discover(deadline)
-            target = self._avoid_suspect(next(rotation), rotation)
-            if misses % len(self.addresses) == 0:
-                time.sleep(min(0.05 * (misses // len(self.addresses)), 0.5, max(0.0, left)))
-
-    def _avoid_suspect(self, target: str, rotation: Any) -> str:
-        """``target``, unless it recently did not answer and another address has not."""
-        now = time.monotonic()
-        for _ in range(len(self.addresses)):
-            if self._suspect.get(target, 0.0) <= now:
-                return target
-            target = next(rotation)
-        return target  # every address is suspect: try them anyway
-
-    def _node_of(self, addr: str) -> int:
-        for node, a in self._cache.node_addrs.items():
-            if a == addr:
-                return node
-        return 0
-
+            if attempts.answered(resp):
+                return attempts.result
+            if attempts.rediscover:
+                self._discover(attempts.deadline)
+            if attempts.pause:
+                time.sleep(attempts.pause)
+        raise attempts.give_up()

@@ -1,4 +1,4 @@
-"""``LocalCluster``: N node processes on 127.0.0.1, started from ``bin/multiraft-node``.
+"""``LocalCluster``: N node processes on 127.0.0.1, each ``python -m multiraft.cli.node``.
 
 Used by ``multiraft-cluster``, the benchmarks and the tests. Node i listens for raft on
 ``base_port + i`` and for clients on ``base_port + 100 + i`` (and, with ``metrics=True``, serves
@@ -22,7 +22,8 @@ from .errors import ClientError
 
 __all__ = ["LocalCluster", "NodeProcess"]
 
-NODE_SCRIPT = Path(__file__).resolve().parent.parent / "bin" / "multiraft-node"
+#: how a node process starts: the installed package, wherever it is (a wheel has no bin/)
+NODE_COMMAND = (sys.executable, "-m", "multiraft.cli.node")
 
 
 @dataclass(slots=True)
@@ -76,7 +77,7 @@ class LocalCluster:
         """A client of this cluster (with its CurveZMQ keys if it has some)."""
         curve = None
         if self.keys:
-            from transport.keys import load_client_curve
+            from multiraft.transport.keys import load_client_curve
             curve = load_client_curve(self.keys, {self.client_addr(i): i for i in self.ids})
         return Client(self.client_addrs, timeout=timeout, curve=curve)
 
@@ -95,7 +96,7 @@ class LocalCluster:
 
     def start_node(self, i: int) -> None:
         peers = ",".join(f"{j}={self.raft_addr(j)}" for j in self.ids if j != i)
-        cmd = [sys.executable, str(NODE_SCRIPT), "--id", str(i), "--listen", self.raft_addr(i),
+        cmd = [*NODE_COMMAND, "--id", str(i), "--listen", self.raft_addr(i),
                "--client", self.client_addr(i), "--data-dir", str(self.dir / f"node-{i}"),
                "--engine", self.engine, "--tick-ms", str(self.tick_ms),
                "--ranges", str(self.ranges), "--design", self.design,

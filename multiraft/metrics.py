@@ -23,8 +23,8 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                    HistogramMetricFamily, Metric)
 from prometheus_client.registry import Collector
 
-from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from transport.handler import Responder
+from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
+from multiraft.transport.handler import Responder
 
 __all__ = ["NodeCollector", "MetricsServer", "node_collector", "RANGE_SERIES_LIMIT"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import NodeConfig
+from multiraft.store.config import NodeConfig
 
 __all__ = ["Node"]
 
@@ -19,10 +19,10 @@ class Node:
         config.validate()
         self.config = config
         if config.design == "actors":
-            from actors import ActorNode
+            from multiraft.actors import ActorNode
             self._impl: Any = ActorNode(config)
         else:
-            from lockbased import LockNode
+            from multiraft.lockbased import LockNode
             self._impl = LockNode(config)
         self._metrics: Any = None
 

@@ -22,20 +22,20 @@ import random
 import time
 from typing import Any
 
-from raft import (Config, ConfChange, ConfChangeV2, EntryType, Message, MessageType as MT,
+from multiraft.raft import (Config, ConfChange, ConfChangeV2, EntryType, Message, MessageType as MT,
                   RawNode, Ready, StateType)
-from raft.errors import ProposalDropped
-from storage.commands import decode_command
-from storage.engine import WriteBatch
-from storage.replica_storage import ReplicaStorage
-from storage.state_machine import KVStateMachine
-from transport.client_protocol import ClientRequest, ClientStatus
-from transport.codec import Heartbeat, SnapshotChunk
-from transport.handler import Responder
+from multiraft.raft.errors import ProposalDropped
+from multiraft.storage.commands import decode_command
+from multiraft.storage.engine import WriteBatch
+from multiraft.storage.replica_storage import ReplicaStorage
+from multiraft.storage.state_machine import KVStateMachine
+from multiraft.transport.client_protocol import ClientRequest, ClientStatus
+from multiraft.transport.codec import Heartbeat, SnapshotChunk
+from multiraft.transport.handler import Responder
 
 from .env import ReplicaEnv, ReplicaServices
 from .histogram import LATENCY_BOUNDS, Histogram
-from .pending import READ_OPS, PendingRequests, respond_result, to_command
+from .pending import READ_OPS, PendingRequests, respond_result, to_command, wire_descriptor
 from .snapshots import SnapshotReceiver, send_snapshot
 
 __all__ = ["ReplicaCore"]
@@ -93,7 +93,7 @@ class ReplicaCore:
         self.process_ready()
 
     def stop(self) -> None:
-        self.pending.fail_reads(ClientStatus.ERROR, "node stopping")
+        self.pending.fail_reads(ClientStatus.UNAVAILABLE, "node stopping")
 
     @property
     def write_in_flight(self) -> bool:
@@ -140,10 +140,15 @@ class ReplicaCore:
         if r.state != StateType.LEADER:
             responder.respond(ClientStatus.NOT_LEADER, self.nodes.get(r.lead, 0))
             return
+        d = self.sm.descriptor
+        if d is not None and not d.contains(req.args[0]):
+            # A client with a stale range cache (or routed by a stale table): tell it the span.
+            responder.respond(ClientStatus.RANGE_KEY_MISMATCH, (wire_descriptor(d),))
+            return
         try:
             cmd = to_command(req)
         except ValueError as e:
-            responder.respond(ClientStatus.ERROR, str(e))
+            responder.respond(ClientStatus.REFUSED, str(e))
             return
         if req.op in READ_OPS:
             self.pending.read_batch.append((cmd, req.op, responder))
@@ -157,7 +162,7 @@ class ReplicaCore:
             # uncommitted data).
             self.proposals_dropped += 1
             self.pending.take_write(cmd.client_id, cmd.seq)
-            responder.respond(ClientStatus.ERROR, f"proposal dropped: {e}")
+            responder.respond(ClientStatus.BUSY, f"proposal dropped: {e}")
 
     def snapshot_chunk(self, from_node: int, c: SnapshotChunk) -> None:
         self.nodes.setdefault(c.from_replica, from_node)
@@ -354,6 +359,7 @@ class ReplicaCore:
             "range_id": self.range_id, "replica_id": self.replica_id,
             "start_key": None if d is None else d.start_key,
             "end_key": None if d is None else d.end_key,
+            "generation": None if d is None else d.generation,
             "replicas": [] if d is None else [list(p) for p in d.replicas],
             "state": st.soft_state.raft_state.name.lower(),
             "leader": st.soft_state.lead, "term": st.hard_state.term,

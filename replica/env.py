@@ -11,12 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from storage.engine import Engine, WriteBatch
-from storage.range_descriptor import RangeDescriptor
+from multiraft.storage.engine import Engine, WriteBatch
+from multiraft.storage.range_descriptor import RangeDescriptor
 
-from .heartbeat_queue import CoalescedHeartbeats
+from multiraft.transport.codec import Heartbeat
 
-__all__ = ["ReplicaServices", "ReplicaEnv"]
+__all__ = ["ReplicaServices", "ReplicaEnv", "HeartbeatSink"]
+
+
+class HeartbeatSink(Protocol):
+    """Where a replica posts its outgoing heartbeats and heartbeat responses; the node
+    coalesces them into one frame per destination node (``store.CoalescedHeartbeats``)."""
+
+    def post(self, node_id: int, hb: Heartbeat) -> None: ...
+
+    def post_response(self, node_id: int, hb: Heartbeat) -> None: ...
 
 
 @dataclass(slots=True)
@@ -26,7 +35,7 @@ class ReplicaServices:
     node_id: int
     engine: Engine
     transport: Any            # transport.Transport: send, send_snapshot_chunk
-    heartbeats: CoalescedHeartbeats
+    heartbeats: HeartbeatSink
     election_tick: int = 10
     heartbeat_tick: int = 1
     fsync: bool = True

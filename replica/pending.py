@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from storage.commands import Command, Result, Status
-from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from transport.handler import Responder
+from multiraft.storage.commands import Command, Result, Status
+from multiraft.storage.range_descriptor import RangeDescriptor
+from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus, WireDescriptor
+from multiraft.transport.handler import Responder
 
-__all__ = ["PendingRequests", "to_command", "respond_result", "READ_OPS"]
+__all__ = ["PendingRequests", "to_command", "respond_result", "wire_descriptor", "READ_OPS"]
 
 READ_OPS = frozenset({ClientOp.GET, ClientOp.SCAN})
 
@@ -38,10 +39,15 @@ def to_command(req: ClientRequest) -> Command:
     raise ValueError(f"{op.name} is not a key operation")
 
 
+def wire_descriptor(d: RangeDescriptor) -> WireDescriptor:
+    """A descriptor as a RANGE_KEY_MISMATCH answer carries it."""
+    return (d.range_id, d.start_key, d.end_key or b"", d.generation)
+
+
 def respond_result(responder: Responder, op: ClientOp, res: Result, range_end: bytes | None) -> None:
     """Answer a client with a state-machine result, in the client protocol's shapes."""
     if res.status == Status.ERROR:
-        responder.respond(ClientStatus.ERROR, str(res.value))
+        responder.respond(ClientStatus.REFUSED, str(res.value))
     elif op == ClientOp.CAS:
         responder.respond(ClientStatus.OK, (res.status == Status.OK, res.value))
     elif op == ClientOp.SCAN:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from raft import Message, MessageType as MT, Snapshot
-from storage.engine import Engine
-from storage.snapshot import SnapshotHeader, SnapshotInstaller, SnapshotSource
-from transport.codec import SnapshotChunk
+from multiraft.raft import Message, MessageType as MT, Snapshot
+from multiraft.storage.engine import Engine
+from multiraft.storage.snapshot import SnapshotHeader, SnapshotInstaller, SnapshotSource
+from multiraft.transport.codec import SnapshotChunk
 
 __all__ = ["send_snapshot", "SnapshotReceiver"]
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from raft.types import ConfState, HardState
+from multiraft.raft.types import ConfState, HardState
 
 from . import keys
 from .engine import WriteBatch

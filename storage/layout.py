@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from raft.types import ConfState
+from multiraft.raft.types import ConfState
 
 from .bootstrap import bootstrap_range
 from .engine import Engine

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass, field
 
 import msgpack
-from raft.types import ConfState, Entry, EntryType, HardState
+from multiraft.raft.types import ConfState, Entry, EntryType, HardState
 
 from .errors import StorageCorruptionError
 

@@ -15,9 +15,9 @@ the engine; the store must treat a failed write as fatal (or rebuild the object 
 
 from __future__ import annotations
 
-from raft.errors import CompactedError, SnapOutOfDateError, UnavailableError
-from raft.sizing import entries_size, entry_size, limit_size
-from raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
+from multiraft.raft.errors import CompactedError, SnapOutOfDateError, UnavailableError
+from multiraft.raft.sizing import entries_size, entry_size, limit_size
+from multiraft.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
 
 from . import keys
 from .engine import Engine, WriteBatch

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import msgpack
-from raft.types import SnapshotMetadata
+from multiraft.raft.types import SnapshotMetadata
 
 from . import keys
 from .engine import Engine, WriteBatch

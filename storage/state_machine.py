@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgpack
-from raft.types import ConfState, Entry, EntryType
+from multiraft.raft.types import ConfState, Entry, EntryType
 
 from . import keys
 from .commands import (MAX_SCAN_LIMIT, READ_OPS, Command, CommandError, Op, Result, Status,

@@ -17,7 +17,11 @@ import zmq
 from .client_protocol import ClientOp, ClientRequest, ClientResponse, decode_response, encode_request
 from .codec import DecodeError
 
-__all__ = ["ClientConnection"]
+__all__ = ["ClientConnection", "NotConnected"]
+
+
+class NotConnected(TimeoutError):
+    """The request was not sent: no live connection to the node (down, or not started)."""
 
 
 class ClientConnection:
@@ -45,7 +49,8 @@ class ClientConnection:
 
     def request(self, op: ClientOp, args: tuple[Any, ...], timeout: float = 5.0,
                 client_id: int = 0, seq: int = 0) -> ClientResponse:
-        """Send one request and wait for its response; raises ``TimeoutError``.
+        """Send one request and wait for its response; raises ``NotConnected`` if it could not
+        be sent, ``TimeoutError`` if it was sent and not answered in time.
 
         ``(client_id, seq)`` is a write's command id: reuse it when retrying the same write.
         """
@@ -53,7 +58,7 @@ class ClientConnection:
         # Writable only while connected (IMMEDIATE): give a fresh or restarting connection a
         # moment, and fail fast for a node that is not there.
         if not self._socket.poll(min(self._connect_wait_ms, int(timeout * 1000)), zmq.POLLOUT):
-            raise TimeoutError(f"not connected to {self.address}")
+            raise NotConnected(f"not connected to {self.address}")
         self._socket.send(encode_request(ClientRequest(request_id, op, args, client_id, seq)))
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:

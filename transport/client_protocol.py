@@ -19,8 +19,20 @@ SCAN       (start, end (b"" = no end), limit)    (pairs, range_end): the (key, v
 STATUS     (opaque map,)                         opaque map
 =========  ====================================  ===================================
 
-Non-OK results: NOT_LEADER -> leader hint (node id, 0 if unknown); RANGE_NOT_FOUND -> None;
-ERROR -> message string.
+Non-OK statuses say what happened and what a client may do; none of them was applied:
+
+==================  ==========================================  ==============================
+status              result                                      the client
+==================  ==========================================  ==============================
+NOT_LEADER          leader hint: node id (0 if unknown)         retries at the hinted leader
+RANGE_NOT_FOUND     None                                        retries on another node
+REFUSED             message                                     gives up: never valid as sent
+UNAVAILABLE         message                                     retries on another node
+BUSY                message                                     backs off, then retries
+RANGE_KEY_MISMATCH  the descriptors the replica knows, each     refreshes its range cache,
+                    ``(range_id, start, end (b"" = no end),     retries
+                    generation)``
+==================  ==========================================  ==============================
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ import msgpack
 
 from .codec import VERSION, DecodeError, FrameKind, unpack_envelope
 
-__all__ = ["ClientOp", "ClientStatus", "ClientRequest", "ClientResponse", "BadRequest",
+__all__ = ["ClientOp", "ClientStatus", "RETRYABLE", "WireDescriptor", "ClientRequest", "ClientResponse", "BadRequest",
            "encode_request", "decode_request", "encode_response", "decode_response"]
 
 
@@ -47,10 +59,25 @@ class ClientOp(IntEnum):
 
 
 class ClientStatus(IntEnum):
+    """A response's status (the module table says what each means for a client)."""
+
     OK = 0
     NOT_LEADER = 1
     RANGE_NOT_FOUND = 2
-    ERROR = 3
+    REFUSED = 3
+    UNAVAILABLE = 4
+    BUSY = 5
+    RANGE_KEY_MISMATCH = 6
+
+
+#: Statuses a client retries (on another node, at the hinted leader or after a pause) until its
+#: timeout: the request was not applied and may succeed later.
+RETRYABLE = frozenset({ClientStatus.NOT_LEADER, ClientStatus.RANGE_NOT_FOUND,
+                       ClientStatus.UNAVAILABLE, ClientStatus.BUSY,
+                       ClientStatus.RANGE_KEY_MISMATCH})
+
+#: A descriptor as RANGE_KEY_MISMATCH carries it: (range_id, start, end (b"" = no end), generation)
+WireDescriptor = tuple[int, bytes, bytes, int]
 
 
 @dataclass(slots=True)
@@ -146,10 +173,23 @@ _OK_RESULT_CHECKS: dict[ClientOp, Callable[[Any], bool]] = {
     ClientOp.STATUS: _is_map,
 }
 
+def _is_str(v: Any) -> bool:
+    return type(v) is str
+
+
+def _is_descriptors(v: Any) -> bool:
+    return type(v) is tuple and all(
+        type(d) is tuple and len(d) == 4 and _is_u64(d[0]) and type(d[1]) is bytes
+        and type(d[2]) is bytes and _is_u64(d[3]) for d in v)
+
+
 _STATUS_RESULT_CHECKS: dict[ClientStatus, Callable[[Any], bool]] = {
     ClientStatus.NOT_LEADER: _is_uint,
     ClientStatus.RANGE_NOT_FOUND: _is_none,
-    ClientStatus.ERROR: lambda v: type(v) is str,
+    ClientStatus.REFUSED: _is_str,
+    ClientStatus.UNAVAILABLE: _is_str,
+    ClientStatus.BUSY: _is_str,
+    ClientStatus.RANGE_KEY_MISMATCH: _is_descriptors,
 }
 
 _OPS = {int(o): o for o in ClientOp}

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import msgpack
 
-from raft.types import (LOCAL_MESSAGES, ConfState, Entry, EntryType, Message, MessageType,
+from multiraft.raft.types import (LOCAL_MESSAGES, ConfState, Entry, EntryType, Message, MessageType,
                         Snapshot, SnapshotMetadata)
 
 __all__ = [

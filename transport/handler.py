@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
-from raft.types import Message
+from multiraft.raft.types import Message
 
 from .client_protocol import ClientOp, ClientRequest, ClientResponse, ClientStatus, encode_response
 from .codec import Heartbeat, SnapshotChunk

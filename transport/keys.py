@@ -3,7 +3,7 @@
 Key files are ZeroMQ certificates (``NAME.key`` holds the public key, ``NAME.key_secret`` both;
 the secret file is made readable by its owner only). Generate one per node or client:
 
-    python -m transport.keys DIR NAME
+    python -m multiraft.transport.keys DIR NAME
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def load_public_key(public_file: str | os.PathLike[str]) -> bytes:
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: generate a key pair."""
-    parser = argparse.ArgumentParser(prog="python -m transport.keys",
+    parser = argparse.ArgumentParser(prog="python -m multiraft.transport.keys",
                                      description="Generate a CurveZMQ key pair for a node or client.")
     parser.add_argument("key_dir")
     parser.add_argument("name")

@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping
 
 import zmq
 
-from raft.types import Message
+from multiraft.raft.types import Message
 
 from .client_protocol import BadRequest, ClientStatus, decode_request
 from .codec import (MAX_FRAME_BYTES, DecodeError, FrameKind, Heartbeat, SnapshotChunk,
@@ -393,7 +393,7 @@ class Transport:
             except BadRequest as e:
                 self.counters.decode_errors += 1
                 Responder(partial(self._reply, routing_id), e.request_id, e.op).respond(
-                    ClientStatus.ERROR, str(e))
+                    ClientStatus.REFUSED, str(e))
                 continue
             except DecodeError as e:
                 self.counters.decode_errors += 1

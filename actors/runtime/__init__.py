@@ -5,12 +5,12 @@ has its own mailbox and an injected scheduler runs ready mailboxes, one worker p
 at a time (TiKV's batch-system shape). Handles keep pykka's `ActorRef` API and futures.
 """
 
-from actors.runtime._actor import PooledActor
-from actors.runtime._manual import ManualScheduler
-from actors.runtime._pool import ThreadPoolScheduler
-from actors.runtime._ref import PooledActorRef
-from actors.runtime._runtime import PooledRuntime
-from actors.runtime._scheduler import Scheduler, Task
+from multiraft.actors.runtime._actor import PooledActor
+from multiraft.actors.runtime._manual import ManualScheduler
+from multiraft.actors.runtime._pool import ThreadPoolScheduler
+from multiraft.actors.runtime._ref import PooledActorRef
+from multiraft.actors.runtime._runtime import PooledRuntime
+from multiraft.actors.runtime._scheduler import Scheduler, Task
 
 __all__ = [
     "ManualScheduler",

@@ -11,7 +11,7 @@ from pykka.messages import ProxyCall, ProxyGetAttr, ProxySetAttr
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from actors.runtime._ref import PooledActorRef
+    from multiraft.actors.runtime._ref import PooledActorRef
 
 logger = logging.getLogger("actors.runtime")
 

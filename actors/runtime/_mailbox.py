@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from pykka import Future
 
-    from actors.runtime._actor import PooledActor
+    from multiraft.actors.runtime._actor import PooledActor
 
 logger = logging.getLogger("actors.runtime")
 

@@ -6,7 +6,7 @@ import collections
 import random
 import threading
 
-from actors.runtime._scheduler import Task
+from multiraft.actors.runtime._scheduler import Task
 
 
 class ManualScheduler:

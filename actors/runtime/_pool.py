@@ -6,7 +6,7 @@ import queue
 import threading
 import time
 
-from actors.runtime._scheduler import Task
+from multiraft.actors.runtime._scheduler import Task
 
 
 class ThreadPoolScheduler:

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
 from pykka import ActorDeadError, ActorProxy, Future, ThreadingFuture
 
-from actors.runtime._mailbox import STOP
+from multiraft.actors.runtime._mailbox import STOP
 
 if TYPE_CHECKING:
-    from actors.runtime._actor import PooledActor
-    from actors.runtime._mailbox import Mailbox
+    from multiraft.actors.runtime._actor import PooledActor
+    from multiraft.actors.runtime._mailbox import Mailbox
 
 A = TypeVar("A", bound="PooledActor")
 

@@ -8,11 +8,11 @@ from typing import Any, Self, TypeVar
 
 from pykka import Timeout
 
-from actors.runtime._actor import PooledActor
-from actors.runtime._mailbox import STOP, Mailbox
-from actors.runtime._pool import ThreadPoolScheduler
-from actors.runtime._ref import PooledActorRef
-from actors.runtime._scheduler import Scheduler
+from multiraft.actors.runtime._actor import PooledActor
+from multiraft.actors.runtime._mailbox import STOP, Mailbox
+from multiraft.actors.runtime._pool import ThreadPoolScheduler
+from multiraft.actors.runtime._ref import PooledActorRef
+from multiraft.actors.runtime._scheduler import Scheduler
 
 A = TypeVar("A", bound=PooledActor)
 

@@ -11,14 +11,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bench.workload import WorkloadResult, run_workload
-
 from .output import print_json, print_table
+
+if TYPE_CHECKING:
+    from multiraft.bench.workload import WorkloadResult
 
 __all__ = ["run_bench", "print_summary", "run_compare_command"]
 
@@ -26,6 +27,8 @@ __all__ = ["run_bench", "print_summary", "run_compare_command"]
 def run_bench(addrs: list[str], seconds: float, **workload: Any) -> WorkloadResult:
     """Run ``run_workload(addrs, seconds, **workload)`` on a worker thread while the progress
     bar follows the clock (the workload reports only when done); its errors are re-raised."""
+    from multiraft.bench.workload import run_workload
+
     outcome: dict[str, Any] = {}
 
     def work() -> None:
@@ -65,7 +68,7 @@ def print_summary(result: WorkloadResult, as_json: bool) -> None:
 
 def run_compare_command(args: argparse.Namespace) -> int:
     """``multiraft bench --compare``: run ``bench.compare`` and print where its report went."""
-    from bench.compare import QUICK, CompareConfig, run_compare
+    from multiraft.bench.compare import QUICK, CompareConfig, run_compare
 
     # --quick fixes the rounds and durations; the matrix flags refine either base.
     base = QUICK if args.quick else CompareConfig(rounds=args.rounds, seconds=args.seconds,

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         for n in cluster.manifest()["nodes"]:
             print(f"node {n['id']} client={n['client']} raft={n['raft']} pid={n['pid']}", flush=True)
         if args.workload > 0:
-            from bench.workload import run_workload
+            from multiraft.bench.workload import run_workload
             with cluster.client() as c:
                 curve = c.curve
             print(run_workload(cluster.client_addrs, seconds=args.workload, curve=curve).table(),

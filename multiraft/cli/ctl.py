@@ -42,7 +42,7 @@ from typing import Any, NoReturn
 
 from ..client import Client
 from ..errors import ClientError, Timeout
-from transport.keys import ClientCurve, load_client_curve
+from multiraft.transport.keys import ClientCurve, load_client_curve
 
 from .addresses import AddressError, manifest_nodes, resolve_addresses
 from .cluster_view import ClusterView
@@ -186,7 +186,7 @@ def cmd_ranges(c: Client, args: argparse.Namespace) -> int:
 def cmd_keys_gen(args: argparse.Namespace) -> int:
     """``node-1..N`` and ``client`` (or ``client-1..M``) key pairs, the layout
     ``multiraft-node --keys DIR`` reads."""
-    from transport.keys import generate_keypair
+    from multiraft.transport.keys import generate_keypair
     if args.nodes < 1 or args.clients < 0:
         raise UsageError("--nodes must be at least 1 and --clients at least 0")
     names = [f"node-{i}" for i in range(1, args.nodes + 1)]

@@ -24,7 +24,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..config import NodeConfig
+from multiraft.store.config import NodeConfig
 from ..node import Node
 
 __all__ = ["main", "parse_peers", "curve_config"]
@@ -49,7 +49,7 @@ def parse_peers(text: str) -> dict[int, str]:
 
 def curve_config(key_dir: str, node_id: int, node_ids: list[int]) -> Any:
     """The CurveZMQ setup from a key directory made by ``multiraft keys gen``."""
-    from transport.keys import CurveConfig, load_keypair, load_public_key
+    from multiraft.transport.keys import CurveConfig, load_keypair, load_public_key
     d = Path(key_dir)
     try:
         public, secret = load_keypair(d / f"node-{node_id}.key_secret")

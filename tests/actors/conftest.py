@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from actors.runtime import ManualScheduler, PooledRuntime, ThreadPoolScheduler
+from multiraft.actors.runtime import ManualScheduler, PooledRuntime, ThreadPoolScheduler
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ from typing import Any
 
 import pykka
 
-from actors.inbound import RouteTable, StoreInbound
-from actors.messages import ClientCommand, InboundClient, InboundRaft, RaftMessages
-from replica.routing import RangeRouter
-from storage.range_descriptor import RangeDescriptor
-from transport.client_protocol import ClientOp, ClientRequest, ClientStatus
+from multiraft.actors.inbound import RouteTable, StoreInbound
+from multiraft.actors.messages import ClientCommand, InboundClient, InboundRaft, RaftMessages
+from multiraft.store.routing import RangeRouter
+from multiraft.storage.range_descriptor import RangeDescriptor
+from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 
 
 class Handle:
@@ -89,4 +89,4 @@ def test_an_empty_table_sends_everything_to_the_store_and_no_store_means_an_erro
     unbound = StoreInbound()
     resp = Responder()
     unbound.on_client_request(ClientRequest(1, ClientOp.GET, (b"k",)), resp)
-    assert resp.answers == [(ClientStatus.ERROR, "node not serving")]
+    assert resp.answers == [(ClientStatus.UNAVAILABLE, "node not serving")]

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.runtime import (
+from multiraft.actors.runtime import (
     ManualScheduler,
     PooledActor,
     PooledActorRef,
@@ -628,7 +628,7 @@ def test_stopping_a_runtime_that_never_started_still_runs_the_hooks() -> None:
 def test_tell_coalesced_queues_a_signal_once_until_handled() -> None:
     """A signal told many times while queued is handled once; told again after being
     handled, it is delivered again (nothing lost)."""
-    from actors.runtime import ManualScheduler, PooledActor, PooledRuntime
+    from multiraft.actors.runtime import ManualScheduler, PooledActor, PooledRuntime
 
     tick = object()
     seen: list[object] = []

@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
-from bench.compare_report import main, markdown, plot, summarize, write_report
+from multiraft.bench.compare_report import main, markdown, plot, summarize, write_report
 
 QUANTILES = [0.0, 0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0]
 CDF_FACTORS = [0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 1.9, 2.5, 4.0]

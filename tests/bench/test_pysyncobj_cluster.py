@@ -14,12 +14,12 @@ import msgpack
 import pytest
 import zmq
 
-from bench.pysyncobj_cluster import PySyncObjCluster
-from bench.workload import run_workload
+from multiraft.bench.pysyncobj_cluster import PySyncObjCluster
+from multiraft.bench.workload import run_workload
 from multiraft.client import Client
-from transport.client_protocol import (ClientOp, ClientRequest, ClientStatus, decode_response,
+from multiraft.transport.client_protocol import (ClientOp, ClientRequest, ClientStatus, decode_response,
                                        encode_request)
-from transport.codec import VERSION, FrameKind
+from multiraft.transport.codec import VERSION, FrameKind
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -87,7 +87,7 @@ def test_garbage_does_not_crash_a_node(make_cluster) -> None:
             r = decode_response(s.recv())
             answers[r.request_id] = r
         assert {i: r.status for i, r in answers.items()} == {
-            7: ClientStatus.ERROR, 8: ClientStatus.ERROR}
+            7: ClientStatus.REFUSED, 8: ClientStatus.REFUSED}
     finally:
         ctx.destroy(linger=0)
     with Client(c.client_addrs) as cl:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import signal
 import socket
 import subprocess
@@ -18,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.quick_start import NODE_LINE, pid_alive
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "bin"
 
-#: ``node ID client=HOST:PORT raft=HOST:PORT pid=PID``, as multiraft-cluster prints it.
-NODE_LINE = re.compile(r"^node (\d+) client=(\S+:\d+) raft=(\S+:\d+) pid=(\d+)$")
 
 
 def _ports_free(ports: list[int]) -> bool:
@@ -67,14 +66,6 @@ class ClusterProcess:
     def ctl(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """``bin/multiraft --cluster DIR ARGS``."""
         return run("multiraft", "--cluster", str(self.dir), *args, timeout=timeout)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="package")

@@ -130,10 +130,11 @@ def test_unavailable_exits_3_in_bounded_time(tmp_path):
         assert r.stderr.strip().splitlines()[-1].startswith("multiraft: ")
 
 
-def test_write_to_a_dead_node_says_outcome_unknown():
+def test_write_to_a_node_never_reached_says_not_connected():
+    """Nothing was sent, so nothing can have applied: unavailable, not "outcome unknown"."""
     dead = f"127.0.0.1:{free_base_port(1) + 1}"
     r = run("multiraft", "--addr", dead, "--timeout", "1", "put", "k", "v")
-    one_line_error(r, 3, "outcome unknown")
+    one_line_error(r, 3, "not connected")
 
 
 def test_a_stopped_node(cluster):

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from replica.histogram import LATENCY_BOUNDS, Histogram
+from multiraft.replica.histogram import LATENCY_BOUNDS, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from multiraft import Node, NodeConfig

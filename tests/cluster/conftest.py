@@ -34,12 +34,12 @@ from typing import Any
 import pytest
 
 from multiraft import Client, Node, NodeConfig
+from multiraft.local_cluster import NODE_COMMAND
 
 #: The designs every cluster test runs on.
 DESIGNS = ["actors", "locks"]
 
 REPO = Path(__file__).resolve().parents[2]
-NODE_BIN = REPO / "bin" / "multiraft-node"
 NODE_IDS = (1, 2, 3)
 
 log = logging.getLogger(__name__)
@@ -329,7 +329,7 @@ class ProcessCluster(Cluster):
 
     def _start(self, node: int) -> None:
         peers = ",".join(f"{n}={a}" for n, a in self.peers(node).items())
-        argv = [sys.executable, str(NODE_BIN), "--id", str(node),
+        argv = [*NODE_COMMAND, "--id", str(node),
                 "--listen", self.raft_addr[node], "--client", self.client_addr[node],
                 "--peers", peers, "--data-dir", str(self.data_dir(node)),
                 "--engine", self.engine, "--tick-ms", str(self.tick_ms),

@@ -72,7 +72,7 @@ def guard_actor_replicas(monkeypatch: pytest.MonkeyPatch, guard: ConfinementGuar
     (bootstrapped replicas and those the store creates later alike); allowed only where
     ``actor_ref.running_thread_id()`` is the calling thread. (``RawNode(...)`` itself runs in
     ``__init__`` on the spawning thread, before the wrap: the actor is not running yet.)"""
-    from actors.replica import ReplicaActor
+    from multiraft.actors.replica import ReplicaActor
     original_init = ReplicaActor.__init__
 
     def init(self: Any, *args: Any, **kw: Any) -> None:
@@ -92,7 +92,7 @@ def actor_raw_nodes(node: Any) -> list[Any]:
 def guard_lock_replicas(monkeypatch: pytest.MonkeyPatch, guard: ConfinementGuard) -> None:
     """locks: wrap each replica's RawNode (``LockedReplica.core.rn``) as the replica is built;
     allowed only while the calling thread holds that replica's lock (``OwnedLock``)."""
-    from lockbased.replica import LockedReplica
+    from multiraft.lockbased.replica import LockedReplica
     original_init = LockedReplica.__init__
 
     def init(self: Any, *args: Any, **kw: Any) -> None:

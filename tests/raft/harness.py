@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from raft import (Config, ConfChange, ConfChangeV2, ConfState, Entry, EntryType, HardState,
+from multiraft.raft import (Config, ConfChange, ConfChangeV2, ConfState, Entry, EntryType, HardState,
                   MemoryStorage, Message, MessageType, RawNode, ReadState, Snapshot,
                   SnapshotMetadata, StateType)
 

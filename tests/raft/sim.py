@@ -37,7 +37,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from raft import (Config, ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType,
+from multiraft.raft import (Config, ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType,
                   ConfChangeV2, ConfState, Entry, EntryType, HardState, MemoryStorage, Message,
                   ProposalDropped, RawNode, Snapshot, SnapshotMetadata, StateType)
 

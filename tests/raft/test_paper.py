@@ -13,7 +13,7 @@ import random
 import pytest
 
 from harness import BOOT_INDEX, Network, bootstrap_storage, log_terms, msg
-from raft import (Config, ConfState, Entry, HardState, MessageType, RawNode, Snapshot,
+from multiraft.raft import (Config, ConfState, Entry, HardState, MessageType, RawNode, Snapshot,
                   SnapshotMetadata, StateType)
 
 MT = MessageType

@@ -11,7 +11,7 @@ import sys
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from raft import ConfState, Entry, HardState, MemoryStorage, Snapshot, SnapshotMetadata
+from multiraft.raft import ConfState, Entry, HardState, MemoryStorage, Snapshot, SnapshotMetadata
 
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -49,7 +49,7 @@ def ref_vote(ids: frozenset[int], votes: dict[int, bool]) -> str:
 def test_majority_committed_index_matches_reference(ids: frozenset[int], acked: dict[int, int]) -> None:
     """etcd MajorityConfig.CommittedIndex: the highest index a majority acknowledged; ids not in
     ``acked`` count as 0; acks of non-members are ignored; an empty config reports sys.maxsize."""
-    from raft.quorum import MajorityConfig
+    from multiraft.raft.quorum import MajorityConfig
     assert MajorityConfig(ids).committed_index(acked) == ref_committed(ids, acked)
 
 
@@ -58,7 +58,7 @@ def test_majority_committed_index_matches_reference(ids: frozenset[int], acked: 
 def test_majority_committed_index_is_monotone(ids: frozenset[int], acked: dict[int, int],
                                               who: int, more: int) -> None:
     """Raising one voter's acknowledged index never lowers the committed index (commit only grows)."""
-    from raft.quorum import MajorityConfig
+    from multiraft.raft.quorum import MajorityConfig
     c = MajorityConfig(ids)
     before = c.committed_index(acked)
     after = c.committed_index({**acked, who: max(acked.get(who, 0), more)})
@@ -70,7 +70,7 @@ def test_majority_committed_index_is_monotone(ids: frozenset[int], acked: dict[i
 def test_majority_vote_result_matches_reference(ids: frozenset[int], votes: dict[int, bool]) -> None:
     """etcd MajorityConfig.VoteResult: WON with a majority of yes, LOST when yes + missing is
     short of a majority, else PENDING; an empty config wins."""
-    from raft.quorum import MajorityConfig, VoteResult
+    from multiraft.raft.quorum import MajorityConfig, VoteResult
     assert MajorityConfig(ids).vote_result(votes) == VoteResult[ref_vote(ids, votes)]
 
 
@@ -80,7 +80,7 @@ def test_joint_committed_index_is_min_of_halves(inc: frozenset[int], out: frozen
                                                 acked: dict[int, int]) -> None:
     """etcd JointConfig.CommittedIndex: the minimum of both majorities' committed index, so an
     index is committed only when each half has a quorum for it (an empty half does not constrain)."""
-    from raft.quorum import JointConfig, MajorityConfig
+    from multiraft.raft.quorum import JointConfig, MajorityConfig
     j = JointConfig(MajorityConfig(inc), MajorityConfig(out))
     assert j.committed_index(acked) == min(ref_committed(inc, acked), ref_committed(out, acked))
 
@@ -90,7 +90,7 @@ def test_joint_committed_index_is_min_of_halves(inc: frozenset[int], out: frozen
 def test_joint_vote_result_needs_both_halves(inc: frozenset[int], out: frozenset[int],
                                              votes: dict[int, bool]) -> None:
     """etcd JointConfig.VoteResult: WON only if both halves win, LOST if either loses."""
-    from raft.quorum import JointConfig, MajorityConfig, VoteResult
+    from multiraft.raft.quorum import JointConfig, MajorityConfig, VoteResult
     r1, r2 = ref_vote(inc, votes), ref_vote(out, votes)
     want = "WON" if r1 == r2 == "WON" else "LOST" if "LOST" in (r1, r2) else "PENDING"
     j = JointConfig(MajorityConfig(inc), MajorityConfig(out))
@@ -102,7 +102,7 @@ def test_joint_vote_result_needs_both_halves(inc: frozenset[int], out: frozenset
 def test_two_majorities_of_one_config_intersect(ids: frozenset[int], data: st.DataObject) -> None:
     """The safety core of raft: if one set of voters wins an election, the complementary voters
     cannot also win (two majorities always share a member)."""
-    from raft.quorum import MajorityConfig, VoteResult
+    from multiraft.raft.quorum import MajorityConfig, VoteResult
     assume(ids)
     yes = data.draw(st.frozensets(st.sampled_from(sorted(ids))))
     c = MajorityConfig(ids)
@@ -134,7 +134,7 @@ def make_log(terms: list[int], stable: int, committed: int = SNAP_INDEX) -> tupl
     """A RaftLog over a MemoryStorage holding the snapshot (SNAP_INDEX, SNAP_TERM) and the first
     ``stable`` entries of ``terms``; the rest are appended to the log (unstable). Returns the log
     and the model: index -> term, snapshot included."""
-    from raft.log import RaftLog
+    from multiraft.raft.log import RaftLog
     s = MemoryStorage()
     s.apply_snapshot(Snapshot(metadata=SnapshotMetadata(ConfState(voters=(1,)), SNAP_INDEX, SNAP_TERM)))
     ents = [Entry(t, SNAP_INDEX + 1 + k) for k, t in enumerate(terms)]

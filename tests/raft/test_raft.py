@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from harness import BOOT_INDEX, Network, bootstrap_storage, log_terms, msg
-from raft import (Config, ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType,
+from multiraft.raft import (Config, ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType,
                   ConfChangeV2, ConfState, Entry, EntryType, HardState, MemoryStorage,
                   MessageType, ProgressState, ProposalDropped, RawNode, ReadOnlyOption, ReadState,
                   Snapshot, SnapshotMetadata, StateType)

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from raft import Entry, HardState
+from multiraft.raft import Entry, HardState
 from sim import SimStats, Simulation, SimulationFailure, run_seed
 
 SEEDS = int(os.environ.get("RAFT_SIM_SEEDS", "300"))

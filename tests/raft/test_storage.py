@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from raft import (CompactedError, ConfState, Entry, MemoryStorage, Snapshot, SnapshotMetadata,
+from multiraft.raft import (CompactedError, ConfState, Entry, MemoryStorage, Snapshot, SnapshotMetadata,
                   SnapOutOfDateError, UnavailableError)
 
 CS = ConfState(voters=(1, 2, 3))

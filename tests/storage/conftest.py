@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage import MemoryEngine, RocksEngine
+from multiraft.storage import MemoryEngine, RocksEngine
 
 
 @pytest.fixture(params=["memory", "rocks"])

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from raft.types import ConfState, Entry, HardState
-from storage import (Command, KVStateMachine, RangeDescriptor, ReplicaStorage, RocksEngine,
+from multiraft.raft.types import ConfState, Entry, HardState
+from multiraft.storage import (Command, KVStateMachine, RangeDescriptor, ReplicaStorage, RocksEngine,
                      bootstrap_range)
 
 

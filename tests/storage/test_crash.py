@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from raft.types import HardState
-from storage import KVStateMachine, ReplicaStorage, RocksEngine, keys
+from multiraft.raft.types import HardState
+from multiraft.storage import KVStateMachine, ReplicaStorage, RocksEngine, keys
 
 from .crash_child import descriptor, user_key
 

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from storage import DataDirError, load_descriptors, open_data_dir, RangeDescriptor
-from storage.range_descriptor import encode_descriptor
-from storage import keys
+from multiraft.storage import DataDirError, load_descriptors, open_data_dir, RangeDescriptor
+from multiraft.storage.range_descriptor import encode_descriptor
+from multiraft.storage import keys
 
 
 def test_created_when_missing_and_reopened(tmp_path):

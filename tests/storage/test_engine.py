@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage import RocksEngine
+from multiraft.storage import RocksEngine
 
 
 def fill(engine, n=10):

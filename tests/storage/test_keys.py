@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage import keys
+from multiraft.storage import keys
 
 u64 = st.integers(min_value=0, max_value=2**64 - 1)
 

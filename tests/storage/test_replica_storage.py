@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from raft.errors import CompactedError, SnapOutOfDateError, UnavailableError
-from raft.sizing import entry_size
-from raft.storage import MemoryStorage
-from raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
-from storage import MemoryEngine, ReplicaStorage, RocksEngine, bootstrap_range, RangeDescriptor
+from multiraft.raft.errors import CompactedError, SnapOutOfDateError, UnavailableError
+from multiraft.raft.sizing import entry_size
+from multiraft.raft.storage import MemoryStorage
+from multiraft.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
+from multiraft.storage import MemoryEngine, ReplicaStorage, RocksEngine, bootstrap_range, RangeDescriptor
 
 RID = 7
 
@@ -221,7 +221,7 @@ def test_truncation_deletes_the_log_keys(engine):
     rs = ReplicaStorage(engine, RID)
     write(engine, rs.append, [Entry(1, i) for i in range(1, 10_001)])
     write(engine, rs.truncate, 9_000)
-    from storage import keys
+    from multiraft.storage import keys
     left = engine.scan(*keys.log_span(RID))
     assert [keys.index_of_log_key(k) for k, _ in left] == list(range(9_001, 10_001))
     rs2 = ReplicaStorage(engine, RID)

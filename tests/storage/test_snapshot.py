@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from raft.errors import SnapOutOfDateError
-from raft.types import ConfState, Entry, HardState
-from storage import (Command, KVStateMachine, RangeDescriptor, ReplicaStorage, SnapshotHeader,
+from multiraft.raft.errors import SnapOutOfDateError
+from multiraft.raft.types import ConfState, Entry, HardState
+from multiraft.storage import (Command, KVStateMachine, RangeDescriptor, ReplicaStorage, SnapshotHeader,
                      SnapshotInstaller, SnapshotSource, SnapshotStreamError, bootstrap_range, keys)
 
 DESC = RangeDescriptor(1, b"b", b"m", ((1, 1), (2, 2)), 3)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raft.types import ConfState, Entry, EntryType
-from storage import (Command, KVStateMachine, MemoryEngine, RangeDescriptor, Result,
+from multiraft.raft.types import ConfState, Entry, EntryType
+from multiraft.storage import (Command, KVStateMachine, MemoryEngine, RangeDescriptor, Result,
                      RocksEngine, Status, bootstrap_range, keys)
 
 RID = 1

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raft.types import LOCAL_MESSAGES, Entry, Message, MessageType
-from transport import (DecodeError, decode_frame, decode_request, decode_response,
+from multiraft.raft.types import LOCAL_MESSAGES, Entry, Message, MessageType
+from multiraft.transport import (DecodeError, decode_frame, decode_request, decode_response,
                        encode_request, encode_response)
-from transport.codec import (VERSION, FrameKind, heartbeats_frame, raft_frame, raft_item,
+from multiraft.transport.codec import (VERSION, FrameKind, heartbeats_frame, raft_frame, raft_item,
                              snapshot_chunk_frame)
 
 from transport_strategies import chunks, heartbeats, raft_items, requests, responses, u64

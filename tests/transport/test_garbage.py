@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raft.types import ConfState, Entry, Message, MessageType, Snapshot, SnapshotMetadata
-from transport import (ClientOp, ClientRequest, ClientResponse, ClientStatus, DecodeError,
+from multiraft.raft.types import ConfState, Entry, Message, MessageType, Snapshot, SnapshotMetadata
+from multiraft.transport import (ClientOp, ClientRequest, ClientResponse, ClientStatus, DecodeError,
                        Heartbeat, SnapshotChunk, decode_frame, decode_request, decode_response,
                        encode_request, encode_response)
-from transport.codec import (VERSION, FrameKind, heartbeats_frame, raft_frame, raft_item,
+from multiraft.transport.codec import (VERSION, FrameKind, heartbeats_frame, raft_frame, raft_item,
                              snapshot_chunk_frame)
 
 

@@ -12,12 +12,12 @@ import msgpack
 import pytest
 import zmq
 
-from raft.types import ConfState, Message, MessageType, SnapshotMetadata
-from transport import (ClientConnection, ClientOp, ClientStatus, CurveConfig, FaultInjector,
+from multiraft.raft.types import ConfState, Message, MessageType, SnapshotMetadata
+from multiraft.transport import (ClientConnection, ClientOp, ClientStatus, CurveConfig, FaultInjector,
                        Heartbeat, LinkFault, SnapshotChunk, Transport, generate_keypair,
                        load_keypair)
-from transport.codec import VERSION, FrameKind, raft_frame, raft_item
-from transport.keys import main as keys_main
+from multiraft.transport.codec import VERSION, FrameKind, raft_frame, raft_item
+from multiraft.transport.keys import main as keys_main
 
 from transport_cluster import Recorder, curve_config, curve_node1, resend_until, wait_until
 
@@ -147,7 +147,7 @@ def test_client_requests_get_answers_and_garbage_gets_counted(pair):
     with ClientConnection(t1.client_address) as c:
         assert c.request(ClientOp.GET, (b"k",)).result == b"k"
         bad = c.request(ClientOp.PUT, (b"k",))
-        assert bad.status is ClientStatus.ERROR and "PUT" in bad.result
+        assert bad.status is ClientStatus.REFUSED and "PUT" in bad.result
         with zmq.Context() as ctx:
             s = ctx.socket(zmq.DEALER)
             s.linger = 0

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from raft.types import Message, MessageType
-from transport import FaultInjector, Transport
+from multiraft.raft.types import Message, MessageType
+from multiraft.transport import FaultInjector, Transport
 
 from transport_cluster import PeerProcess, Recorder, curve_node1, resend_until, wait_until
 

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from raft.types import Message
-from transport import (ClientRequest, ClientStatus, CurveConfig, Heartbeat, Responder,
+from multiraft.raft.types import Message
+from multiraft.transport import (ClientRequest, ClientStatus, CurveConfig, Heartbeat, Responder,
                        SnapshotChunk, Transport, generate_keypair, load_keypair, load_public_key)
 
 REPO = Path(__file__).resolve().parents[2]

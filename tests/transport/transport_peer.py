@@ -9,8 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
-from raft.types import Message, MessageType
-from transport import FaultInjector, Heartbeat, Transport
+from multiraft.raft.types import Message, MessageType
+from multiraft.transport import FaultInjector, Heartbeat, Transport
 from transport_cluster import Recorder, curve_config
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from raft.types import (LOCAL_MESSAGES, ConfState, Entry, EntryType, Message, MessageType,
+from multiraft.raft.types import (LOCAL_MESSAGES, ConfState, Entry, EntryType, Message, MessageType,
                         Snapshot, SnapshotMetadata)
-from transport import (ClientOp, ClientRequest, ClientResponse, ClientStatus, Heartbeat,
+from multiraft.transport import (ClientOp, ClientRequest, ClientResponse, ClientStatus, Heartbeat,
                        SnapshotChunk)
 
 u64 = st.integers(min_value=0, max_value=2**64 - 1)
@@ -46,7 +46,10 @@ _RESULTS = {
 _NON_OK = {
     ClientStatus.NOT_LEADER: u64,
     ClientStatus.RANGE_NOT_FOUND: st.none(),
-    ClientStatus.ERROR: st.text(max_size=40),
+    ClientStatus.REFUSED: st.text(max_size=40),
+    ClientStatus.UNAVAILABLE: st.text(max_size=40),
+    ClientStatus.BUSY: st.text(max_size=40),
+    ClientStatus.RANGE_KEY_MISMATCH: st.lists(st.tuples(u64, small, small, u64), max_size=3).map(tuple),
 }
 
 requests = st.sampled_from(ClientOp).flatmap(

@@ -1,6 +1,6 @@
 """``group_pairs``: how a frame's messages are split by range (and heartbeats by node)."""
 
-from replica.routing import group_pairs
+from multiraft.store.routing import group_pairs
 
 
 def test_groups_by_key_keeping_each_groups_order() -> None:

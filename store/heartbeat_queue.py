@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from transport.codec import Heartbeat
+from multiraft.transport.codec import Heartbeat
 
 from .counters import StoreCounters
 from .routing import group_pairs

@@ -9,13 +9,13 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from storage.data_dir import open_data_dir
-from storage.engine import Engine
-from storage.layout import bootstrap_node
-from storage.memory_engine import MemoryEngine
+from multiraft.storage.data_dir import open_data_dir
+from multiraft.storage.engine import Engine
+from multiraft.storage.layout import bootstrap_node
+from multiraft.storage.memory_engine import MemoryEngine
 
 if TYPE_CHECKING:
-    from multiraft.config import NodeConfig
+    from multiraft.store.config import NodeConfig
 
 __all__ = ["NodeLifecycle"]
 

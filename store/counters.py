@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .histogram import LATENCY_BOUNDS, SIZE_BOUNDS, Histogram
+from multiraft.replica.histogram import LATENCY_BOUNDS, SIZE_BOUNDS, Histogram
 
 __all__ = ["StoreCounters", "WriterCounters"]
 

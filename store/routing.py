@@ -6,7 +6,7 @@ import bisect
 from collections.abc import Iterable
 from typing import TypeVar
 
-from storage.range_descriptor import RangeDescriptor
+from multiraft.storage.range_descriptor import RangeDescriptor
 
 __all__ = ["RangeRouter", "group_pairs"]
 

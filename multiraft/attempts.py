@@ -1,0 +1,223 @@
+"""How a client carries one operation to the cluster, without doing any I/O itself.
+
+``ClientRouting`` is what a client remembers between operations (node addresses, the range
+cache, which addresses recently did not answer); ``Attempts`` is one operation's retry loop as a
+state machine: which address to try, how long to wait for it, what each answer means, and which
+error to raise when time is up. The blocking ``Client`` and the asyncio ``multiraft.aio.Client``
+drive the same two classes, so they retry, redirect and give up by the same rules:
+
+- an answer ``OK`` ends the operation; ``REFUSED`` ends it with ``Refused`` (not applied);
+- ``NOT_LEADER`` with a known leader goes there at once; other retryable answers try the next
+  address, pausing after each full round (``BUSY`` backs off at once);
+- time is up: ``Timeout`` if any attempt went unanswered after it was sent (it may have
+  applied), else the typed refusal of the last answer (``NotLeader``, ``Unavailable``, ...),
+  which means nothing was applied.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from multiraft.transport.client_protocol import ClientOp, ClientResponse, ClientStatus
+
+from .errors import (Busy, ClientError, NotLeader, RangeKeyMismatch, RangeNotFound, Refused,
+                     Timeout, Unavailable)
+from .routing import RangeCache
+
+__all__ = ["ClientRouting", "Attempts", "ScanCursor"]
+
+#: How long an address that did not answer is tried last (seconds).
+SUSPECT_FOR = 2.0
+#: Rediscover the cluster (STATUS of every node) at most this often (seconds).
+REDISCOVER_AFTER = 1.0
+#: The first pause after a BUSY answer; it doubles up to MAX_PAUSE.
+BUSY_PAUSE = 0.01
+MAX_PAUSE = 0.5
+
+
+class ClientRouting:
+    """What a client knows between operations. Its cache is thread-safe; the rest is plain
+    assignments (a stale read costs one extra attempt, never a wrong answer)."""
+
+    def __init__(self, addresses: list[str]) -> None:
+        self.addresses = addresses
+        self.cache = RangeCache()
+        self.suspect: dict[str, float] = {}  # address -> until when it is tried last
+        self.discovered_at = 0.0
+
+    def learn_status(self, addr: str, status: Mapping[str, Any]) -> None:
+        """Take what a node's STATUS answer says of itself and of the ranges it holds."""
+        self.cache.learn_node(status["node"]["node_id"], addr)
+        self.cache.learn_ranges(status["ranges"])
+
+    def must_discover(self) -> bool:
+        """Whether the client knows no node yet (it asks every node's STATUS first)."""
+        return not self.cache.node_addrs
+
+    def avoid_suspect(self, target: str, rotation: Iterator[str]) -> str:
+        """``target``, unless it recently did not answer and another address has not."""
+        now = time.monotonic()
+        for _ in range(len(self.addresses)):
+            if self.suspect.get(target, 0.0) <= now:
+                return target
+            target = next(rotation)
+        return target  # every address is suspect: try them anyway
+
+
+class Attempts:
+    """One operation's attempts. The driver loops::
+
+        while not attempts.expired():
+            send to attempts.target, wait at most attempts.try_timeout()
+            no answer -> attempts.unanswered(sent)
+            answer    -> if attempts.answered(resp): return attempts.result
+                         pause attempts.pause seconds; if attempts.rediscover: refresh
+        raise attempts.give_up()
+
+    Invariant: ``in_doubt`` is True once a write was sent and not answered: from then on the
+    operation can only end in success or ``Timeout``.
+    """
+
+    __slots__ = ("routing", "op", "key", "write", "timeout", "deadline", "target", "result",
+                 "pause", "rediscover", "in_doubt", "_rotation", "_per_try", "_misses",
+                 "_busy_pause", "_refusal")
+
+    def __init__(self, routing: ClientRouting, op: ClientOp, key: bytes, write: bool,
+                 timeout: float) -> None:
+        self.routing = routing
+        self.op, self.key, self.write, self.timeout = op, key, write, timeout
+        self.deadline = time.monotonic() + timeout
+        self._rotation = itertools.cycle(routing.addresses)
+        self.target = ""
+        self.aim()
+        self._per_try = max(0.5, timeout / 4)
+        self._misses = 0
+        self._busy_pause = BUSY_PAUSE
+        self._refusal: ClientError | None = None
+        self.result: Any = None
+        self.pause = 0.0
+        self.rediscover = False
+        self.in_doubt = False
+
+    def aim(self) -> None:
+        """Target the key's cached leader if there is one, else the next address (call it
+        again after the routing learned more, e.g. after a first discovery)."""
+        r = self.routing
+        self.target = r.avoid_suspect(r.cache.leader_addr(self.key) or next(self._rotation),
+                                      self._rotation)
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.time_left() <= 0
+
+    def try_timeout(self) -> float:
+        """How long to wait for the answer of the attempt about to be sent."""
+        return max(0.0, min(self.time_left(), self._per_try))
+
+    def unanswered(self, sent: bool) -> None:
+        """The attempt got no answer: ``sent`` says whether the request left (then a write may
+        have applied). The next attempt goes to another address."""
+        if sent:
+            self.in_doubt = self.in_doubt or self.write
+            self._refusal = None
+        else:
+            self._refusal = Unavailable(f"{self.op.name} {self.key!r}: not connected to "
+                                        f"{self.target}")
+        self.routing.suspect[self.target] = time.monotonic() + SUSPECT_FOR
+        self.target = self.routing.avoid_suspect(next(self._rotation), self._rotation)
+        self.pause, self.rediscover = 0.0, False
+
+    def answered(self, resp: ClientResponse) -> bool:
+        """Take an answer; True if the operation is done (its result in ``result``). Raises
+        ``Refused`` for an answer that retrying cannot change."""
+        st, routing = resp.status, self.routing
+        self.pause, self.rediscover = 0.0, False
+        if st is ClientStatus.OK:
+            routing.cache.set_leader(self.key, routing.cache.node_of(self.target))
+            self.result = resp.result
+            return True
+        if st is ClientStatus.REFUSED:
+            raise Refused(f"{self.op.name} {self.key!r}: {resp.result}")
+        what = f"{self.op.name} {self.key!r}"
+        if st is ClientStatus.NOT_LEADER:
+            hinted = routing.cache.node_addrs.get(resp.result)
+            self._refusal = NotLeader(f"{what}: no leader reachable (last hint: node "
+                                      f"{resp.result or 'unknown'})", resp.result)
+            if hinted is not None and hinted != self.target:
+                routing.cache.set_leader(self.key, resp.result)
+                self.target = hinted
+                return False
+            # A hint to a node we have no address for: our view of the cluster is old.
+            self.rediscover = bool(resp.result) and hinted is None \
+                and time.monotonic() - routing.discovered_at > REDISCOVER_AFTER
+        elif st is ClientStatus.BUSY:
+            self._refusal = Busy(f"{what}: {resp.result}")
+            self.pause = min(self._busy_pause, MAX_PAUSE, max(0.0, self.time_left()))
+            self._busy_pause *= 2
+            return False  # the same leader, after the pause
+        elif st is ClientStatus.RANGE_KEY_MISMATCH:
+            self._refusal = RangeKeyMismatch(f"{what}: the key's range changed")
+            routing.cache.learn_descriptors(resp.result)
+            leader = routing.cache.leader_addr(self.key)
+            if leader is not None and leader != self.target:
+                self.target = leader
+                return False
+            self.rediscover = time.monotonic() - routing.discovered_at > REDISCOVER_AFTER
+        elif st is ClientStatus.RANGE_NOT_FOUND:
+            self._refusal = RangeNotFound(f"{what}: no range for the key on the nodes asked")
+        else:  # UNAVAILABLE: the node cannot serve now (stopping, starting)
+            self._refusal = Unavailable(f"{what}: {resp.result}")
+        # No usable hint (an election is under way, or the node lacks the range): try the next
+        # address, and pause after a full round so an election can finish.
+        self._misses += 1
+        self.target = routing.avoid_suspect(next(self._rotation), self._rotation)
+        rounds, rem = divmod(self._misses, len(routing.addresses))
+        if rem == 0:
+            self.pause = min(0.05 * rounds, MAX_PAUSE, max(0.0, self.time_left()))
+        return False
+
+    def give_up(self) -> ClientError:
+        """The error for an operation whose time is up."""
+        if self._refusal is not None and not self.in_doubt:
+            return self._refusal
+        return Timeout(f"{self.op.name} {self.key!r}: no answer within {self.timeout}s "
+                       f"({'outcome unknown' if self.write else 'not served'})")
+
+
+class ScanCursor:
+    """A scan across ranges: each answer covers at most one range, so the client continues
+    after its last key, or at the range's end, until ``end`` or ``limit``."""
+
+    __slots__ = ("pairs", "start", "end", "limit", "_done")
+
+    #: pairs asked for per request
+    PAGE = 10_000
+
+    def __init__(self, start: bytes, end: bytes | None, limit: int | None) -> None:
+        self.pairs: list[tuple[bytes, bytes]] = []
+        self.start, self.end, self.limit = start, end or b"", limit
+        self._done = limit is not None and limit <= 0
+
+    def next_args(self) -> tuple[bytes, bytes, int] | None:
+        """The next SCAN request's args, or None when the scan is complete."""
+        if self._done:
+            return None
+        want = self.PAGE if self.limit is None else min(self.PAGE, self.limit - len(self.pairs))
+        return self.start, self.end, want
+
+    def add(self, want: int, pairs: tuple[tuple[bytes, bytes], ...], range_end: bytes) -> None:
+        """Take one answer to ``next_args()`` (which asked for ``want`` pairs)."""
+        self.pairs.extend(pairs)
+        if self.limit is not None and len(self.pairs) >= self.limit:
+            self._done = True
+        elif len(pairs) == want:  # this range may hold more: continue after the last key
+            self.start = pairs[-1][0] + b"\x00"
+        elif not range_end or (self.end and range_end >= self.end):
+            self._done = True
+        else:
+            self.start = range_end
