@@ -181,6 +181,12 @@ class Attempts:
             self.pause = min(0.05 * rounds, MAX_PAUSE, max(0.0, self.time_left()))
         return False
 
+    def closed(self) -> ClientError:
+        """The error for an operation whose client was closed under it."""
+        if self.in_doubt:
+            return Timeout(f"{self.op.name} {self.key!r}: client closed (outcome unknown)")
+        return ClientError(f"{self.op.name} {self.key!r}: client is closed")
+
     def give_up(self) -> ClientError:
         """The error for an operation whose time is up."""
         if self._refusal is not None and not self.in_doubt:

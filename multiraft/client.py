@@ -169,6 +169,8 @@ class Client:
             self._discover(attempts.deadline)
             attempts.aim()
         while not attempts.expired():
+            if self._closed:
+                raise attempts.closed()
             try:
                 resp = self._conn(attempts.target).request(
                     op, args, timeout=attempts.try_timeout(), client_id=cid, seq=seq)

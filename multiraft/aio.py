@@ -1,0 +1,201 @@
+"""``multiraft.aio.Client``: the asyncio client, for FastAPI, aiohttp and other asyncio programs.
+
+The same methods as ``multiraft.Client``, awaited (``await c.put(b"k", b"v")``), the same
+errors and the same rules (``multiraft.attempts``): it finds each key's range and leader,
+follows hints, retries a write with its command id so it applies at most once, and raises
+``Timeout`` only when the outcome is unknown. Many requests are in flight at once on one
+connection per node. Each write in flight holds one client session (the state machine keeps one
+sequence per session); ``sessions`` bounds them, and a write waits for a free one. Use one
+``Client`` from one event loop::
+
+    async with Client("127.0.0.1:7201,127.0.0.1:7202") as c:
+        await c.put("user/1", "ada")
+        value = await c.get("user/1")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import zmq.asyncio
+
+from multiraft.transport.async_client import AsyncClientConnection
+from multiraft.transport.client import NotConnected
+from multiraft.transport.client_protocol import ClientOp, ClientStatus
+from multiraft.transport.keys import ClientCurve
+
+from .attempts import Attempts, ClientRouting, ScanCursor
+from .client import as_bytes, check_curve, new_client_id, parse_addresses
+from .errors import Busy, ClientError
+
+__all__ = ["Client"]
+
+
+class Client:
+    """An asyncio client of the cluster whose nodes' client endpoints are ``addresses`` (a list
+    or a comma-separated string of ``host:port``). ``timeout`` bounds each operation, retries
+    and the wait for a session included; ``curve`` as for ``multiraft.Client``."""
+
+    def __init__(self, addresses: list[str] | str, timeout: float = 5.0, *,
+                 curve: ClientCurve | None = None, sessions: int = 64) -> None:
+        if sessions < 1:
+            raise ValueError("a client needs at least one session")
+        self.addresses = parse_addresses(addresses)
+        self.timeout = timeout
+        self.curve = curve
+        check_curve(self.addresses, curve)
+        self._ctx = zmq.asyncio.Context()
+        self._conns: dict[str, AsyncClientConnection] = {}
+        self._routing = ClientRouting(self.addresses)
+        self._discovery: asyncio.Lock | None = None  # made on first use, in the client's loop
+        #: sessions not in use: [client id, last seq]; at most ``sessions`` exist
+        self._idle_sessions: list[list[int]] = []
+        self._sessions: asyncio.Semaphore | None = None
+        self._max_sessions = sessions
+        self._closed = False
+
+    # -- the API --
+
+    async def put(self, key: bytes | str, value: bytes | str) -> None:
+        k = as_bytes(key)
+        await self._call(ClientOp.PUT, (k, as_bytes(value)), k, write=True)
+
+    async def get(self, key: bytes | str) -> bytes | None:
+        k = as_bytes(key)
+        value: bytes | None = await self._call(ClientOp.GET, (k,), k, write=False)
+        return value
+
+    async def delete(self, key: bytes | str) -> bool:
+        """Delete ``key``; whether it existed."""
+        k = as_bytes(key)
+        existed: bool = await self._call(ClientOp.DELETE, (k,), k, write=True)
+        return existed
+
+    async def cas(self, key: bytes | str, expected: bytes | str | None, new: bytes | str) -> bool:
+        """Set ``key`` to ``new`` if its value is ``expected`` (None: if absent); whether it did."""
+        k = as_bytes(key)
+        exp = None if expected is None else as_bytes(expected)
+        swapped, _ = await self._call(ClientOp.CAS, (k, exp, as_bytes(new)), k, write=True)
+        return bool(swapped)
+
+    async def scan(self, start: bytes | str, end: bytes | str | None = None,
+                   limit: int | None = None) -> list[tuple[bytes, bytes]]:
+        """The pairs with ``start <= key < end`` in key order, across ranges (at most ``limit``)."""
+        cursor = ScanCursor(as_bytes(start), None if end is None else as_bytes(end), limit)
+        while (args := cursor.next_args()) is not None:
+            cursor.add(args[2], *await self._call(ClientOp.SCAN, args, args[0], write=False))
+        return cursor.pairs
+
+    async def status(self, address: str | None = None, ranges: bool = True) -> dict[str, Any]:
+        """A node's status (the first address's by default)."""
+        resp = await self._conn(address or self.addresses[0]).request(
+            ClientOp.STATUS, ({"ranges": ranges},), timeout=self.timeout)
+        if resp.status != ClientStatus.OK:
+            raise ClientError(f"status: {resp.status.name}: {resp.result}")
+        status: dict[str, Any] = resp.result
+        return status
+
+    async def close(self) -> None:
+        """Close every connection (operations still waiting end in ``Timeout`` if a write of
+        theirs was sent, else ``ClientError``)."""
+        self._closed = True
+        conns, self._conns = list(self._conns.values()), {}
+        for c in conns:
+            await c.close()
+        self._ctx.destroy(linger=0)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- internals --
+
+    def _conn(self, addr: str) -> AsyncClientConnection:
+        if self._closed:
+            raise ClientError("client is closed")
+        c = self._conns.get(addr)
+        if c is None:
+            cv = self.curve
+            c = self._conns[addr] = (AsyncClientConnection(self._ctx, addr) if cv is None else
+                                     AsyncClientConnection(self._ctx, addr, cv.server_keys[addr],
+                                                           (cv.public_key, cv.secret_key)))
+        return c
+
+    async def _discover(self, deadline: float) -> None:
+        """Learn node ids and range leaders from every node that answers in time (all asked at
+        once); one discovery at a time, shared by the operations that wait for it."""
+        if self._discovery is None:
+            self._discovery = asyncio.Lock()
+        started = time.monotonic()
+        async with self._discovery:
+            if self._routing.discovered_at >= started:
+                return  # another operation rediscovered while we waited
+            self._routing.discovered_at = time.monotonic()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+
+            async def ask(addr: str) -> None:
+                try:
+                    resp = await self._conn(addr).request(ClientOp.STATUS, ({"ranges": True},),
+                                                          timeout=min(left, 1.0))
+                except TimeoutError:
+                    return
+                if resp.status == ClientStatus.OK:
+                    self._routing.learn_status(addr, resp.result)
+
+            await asyncio.gather(*(ask(a) for a in self.addresses))
+
+    async def _call(self, op: ClientOp, args: tuple[Any, ...], key: bytes, write: bool) -> Any:
+        attempts = Attempts(self._routing, op, key, write, self.timeout)
+        if not write:
+            return await self._attempt(attempts, args, 0, 0)
+        session = await self._take_session(attempts)
+        try:
+            session[1] += 1
+            return await self._attempt(attempts, args, session[0], session[1])
+        finally:
+            self._give_back(session)
+
+    async def _attempt(self, attempts: Attempts, args: tuple[Any, ...], cid: int, seq: int) -> Any:
+        if self._routing.must_discover():
+            await self._discover(attempts.deadline)
+            attempts.aim()
+        while not attempts.expired():
+            if self._closed:
+                raise attempts.closed()
+            try:
+                resp = await self._conn(attempts.target).request(
+                    attempts.op, args, timeout=attempts.try_timeout(), client_id=cid, seq=seq)
+            except NotConnected:
+                attempts.unanswered(sent=False)
+                continue
+            except TimeoutError:
+                attempts.unanswered(sent=True)
+                continue
+            if attempts.answered(resp):
+                return attempts.result
+            if attempts.rediscover:
+                await self._discover(attempts.deadline)
+            if attempts.pause:
+                await asyncio.sleep(attempts.pause)
+        raise attempts.give_up()
+
+    async def _take_session(self, attempts: Attempts) -> list[int]:
+        if self._sessions is None:
+            self._sessions = asyncio.Semaphore(self._max_sessions)
+        try:
+            await asyncio.wait_for(self._sessions.acquire(), max(0.0, attempts.time_left()))
+        except TimeoutError:
+            raise Busy(f"{attempts.op.name} {attempts.key!r}: all {self._max_sessions} client "
+                       f"sessions stayed busy for {attempts.timeout}s (not sent)") from None
+        return self._idle_sessions.pop() if self._idle_sessions else [new_client_id(), 0]
+
+    def _give_back(self, session: list[int]) -> None:
+        self._idle_sessions.append(session)
+        assert self._sessions is not None
+        self._sessions.release()
