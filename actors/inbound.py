@@ -14,6 +14,7 @@ from typing import Any
 
 import pykka
 
+from multiraft.raft.types import Message
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 from multiraft.transport.codec import Heartbeat, SnapshotChunk
 from multiraft.transport.handler import Responder
@@ -67,9 +68,9 @@ class StoreInbound:
         except (pykka.ActorDeadError, AttributeError):
             return False
 
-    def on_raft_messages(self, from_node: int, items: list) -> None:
+    def on_raft_messages(self, from_node: int, items: list[tuple[int, Message]]) -> None:
         replicas = self._routes.replicas
-        rest = None
+        rest: list[tuple[int, Message]] | None = None
         for range_id, msgs in group_pairs(items).items():
             replica = replicas.get(range_id)
             if replica is None:

@@ -10,14 +10,17 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import pykka
+
 from multiraft.replica.env import ReplicaServices
+from multiraft.store.counters import WriterCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import NodeLifecycle, StopStep
 from multiraft.storage.range_descriptor import load_descriptors
 from multiraft.transport.zmq_transport import Transport
 
 from .replica import NodeActors, ReplicaActor
-from .runtime import PooledRuntime, ThreadPoolScheduler
+from .runtime import PooledActorRef, PooledRuntime, ThreadPoolScheduler
 from .inbound import StoreInbound
 from .store import StoreActor
 from .timer import Ticker, TimerActor
@@ -38,40 +41,41 @@ class ActorNode(NodeLifecycle):
         super().__init__(config)
         self.transport: Transport | None = None
         self.runtime: PooledRuntime | None = None
-        self.store: Any = None
-        self.timer: Any = None
-        self.writer: Any = None
+        self.store: pykka.ActorRef[StoreActor] | None = None
+        self.timer: pykka.ActorRef[TimerActor] | None = None
+        self.writer: pykka.ActorRef[StorageWriterActor] | None = None
         self._ticker: Ticker | None = None
         #: the transport's Handler: what a client request reaches (used by the metrics too)
         self.handler: StoreInbound | None = None
 
     def _start(self) -> None:
         c = self.config
-        fresh = self._open_engine()
-        descriptors = load_descriptors(self.engine)
+        engine, fresh = self._open_engine()
+        descriptors = load_descriptors(engine)
 
         heartbeats = CoalescedHeartbeats()
         inbound = self.handler = StoreInbound()
         self.transport = Transport(c.node_id, c.listen, c.peers, inbound,
                                    client_listen=c.client_listen, curve=c.curve)
-        self.writer = StorageWriterActor.start(self.engine)
+        self.writer = StorageWriterActor.start(engine)
         self.store = StoreActor.start(c.node_id, self.transport, inbound, heartbeats,
                                       sorted(c.peers), liveness_ticks=2 * c.election_ticks)
         inbound.bind(self.store)
         self.timer = TimerActor.start(self.store)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
-        svc = ReplicaServices(c.node_id, self.engine, self.transport, heartbeats,
+        svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats,
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries)
         actors = NodeActors(self.writer, self.store, self.timer)
         runtime = self.runtime
 
-        def spawn(range_id: int, replica_id: int, campaign: bool = False) -> Any:
+        def spawn(range_id: int, replica_id: int,
+                  campaign: bool = False) -> PooledActorRef[ReplicaActor]:
             return runtime.spawn(ReplicaActor, svc, actors, range_id, replica_id, campaign)
 
         store = self.store.proxy()
         store.set_replica_factory(spawn).get()
-        mine = {}
+        mine: dict[int, PooledActorRef[ReplicaActor]] = {}
         for d in descriptors:
             me = [rid for node, rid in d.replicas if node == c.node_id]
             if me:
@@ -85,15 +89,17 @@ class ActorNode(NodeLifecycle):
 
     def _stop_steps(self) -> list[StopStep]:
         store, timer, runtime, writer = self.store, self.timer, self.runtime, self.writer
-        steps = [
-            ("ticker", self._ticker and self._ticker.stop),
-            ("store intake", store and (lambda: store.proxy().begin_stop().get(timeout=10))),
-            ("timer", timer and (lambda: timer.stop(timeout=10))),
-            ("replicas", runtime and (lambda: runtime.stop(timeout=30))),
-            ("writer", writer and (lambda: writer.stop(timeout=30))),
+        ticker, transport = self._ticker, self.transport
+        steps: list[StopStep] = [
+            ("ticker", None if ticker is None else ticker.stop),
+            ("store intake", None if store is None else
+             (lambda: store.proxy().begin_stop().get(timeout=10))),
+            ("timer", None if timer is None else (lambda: timer.stop(timeout=10))),
+            ("replicas", None if runtime is None else (lambda: runtime.stop(timeout=30))),
+            ("writer", None if writer is None else (lambda: writer.stop(timeout=30))),
             # The transport before the store: nothing is delivered to a stopped store.
-            ("transport", self.transport and self.transport.stop),
-            ("store", store and (lambda: store.stop(timeout=10))),
+            ("transport", None if transport is None else transport.stop),
+            ("store", None if store is None else (lambda: store.stop(timeout=10))),
         ]
         self._ticker = self.store = self.timer = self.writer = self.runtime = None
         self.transport = None
@@ -101,9 +107,12 @@ class ActorNode(NodeLifecycle):
 
     # -- introspection --
 
-    def writer_counters(self) -> Any:
+    def writer_counters(self) -> WriterCounters:
         """The storage writer's own counters object (it lives as long as the node)."""
-        return self.writer.proxy().counters.get(timeout=10)
+        if self.writer is None:
+            raise RuntimeError("the node is not running")
+        counters: WriterCounters = self.writer.proxy().counters.get(timeout=10)
+        return counters
 
     @property
     def client_address(self) -> str | None:

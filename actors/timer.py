@@ -43,9 +43,6 @@ class TimerActor(pykka.ThreadingActor):
             return super().on_receive(msg)
         return None
 
-    def awake_count(self) -> int:
-        return len(self.awake)
-
 
 class Ticker:
     """A thread that tells ``target`` ``TICK_NOW`` every ``interval`` seconds until stopped.

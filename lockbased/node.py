@@ -43,16 +43,16 @@ class LockNode(NodeLifecycle):
 
     def _start(self) -> None:
         c = self.config
-        fresh = self._open_engine()
+        engine, fresh = self._open_engine()
         heartbeats = CoalescedHeartbeats()
         store = self.store = LockStore(c.node_id, heartbeats, sorted(c.peers),
                                        2 * c.election_ticks, c.tick_interval)
         self.transport = Transport(c.node_id, c.listen, c.peers, store,
                                    client_listen=c.client_listen, curve=c.curve)
         store.transport = self.transport
-        writer = self.writer = GroupCommitWriter(self.engine)
+        writer = self.writer = GroupCommitWriter(engine)
         writer.start()
-        svc = ReplicaServices(c.node_id, self.engine, self.transport, heartbeats,
+        svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats,
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries)
 
@@ -61,7 +61,7 @@ class LockNode(NodeLifecycle):
 
         store.factory = make
         replicas = []
-        for d in load_descriptors(self.engine):
+        for d in load_descriptors(engine):
             me = [rid for node, rid in d.replicas if node == c.node_id]
             if me:
                 r = make(d.range_id, me[0], d.range_id in fresh)
@@ -77,25 +77,31 @@ class LockNode(NodeLifecycle):
                  len(replicas), self.transport.address, self.transport.client_address)
 
     def _stop_steps(self) -> list[StopStep]:
-        store, loop = self.store, self._loop
+        store, loop, transport, writer = self.store, self._loop, self.transport, self.writer
+        if store is None:  # start failed before the store existed
+            steps: list[StopStep] = [("transport", None if transport is None else transport.stop),
+                                     ("writer", None if writer is None else writer.stop)]
+            self.writer = self.transport = self._loop = None
+            return steps
+        running = store
 
         def stop_loop() -> None:
-            store.stop_loop()
+            running.stop_loop()
             if loop is not None:
                 loop.join(timeout=30)
 
         def stop_replicas() -> None:
-            for r in list(store.replicas.values()):
+            for r in list(running.replicas.values()):
                 with r.mu:
                     r.core.stop()
 
         steps = [
-            ("store intake", store and store.begin_stop),
+            ("store intake", store.begin_stop),
             # The transport first: it calls into the store and the replicas.
-            ("transport", self.transport and self.transport.stop),
-            ("raft loop", store and stop_loop),
-            ("replicas", store and stop_replicas),
-            ("writer", self.writer and self.writer.stop),
+            ("transport", None if transport is None else transport.stop),
+            ("raft loop", stop_loop),
+            ("replicas", stop_replicas),
+            ("writer", None if writer is None else writer.stop),
         ]
         self.store = self.writer = self.transport = self._loop = None
         return steps

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from multiraft.raft import MessageType as MT
+from multiraft.raft import Message, MessageType as MT
 from multiraft.replica.core import ReplicaCore
 from multiraft.store.counters import StoreCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
@@ -80,7 +80,7 @@ class LockStore:
 
     # -- the transport's Handler (the receive thread) --
 
-    def on_raft_messages(self, from_node: int, items: list) -> None:
+    def on_raft_messages(self, from_node: int, items: list[tuple[int, Message]]) -> None:
         by_range = group_pairs(items)
         created: list[LockedReplica] = []
         with self.mu:
@@ -89,9 +89,9 @@ class LockStore:
                        for rid, msgs in by_range.items()]
         for r in created:  # outside the store's lock: starting reaches back into the store
             r.call(ReplicaCore.start)
-        for r, msgs in targets:
-            if r is not None:
-                r.call(ReplicaCore.step_raft, from_node, msgs)
+        for target, msgs in targets:
+            if target is not None:
+                target.call(ReplicaCore.step_raft, from_node, msgs)
 
     def on_heartbeats(self, from_node: int, heartbeats: list[Heartbeat]) -> None:
         self._fan_out(from_node, heartbeats, False)

@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from .client import Client
 from .errors import ClientError
@@ -58,7 +59,7 @@ class LocalCluster:
         #: a key directory (``multiraft keys gen``): nodes run CurveZMQ, clients use its keys
         self.keys = keys
         self.metrics = metrics
-        self.procs: dict[int, subprocess.Popen] = {}
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def raft_addr(self, i: int) -> str:
         return f"127.0.0.1:{self.base_port + i}"
@@ -107,8 +108,9 @@ class LocalCluster:
             cmd.append("--no-fsync")
         if self.keys:
             cmd += ["--keys", self.keys]
-        if self.metrics:
-            cmd += ["--metrics", self.metrics_addr(i)]
+        metrics = self.metrics_addr(i)
+        if metrics is not None:
+            cmd += ["--metrics", metrics]
         log = open(self.dir / f"node-{i}.log", "ab")
         try:
             self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
@@ -145,7 +147,7 @@ class LocalCluster:
                         led.add(r["range_id"])
         return len(seen - led) if seen else -1
 
-    def manifest(self) -> dict:
+    def manifest(self) -> dict[str, Any]:
         """``{"nodes": [{"id", "client", "raft", "pid"}]}``, plus ``"metrics"`` per node when
         the cluster serves metrics."""
         nodes = [NodeProcess(i, self.client_addr(i), self.raft_addr(i), p.pid, self.metrics_addr(i))

@@ -68,7 +68,8 @@ class _StatusReply(Responder):
         """The STATUS answer, or None if none came in time or it was not OK."""
         if not self._event.wait(timeout) or self.status != ClientStatus.OK:
             return None
-        return self.result
+        answer: dict[str, Any] = self.result
+        return answer
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:

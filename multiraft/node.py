@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multiraft.store.config import NodeConfig
+
+if TYPE_CHECKING:
+    from multiraft.actors import ActorNode
+    from multiraft.lockbased import LockNode
 
 __all__ = ["Node"]
 
@@ -20,7 +24,7 @@ class Node:
         self.config = config
         if config.design == "actors":
             from multiraft.actors import ActorNode
-            self._impl: Any = ActorNode(config)
+            self._impl: ActorNode | LockNode = ActorNode(config)
         else:
             from multiraft.lockbased import LockNode
             self._impl = LockNode(config)

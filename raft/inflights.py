@@ -23,13 +23,6 @@ class Inflights:
         self._sizes: deque[int] = deque()
         self._bytes = 0
 
-    def clone(self) -> Inflights:
-        c = Inflights(self.size, self.max_bytes)
-        c._indexes = deque(self._indexes)
-        c._sizes = deque(self._sizes)
-        c._bytes = self._bytes
-        return c
-
     def add(self, index: int, nbytes: int) -> None:
         """Record a MsgApp whose last entry is ``index``; the caller checked ``full()`` first."""
         if self.full():

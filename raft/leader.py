@@ -47,9 +47,10 @@ def step_leader(r: Raft, m: Message) -> None:
         r.send_read_index_response(m)
         return
 
-    pr = r.trk.progress.get(m.from_)
-    if pr is None:
+    found = r.trk.progress.get(m.from_)
+    if found is None:
         return  # a message from a node not in the config
+    pr = found
     if t == MT.APP_RESP:
         pr.recent_active = True
         if m.reject:

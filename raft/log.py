@@ -142,9 +142,6 @@ class RaftLog:
     def next_unstable_ents(self) -> list[Entry]:
         return list(self.unstable.entries)
 
-    def has_next_unstable_ents(self) -> bool:
-        return bool(self.unstable.entries)
-
     def has_pending_snapshot(self) -> bool:
         return self.unstable.snapshot is not None
 

@@ -22,7 +22,7 @@ class VoteResult(IntEnum):
     WON = 2
 
 
-class MajorityConfig(frozenset):
+class MajorityConfig(frozenset[int]):
     """A set of voter ids; decisions need more than half of them."""
 
     def committed_index(self, acked: Mapping[int, int]) -> int:

@@ -148,7 +148,7 @@ class RawNode:
             snapshot=log.unstable.snapshot,
         )
         msgs = r.msgs
-        to_self = []
+        to_self: list[Message] = []
         for m in r.msgs_after_append:
             (to_self if m.to == r.id else msgs).append(m)
         rd.messages = msgs

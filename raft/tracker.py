@@ -96,9 +96,6 @@ class ProgressTracker:
     def voter_nodes(self) -> list[int]:
         return sorted(self.config.voters.ids())
 
-    def learner_nodes(self) -> list[int]:
-        return sorted(self.config.learners)
-
     def reset_votes(self) -> None:
         self.votes = {}
 

@@ -22,10 +22,10 @@ import random
 import time
 from typing import Any
 
-from multiraft.raft import (Config, ConfChange, ConfChangeV2, EntryType, Message, MessageType as MT,
+from multiraft.raft import (Config, ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType as MT,
                   RawNode, Ready, StateType)
 from multiraft.raft.errors import ProposalDropped
-from multiraft.storage.commands import decode_command
+from multiraft.storage.commands import Result, decode_command
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.replica_storage import ReplicaStorage
 from multiraft.storage.state_machine import KVStateMachine
@@ -41,6 +41,9 @@ from .snapshots import SnapshotReceiver, send_snapshot
 __all__ = ["ReplicaCore"]
 
 log = logging.getLogger(__name__)
+
+#: A committed command entry and its state-machine result (answered once the batch is durable)
+Applied = tuple[Entry, Result]
 
 #: Responses that acknowledge durable state: sent only once the Ready's write is durable.
 _AFTER_WRITE = frozenset({MT.APP_RESP, MT.VOTE_RESP, MT.PRE_VOTE_RESP})
@@ -68,7 +71,7 @@ class ReplicaCore:
         self.nodes: dict[int, int] = {}
         self._learn_descriptor()
         self.pending = PendingRequests()
-        self._inflight: tuple[Ready, list[Message], list] | None = None
+        self._inflight: tuple[Ready, list[Message], list[Applied]] | None = None
         self.quiesced = True  # dormant until woken (see start)
         self._snapshot_in = SnapshotReceiver(range_id)
         self._campaign_at_start = campaign
@@ -241,7 +244,7 @@ class ReplicaCore:
         self._finish(rd, late, results)
         self.process_ready()
 
-    def _finish(self, rd: Ready, late: list[Message], results: list) -> None:
+    def _finish(self, rd: Ready, late: list[Message], results: list[Applied]) -> None:
         for m in late:
             self._send(m)
         end = self._range_end()
@@ -257,7 +260,7 @@ class ReplicaCore:
             self._learn_descriptor()
             self.env.descriptor_changed(self.sm.descriptor)
 
-    def _apply(self, batch: WriteBatch, rd: Ready) -> list:
+    def _apply(self, batch: WriteBatch, rd: Ready) -> list[Applied]:
         ents = rd.committed_entries
         conf_state = None
         for e in ents:

@@ -94,7 +94,7 @@ class Command:
     op: Op
     client_id: int
     seq: int
-    args: tuple
+    args: tuple[Any, ...]
 
     def encode(self) -> bytes:
         return msgpack.packb([int(self.op), self.client_id, self.seq, *self.args])

@@ -53,7 +53,8 @@ def range_prefix(range_id: int) -> bytes:
 
 def range_id_of_key(key: bytes) -> int:
     """The range id of a range-local key."""
-    return _RANGE.unpack_from(key)[1]
+    range_id: int = _RANGE.unpack_from(key)[1]
+    return range_id
 
 
 def applied_state_key(range_id: int) -> bytes:
@@ -71,7 +72,8 @@ def dedup_key(range_id: int, client_id: int) -> bytes:
 
 
 def client_id_of_dedup_key(key: bytes) -> int:
-    return _U64.unpack_from(key, _RANGE_SUFFIX.size)[0]
+    client_id: int = _U64.unpack_from(key, _RANGE_SUFFIX.size)[0]
+    return client_id
 
 
 def descriptor_key(range_id: int) -> bytes:
@@ -98,7 +100,8 @@ def log_span(range_id: int) -> tuple[bytes, bytes]:
 
 
 def index_of_log_key(key: bytes) -> int:
-    return _U64.unpack_from(key, _RANGE_SUFFIX.size)[0]
+    index: int = _U64.unpack_from(key, _RANGE_SUFFIX.size)[0]
+    return index
 
 
 def truncated_state_key(range_id: int) -> bytes:

@@ -50,12 +50,13 @@ def plan_ranges(node_ids: list[int], n_ranges: int, split_keys: list[bytes] | No
     splits = even_split_keys(n_ranges) if split_keys is None else sorted(set(split_keys))
     if len(splits) != n_ranges - 1 or (splits and splits[0] == b""):
         raise ValueError(f"{n_ranges} ranges need {n_ranges - 1} distinct non-empty split keys")
-    bounds = [b"", *splits, None]
+    starts = [b"", *splits]
+    ends: list[bytes | None] = [*splits, None]
     k = min(replication, len(nodes))
     out = []
     for i in range(n_ranges):
         members = [nodes[(i + j) % len(nodes)] for j in range(k)]
-        d = RangeDescriptor(i + 1, bounds[i], bounds[i + 1], tuple((n, n) for n in members))
+        d = RangeDescriptor(i + 1, starts[i], ends[i], tuple((n, n) for n in members))
         out.append(PlannedRange(d, members[0]))
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Sequence
 
+from .engine import WriteBatch
 from .write_batch import DELETE, PUT, RecordedBatch, take_ops
 
 __all__ = ["MemoryEngine"]
@@ -64,10 +65,10 @@ class MemoryEngine(_SortedMap):
     def batch(self) -> RecordedBatch:
         return RecordedBatch()
 
-    def write(self, batch: RecordedBatch, sync: bool = False) -> None:
+    def write(self, batch: WriteBatch, sync: bool = False) -> None:
         self.write_many((batch,), sync)
 
-    def write_many(self, batches: Sequence[RecordedBatch], sync: bool = False) -> None:
+    def write_many(self, batches: Sequence[WriteBatch], sync: bool = False) -> None:
         if self._closed:
             raise RuntimeError("engine is closed")
         data, keys = self._data, self._keys

@@ -58,7 +58,7 @@ def load_descriptors(reader: Reader) -> list[RangeDescriptor]:
     Costs two reads per range (it hops from one range's records to the next), not a scan of
     every log.
     """
-    out = []
+    out: list[RangeDescriptor] = []
     lo, hi = keys.range_prefix(0), keys.USER_PREFIX
     while True:
         first = reader.scan(lo, hi, limit=1)

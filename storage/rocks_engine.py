@@ -16,10 +16,12 @@ The WAL is on; ``write(sync=True)`` fsyncs it before returning.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import rocksdict
 
 from .wal_sync import WalSyncer
+from .engine import WriteBatch
 from .write_batch import DELETE, PUT, RecordedBatch, take_ops
 
 __all__ = ["RocksEngine", "RocksSnapshot"]
@@ -74,17 +76,24 @@ class RocksSnapshot:
     def __init__(self, db: rocksdict.Rdict) -> None:
         self._it: rocksdict.RdictIter | None = db.iter()
 
-    def get(self, key: bytes) -> bytes | None:
+    def _iter(self) -> rocksdict.RdictIter:
         it = self._it
+        if it is None:
+            raise RuntimeError("snapshot is closed")
+        return it
+
+    def get(self, key: bytes) -> bytes | None:
+        it = self._iter()
         it.seek(key)
-        return it.value() if it.valid() and it.key() == key else None
+        value: bytes | None = it.value() if it.valid() and it.key() == key else None
+        return value
 
     def multi_get(self, keys: Sequence[bytes]) -> list[bytes | None]:
         return [self.get(k) for k in keys]
 
     def scan(self, start: bytes, end: bytes, limit: int | None = None,
              reverse: bool = False) -> list[tuple[bytes, bytes]]:
-        return _scan(self._it, start, end, limit, reverse)
+        return _scan(self._iter(), start, end, limit, reverse)
 
     def close(self) -> None:
         self._it = None
@@ -106,27 +115,35 @@ class RocksEngine:
         opts.set_write_buffer_size(WRITE_BUFFER_SIZE)
         opts.set_paranoid_checks(True)
         self.path = path
-        self._db = rocksdict.Rdict(path, opts)
+        self._db: rocksdict.Rdict | None = rocksdict.Rdict(path, opts)
         self._nosync = rocksdict.WriteOptions()
         self._wal = WalSyncer(path)
 
+    def _open(self) -> rocksdict.Rdict:
+        db = self._db
+        if db is None:
+            raise RuntimeError("engine is closed")
+        return db
+
     def get(self, key: bytes) -> bytes | None:
-        return self._db.get(key)
+        value: bytes | None = self._open().get(key)
+        return value
 
     def multi_get(self, keys: Sequence[bytes]) -> list[bytes | None]:
-        return self._db.get(list(keys))
+        # rocksdict types a multi-get's answer loosely; it is one value or None per key
+        return cast("list[bytes | None]", self._open().get(list(keys)))
 
     def scan(self, start: bytes, end: bytes, limit: int | None = None,
              reverse: bool = False) -> list[tuple[bytes, bytes]]:
-        return _scan(self._db.iter(), start, end, limit, reverse)
+        return _scan(self._open().iter(), start, end, limit, reverse)
 
     def batch(self) -> RecordedBatch:
         return RecordedBatch()
 
-    def write(self, batch: RecordedBatch, sync: bool = False) -> None:
+    def write(self, batch: WriteBatch, sync: bool = False) -> None:
         self.write_many((batch,), sync)
 
-    def write_many(self, batches: Sequence[RecordedBatch], sync: bool = False) -> None:
+    def write_many(self, batches: Sequence[WriteBatch], sync: bool = False) -> None:
         """Replay every batch, in order, into one RocksDB WriteBatch and write that once;
         with ``sync``, make it (and every earlier write) durable before returning.
 
@@ -136,9 +153,7 @@ class RocksEngine:
         "WAL Performance": with ``WriteOptions.sync`` "the WAL file is fsync'ed before
         returning"), so earlier unsynced writes become durable too.
         """
-        db = self._db
-        if db is None:
-            raise RuntimeError("engine is closed")
+        db = self._open()
         wb = rocksdict.WriteBatch(raw_mode=True)
         put, delete, delete_range = wb.put, wb.delete, wb.delete_range
         for ops in take_ops(batches):
@@ -155,7 +170,7 @@ class RocksEngine:
             self._wal.sync()
 
     def snapshot(self) -> RocksSnapshot:
-        return RocksSnapshot(self._db)
+        return RocksSnapshot(self._open())
 
     def close(self) -> None:
         if self._db is not None:

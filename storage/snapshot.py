@@ -16,7 +16,7 @@ engine record's bytes); chunk ``[kind, [[k, v], ...]]`` with kind 0 = dedup reco
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import msgpack
@@ -103,8 +103,9 @@ class SnapshotSource:
     def close(self) -> None:
         self._view.close()
 
-    def _chunks(self, kind: int, lo: bytes, hi: bytes, strip) -> Iterator[bytes]:
-        pairs: list[list] = []
+    def _chunks(self, kind: int, lo: bytes, hi: bytes,
+                strip: Callable[[bytes], object]) -> Iterator[bytes]:
+        pairs: list[list[object]] = []
         size = 0
         while True:
             page = self._view.scan(lo, hi, _READ_PAGE)

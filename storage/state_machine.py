@@ -187,7 +187,8 @@ class KVStateMachine:
             return Result(Status.ERROR, f"range {self.range_id} is not initialized")
         op, args = cmd.op, cmd.args
         if op is Op.SCAN:
-            return self._scan(desc, *args, pending)
+            start, end, limit, reverse = args
+            return self._scan(desc, start, end, limit, reverse, pending)
         key = args[0]
         if not desc.contains(key):
             return Result(Status.ERROR, f"key {key[:64]!r} is not in range {self.range_id}")
@@ -222,7 +223,8 @@ class KVStateMachine:
         overlay = {k: v for k, v in pending.items() if lo <= k < hi}
         deletes = sum(v is None for v in overlay.values())
         # ``deletes`` more rows than asked: enough survivors even if every delete hits one.
-        rows = dict(self._engine.scan(lo, hi, min(limit, MAX_SCAN_LIMIT) + deletes, reverse))
+        rows: dict[bytes, bytes | None] = dict(
+            self._engine.scan(lo, hi, min(limit, MAX_SCAN_LIMIT) + deletes, reverse))
         rows.update(overlay)
         picked = sorted((k for k, v in rows.items() if v is not None), reverse=reverse)[:limit]
         return Result(Status.OK, [[keys.user_key_of(k), rows[k]] for k in picked])

@@ -11,45 +11,56 @@ Recording costs ~85 ns per operation and replaying it into RocksDB ~130 ns more.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .engine import WriteBatch
 
 __all__ = ["PUT", "DELETE", "DELETE_RANGE", "Op", "RecordedBatch", "take_ops"]
 
 PUT, DELETE, DELETE_RANGE = 0, 1, 2
 
-#: ``(PUT, key, value)``, ``(DELETE, key, None)`` or ``(DELETE_RANGE, start, end)``.
-Op = tuple[int, bytes, bytes | None]
+#: ``(PUT, key, value)``, ``(DELETE, key, b"")`` or ``(DELETE_RANGE, start, end)``.
+Op = tuple[int, bytes, bytes]
 
 
 class RecordedBatch:
-    """Invariant: ``ops`` holds the operations in call order, or is None once written."""
+    """Invariant: ``ops`` holds the operations in call order until written; ``written`` says
+    whether an engine has taken them (a batch is written at most once)."""
 
-    __slots__ = ("ops",)
+    __slots__ = ("ops", "written")
 
     def __init__(self) -> None:
-        self.ops: list[Op] | None = []
+        self.ops: list[Op] = []
+        self.written = False
 
     def put(self, key: bytes, value: bytes) -> None:
         self.ops.append((PUT, key, value))
 
     def delete(self, key: bytes) -> None:
-        self.ops.append((DELETE, key, None))
+        self.ops.append((DELETE, key, b""))
 
     def delete_range(self, start: bytes, end: bytes) -> None:
         self.ops.append((DELETE_RANGE, start, end))
 
     def __len__(self) -> int:
-        return len(self.ops or ())
+        return len(self.ops)
 
 
-def take_ops(batches: Sequence[RecordedBatch]) -> list[list[Op]]:
-    """The operations of ``batches`` for an engine about to apply them, marking each written.
+def take_ops(batches: Sequence[WriteBatch]) -> list[list[Op]]:
+    """The operations of ``batches`` for an engine about to apply them, marking each written
+    (its ``ops`` emptied).
 
-    Raises ValueError, consuming none of them, if any was written already (or appears twice).
+    Raises ValueError, consuming none of them, if any was written already (or appears twice),
+    and TypeError for a batch that no engine of ours made.
     """
-    if len({id(b) for b in batches}) != len(batches) or any(b.ops is None for b in batches):
+    recorded = [b for b in batches if isinstance(b, RecordedBatch)]
+    if len(recorded) != len(batches):
+        raise TypeError("a batch not made by Engine.batch()")
+    if len({id(b) for b in recorded}) != len(recorded) or any(b.written for b in recorded):
         raise ValueError("batch already written")
     out = []
-    for b in batches:
+    for b in recorded:
         out.append(b.ops)
-        b.ops = None
+        b.ops, b.written = [], True
     return out

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
-__all__ = ["NodeConfig"]
+if TYPE_CHECKING:
+    from multiraft.transport.keys import CurveConfig
+
+__all__ = ["NodeConfig", "EngineName", "DesignName"]
+
+#: "rocksdb" (durable, the default) or "memory" (tests and the simulator)
+EngineName = Literal["rocksdb", "memory"]
+#: "actors" (the default) or "locks" (the RFC's mutex design)
+DesignName = Literal["actors", "locks"]
 
 
 @dataclass(slots=True)
@@ -23,8 +32,8 @@ class NodeConfig:
     client_listen: str | None = "127.0.0.1:0"
     peers: dict[int, str] = field(default_factory=dict)
     data_dir: str | None = None
-    engine: str = "rocksdb"          # "rocksdb" (durable, the default) or "memory" (tests)
-    design: str = "actors"           # "actors" or "locks"
+    engine: EngineName = "rocksdb"
+    design: DesignName = "actors"
     cluster_id: str = "multiraft"
     tick_interval: float = 0.1       # seconds per raft tick
     election_ticks: int = 10
@@ -34,7 +43,7 @@ class NodeConfig:
     split_keys: list[bytes] | None = None
     workers: int = 1                 # pooled threads running replicas (the GIL: 1 is usual)
     log_keep_entries: int = 5_000    # applied entries kept for slow followers; older go by snapshot
-    curve: object | None = None      # transport.CurveConfig, to run CurveZMQ
+    curve: CurveConfig | None = None  # to run CurveZMQ (multiraft.transport.keys)
     metrics_listen: str | None = None  # HOST:PORT of the Prometheus endpoint (None: no endpoint)
 
     def validate(self) -> None:

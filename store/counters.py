@@ -25,7 +25,7 @@ class StoreCounters:
     def as_dict(self) -> dict[str, int]:
         return {n: getattr(self, n) for n in self.__slots__ if n != "heartbeat_frame_size"}
 
-    def histograms(self) -> dict[str, dict]:
+    def histograms(self) -> dict[str, dict[str, Any]]:
         return {"heartbeat_frame_size": self.heartbeat_frame_size.as_dict()}
 
 

@@ -68,20 +68,23 @@ class NodeLifecycle:
     def _stop_steps(self) -> Sequence[StopStep]:
         raise NotImplementedError
 
-    def _open_engine(self) -> set[int]:
-        """Open the engine (bootstrapping this node's share of a new cluster if it is empty);
-        the ranges whose first campaign is this node's."""
+    def _open_engine(self) -> tuple[Engine, set[int]]:
+        """Open the engine (bootstrapping this node's share of a new cluster if it is empty):
+        the engine, and the ranges whose first campaign is this node's."""
         c = self.config
         if not c.fsync:
             log.warning("node %d: fsync is OFF: acknowledged writes can be lost in a crash "
                         "(benchmark mode)", c.node_id)
+        engine: Engine
         if c.engine == "memory":
-            self.engine = MemoryEngine()
+            engine = MemoryEngine()
         else:
+            assert c.data_dir is not None  # NodeConfig.validate
             self._data_dir = open_data_dir(c.data_dir, c.cluster_id, c.node_id)
-            self.engine = self._data_dir.engine
-        return bootstrap_node(self.engine, c.node_id, list(c.peers), c.initial_ranges,
-                              c.split_keys)
+            engine = self._data_dir.engine
+        self.engine = engine
+        return engine, bootstrap_node(engine, c.node_id, list(c.peers), c.initial_ranges,
+                                      c.split_keys)
 
     def _stop_components(self) -> None:
         """Run every stop step; one that fails is logged and the rest still run, so the process

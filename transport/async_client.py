@@ -56,11 +56,14 @@ class AsyncClientConnection:
         if self._closed:
             raise NotConnected(f"connection to {self.address} is closed")
         sock = self._socket
-        if not sock.getsockopt(zmq.EVENTS) & zmq.POLLOUT:  # type: ignore[operator]
+        events = sock.getsockopt(zmq.EVENTS)
+        assert isinstance(events, int)
+        if not events & zmq.POLLOUT:
             # Writable only while connected (IMMEDIATE): give a fresh or restarting connection
             # a moment, and fail fast for a node that is not there.
             wait = min(self._connect_wait, timeout)
-            if not await sock.poll(int(wait * 1000), zmq.POLLOUT):
+            # (pyzmq's stubs omit the flags zmq.asyncio's poll takes)
+            if not await sock.poll(int(wait * 1000), zmq.POLLOUT):  # type: ignore[call-arg]
                 raise NotConnected(f"not connected to {self.address}")
         request_id = next(self._ids)
         fut: asyncio.Future[ClientResponse] = asyncio.get_running_loop().create_future()

@@ -62,7 +62,7 @@ class ClientConnection:
         self._socket.send(encode_request(ClientRequest(request_id, op, args, client_id, seq)))
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            if not self._socket.poll(left * 1000):
+            if not self._socket.poll(int(left * 1000) + 1):
                 break
             try:
                 response = decode_response(self._socket.recv())

@@ -98,11 +98,11 @@ _KINDS = {int(k): k for k in FrameKind}
 # One Packer per thread (a Packer is not thread-safe; ``packb`` would build one per call).
 _packers = threading.local()
 
-_UNPACK_LIMITS = dict(
-    raw=False, use_list=False, strict_map_key=True,
-    max_bin_len=MAX_FRAME_BYTES, max_str_len=1 << 20, max_array_len=1 << 22,
-    max_map_len=1 << 16, max_ext_len=0,
-)
+def _unpack(data: bytes | memoryview) -> Any:
+    """msgpack.unpackb with the limits every frame is held to (tuples, not lists)."""
+    return msgpack.unpackb(data, raw=False, use_list=False, strict_map_key=True,
+                           max_bin_len=MAX_FRAME_BYTES, max_str_len=1 << 20,
+                           max_array_len=1 << 22, max_map_len=1 << 16, max_ext_len=0)
 
 
 def _fail(what: str) -> DecodeError:
@@ -112,7 +112,7 @@ def _fail(what: str) -> DecodeError:
 def unpack_envelope(data: bytes | memoryview) -> tuple[FrameKind, tuple[Any, ...]]:
     """Unpack ``data`` and check its envelope; returns (kind, fields after the kind)."""
     try:
-        frame = msgpack.unpackb(data, **_UNPACK_LIMITS)
+        frame = _unpack(data)
     except Exception as e:  # msgpack raises several unrelated types on bad input
         raise DecodeError(f"not msgpack: {type(e).__name__}: {e}") from None
     if type(frame) is not tuple or len(frame) < 2:
@@ -166,8 +166,9 @@ def raft_item(range_id: int, m: Message) -> bytes:
             flat += (e.term, e.index, e.type, e.data)
     snap = m.snapshot
     packed_snap = None if snap is None else (snap.data, *_pack_metadata(snap.metadata))
-    return packer.pack((range_id, m.type, m.to, m.from_, m.term, m.log_term, m.index, flat,
-                        m.commit, packed_snap, m.reject, m.reject_hint, m.context))
+    item: bytes = packer.pack((range_id, m.type, m.to, m.from_, m.term, m.log_term, m.index,
+                               flat, m.commit, packed_snap, m.reject, m.reject_hint, m.context))
+    return item
 
 
 def _array_header(n: int) -> bytes:

@@ -29,7 +29,7 @@ class ZapHandler:
     """Owns the context's ZAP socket. Must be bound before any CURVE server socket binds,
     or libzmq would admit every key."""
 
-    def __init__(self, ctx: zmq.Context, curve: CurveConfig) -> None:
+    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], curve: CurveConfig) -> None:
         # raw 32-byte key -> User-Id; ZAP hands us raw keys.
         self._nodes = {z85.decode(k): str(node_id).encode() for node_id, k in curve.node_keys.items()}
         self._clients = {z85.decode(k) for k in curve.client_keys}

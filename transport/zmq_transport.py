@@ -88,11 +88,11 @@ class Transport:
         self._start_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"transport-{node_id}", daemon=True)
         # Transport-thread state: peer sockets and delayed frames (release, seq, node, frame, n).
-        self._ctx: zmq.Context | None = None
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._zap: ZapHandler | None = None
-        self._inbound: zmq.Socket | None = None
-        self._clients: zmq.Socket | None = None
-        self._peers: dict[int, zmq.Socket] = {}
+        self._inbound: zmq.Socket[bytes] | None = None
+        self._clients: zmq.Socket[bytes] | None = None
+        self._peers: dict[int, zmq.Socket[bytes]] = {}
         self._delayed: list[tuple[float, int, int, bytes, int]] = []
         self._delay_seq = 0
 
@@ -151,10 +151,6 @@ class Transport:
             raise ValueError(f"node {node_id}: no public key for a CURVE transport")
         self._call(self._connect_peer, node_id, address, public_key)
 
-    def remove_peer(self, node_id: int) -> None:
-        """Forget a peer; later messages to it are dropped as unreachable."""
-        self._call(self._disconnect_peer, node_id)
-
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
         """Run ``fn(*args)`` on the transport thread."""
         self._tasks.append(partial(fn, *args))
@@ -204,8 +200,14 @@ class Transport:
             self._connect_peer(node_id, address, None)
         return poller
 
-    def _server_socket(self, kind: int, domain: bytes, address: str) -> zmq.Socket:
-        s = self._ctx.socket(kind)
+    def _new_socket(self, kind: int) -> zmq.Socket[bytes]:
+        """A socket of the transport's context (transport thread only, once it runs)."""
+        ctx = self._ctx
+        assert ctx is not None, "the transport thread is not running"
+        return ctx.socket(kind)
+
+    def _server_socket(self, kind: int, domain: bytes, address: str) -> zmq.Socket[bytes]:
+        s = self._new_socket(kind)
         s.linger = 0
         s.maxmsgsize = MAX_FRAME_BYTES
         s.rcvhwm = self._send_hwm
@@ -218,8 +220,10 @@ class Transport:
         return s
 
     @staticmethod
-    def _bound_address(s: zmq.Socket) -> str:
-        return s.last_endpoint.decode().removeprefix("tcp://")
+    def _bound_address(s: zmq.Socket[bytes]) -> str:
+        endpoint = s.last_endpoint
+        assert isinstance(endpoint, bytes)
+        return endpoint.decode().removeprefix("tcp://")
 
     def _close(self) -> None:
         if self._ctx is not None:
@@ -229,11 +233,12 @@ class Transport:
     def _loop_once(self, poller: zmq.Poller) -> None:
         timeout = None
         if self._delayed:
-            timeout = max(0.0, (self._delayed[0][0] - time.monotonic()) * 1000)
+            timeout = max(0, int((self._delayed[0][0] - time.monotonic()) * 1000) + 1)
         events = dict(poller.poll(timeout))
-        if self._wake_fd in events:
+        wake_fd = self._wake_fd
+        if wake_fd is not None and wake_fd in events:
             try:
-                os.eventfd_read(self._wake_fd)
+                os.eventfd_read(wake_fd)
             except BlockingIOError:
                 pass
         self._wake_pending = False
@@ -254,7 +259,7 @@ class Transport:
 
     def _connect_peer(self, node_id: int, address: str, public_key: bytes | None) -> None:
         self._disconnect_peer(node_id)
-        s = self._ctx.socket(zmq.PUSH)
+        s = self._new_socket(zmq.PUSH)
         s.linger = 0
         s.immediate = 1
         s.sndhwm = self._send_hwm
@@ -341,9 +346,11 @@ class Transport:
     # ---- incoming ----------------------------------------------------------------------------
 
     def _receive_frames(self) -> None:
+        inbound = self._inbound
+        assert inbound is not None
         for _ in range(_RECV_BURST):
             try:
-                frame = self._inbound.recv(zmq.NOBLOCK, copy=False)
+                frame = inbound.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
             self._deliver(frame)
@@ -379,9 +386,11 @@ class Transport:
             self._notify(h.on_snapshot_chunk, sender, payload)
 
     def _receive_client_requests(self) -> None:
+        clients = self._clients
+        assert clients is not None
         for _ in range(_RECV_BURST):
             try:
-                parts = self._clients.recv_multipart(zmq.NOBLOCK)
+                parts = clients.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             if len(parts) != 2:  # [routing id, request] from a DEALER
@@ -408,8 +417,11 @@ class Transport:
         self._call(self._send_reply, routing_id, data)
 
     def _send_reply(self, routing_id: bytes, data: bytes) -> None:
+        clients = self._clients
+        if clients is None:  # stopped: nobody to answer
+            return
         try:
-            self._clients.send_multipart((routing_id, data), zmq.NOBLOCK)
+            clients.send_multipart((routing_id, data), zmq.NOBLOCK)
         except zmq.ZMQError:  # EHOSTUNREACH: the client is gone; EAGAIN: it reads too slowly
             self.counters.client_responses_dropped += 1
             return

@@ -68,7 +68,7 @@ class PooledActor:
     def _handle_proxy(self, message: ProxyCall | ProxyGetAttr | ProxySetAttr) -> Any:
         """Serve a pykka proxy message: call, read or write the attribute at its path."""
         if isinstance(message, ProxyCall):
-            method = functools.reduce(getattr, message.attr_path, self)
+            method: Any = functools.reduce(getattr, message.attr_path, self)
             return method(*message.args, **message.kwargs)
         if isinstance(message, ProxyGetAttr):
             return functools.reduce(getattr, message.attr_path, self)

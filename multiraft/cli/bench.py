@@ -52,7 +52,8 @@ def run_bench(addrs: list[str], seconds: float, **workload: Any) -> WorkloadResu
         progress.update(task, completed=seconds)
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["result"]
+    result: WorkloadResult = outcome["result"]
+    return result
 
 
 def print_summary(result: WorkloadResult, as_json: bool) -> None:

@@ -346,14 +346,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if timeout <= 0:
             raise UsageError("--timeout must be positive")
-        if args.fn is cmd_keys_gen:
+        command: Callable[..., int] = args.fn
+        if command is cmd_keys_gen:
             return cmd_keys_gen(args)
-        if args.fn is cmd_bench and args.compare:
+        if command is cmd_bench and args.compare:
             from .bench import run_compare_command
             return run_compare_command(args)
         addrs = resolve_addresses(getattr(args, "addr", None), getattr(args, "cluster", None))
         with Client(addrs, timeout=timeout, curve=_curve(args, addrs)) as client:
-            return args.fn(client, args)
+            status: int = args.fn(client, args)
+            return status
     except (UsageError, AddressError) as e:
         print(f"multiraft: error: {e}", file=sys.stderr)
         return EXIT_USAGE
