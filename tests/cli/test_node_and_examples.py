@@ -58,3 +58,8 @@ def test_client_script_against_a_cluster(cluster):
 def test_client_script_starts_its_own_cluster():
     out = example("client_script.py", "--base-port", str(free_base_port()))
     assert "cas absent->1: True" in out
+
+
+def test_aio_example_against_a_cluster(cluster):
+    out = example("aio_client.py", "--addr", cluster.addrs)
+    assert "read back: 200 of 200" in out and "scan: 200 pairs" in out and "counter: 200" in out
