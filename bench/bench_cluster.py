@@ -18,13 +18,42 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TypedDict
 
 from multiraft.client import Client
 from multiraft.local_cluster import LocalCluster
 
-from .workload import run_workload
+from .workload import WorkloadSummary, run_workload
 
 RESULTS = Path(__file__).parent / "results"
+
+
+class ThroughputPoint(TypedDict):
+    """``throughput`` at one range count: medians over the runs, and every run's summary."""
+
+    ops_per_s: float
+    p50_ms: float
+    p99_ms: float
+    runs: list[WorkloadSummary]
+
+
+class NodeIdle(TypedDict):
+    """One node over ``scale``'s idle window."""
+
+    idle_cpu_pct: float
+    rss_mb: float
+    threads: int
+
+
+class ScaleResult(TypedDict):
+    """What ``scale`` measures; ``per_node`` is by node id."""
+
+    ranges: int
+    start_seconds: float
+    quiesced_after_seconds: float
+    idle_seconds: float
+    per_node: dict[int, NodeIdle]
+    ranges_with_elections_while_idle: int
 
 
 def _proc_stat(pid: int) -> tuple[float, int, int]:
@@ -40,10 +69,10 @@ def _proc_stat(pid: int) -> tuple[float, int, int]:
 
 
 def throughput(ranges: list[int], runs: int, seconds: float, inflight: int, design: str,
-               base_port: int) -> dict:
-    out = {}
+               base_port: int) -> dict[int, ThroughputPoint]:
+    out: dict[int, ThroughputPoint] = {}
     for n in ranges:
-        results = []
+        results: list[WorkloadSummary] = []
         for run in range(runs):
             with tempfile.TemporaryDirectory(prefix="bench-cluster-") as d:
                 with LocalCluster(d, 3, n, base_port=base_port, design=design) as c:
@@ -79,7 +108,7 @@ def _quiesced_fraction(c: LocalCluster) -> float:
     return quiet / total if total else 0.0
 
 
-def scale(ranges: int, idle_seconds: float, design: str, base_port: int) -> dict:
+def scale(ranges: int, idle_seconds: float, design: str, base_port: int) -> ScaleResult:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as d:
         c = LocalCluster(d, 3, ranges, base_port=base_port, design=design)
         t0 = time.monotonic()
@@ -125,12 +154,12 @@ def main() -> None:
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
     if args.what == "throughput":
-        res = throughput([int(x) for x in args.ranges.split(",")], args.runs, args.seconds,
-                         args.inflight, args.design, args.base_port)
-        (RESULTS / f"cluster_throughput_{args.design}.json").write_text(json.dumps(res, indent=2))
+        tput = throughput([int(x) for x in args.ranges.split(",")], args.runs, args.seconds,
+                          args.inflight, args.design, args.base_port)
+        (RESULTS / f"cluster_throughput_{args.design}.json").write_text(json.dumps(tput, indent=2))
         print(f"| ranges | writes/s | p50 ms | p99 ms |  ({args.design}, median of {args.runs}, "
               f"{args.inflight} in flight)\n|---|---|---|---|")
-        for n, r in res.items():
+        for n, r in tput.items():
             print(f"| {n} | {r['ops_per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
     else:
         res = scale(args.ranges, args.idle_seconds, args.design, args.base_port)

@@ -15,6 +15,7 @@ import random
 import statistics
 import time
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from multiraft.raft import (Config, ConfState, HardState, MemoryStorage, RawNode, Snapshot,
                   SnapshotMetadata)
@@ -22,7 +23,14 @@ from multiraft.raft import (Config, ConfState, HardState, MemoryStorage, RawNode
 ENTRY = b"v" * 100
 
 
-def _bootstrapped(node_id: int, voters: tuple[int, ...], **kw) -> tuple[MemoryStorage, RawNode]:
+class _Tuning(TypedDict, total=False):
+    """The ``Config`` settings a benchmark overrides (the rest keep Config's defaults)."""
+
+    election_tick: int
+
+
+def _bootstrapped(node_id: int, voters: tuple[int, ...],
+                  **kw: Unpack[_Tuning]) -> tuple[MemoryStorage, RawNode]:
     s = MemoryStorage()
     s.apply_snapshot(Snapshot(metadata=SnapshotMetadata(ConfState(voters=voters), 1, 1)))
     s.set_hard_state(HardState(term=1, commit=1))

@@ -14,7 +14,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypedDict
 
 from multiraft.raft.types import Entry, HardState
 from multiraft.storage import ReplicaStorage, RocksEngine
@@ -24,6 +26,16 @@ ROUNDS = 11
 RANGES = 1000
 ENTRY_DATA = b"x" * 64
 RESULTS = Path(__file__).resolve().parent / "results" / "storage.json"
+
+#: One round: ((RocksDB wall, RocksDB CPU), (raw file wall, raw file CPU)) seconds per op.
+Round = tuple[tuple[float, float], tuple[float, float]]
+#: One write benchmark's figures (see ``summarize``), and ``wal_bytes`` per operation.
+Rates = dict[str, float]
+
+
+class Truncation(TypedDict):
+    entries: int
+    ms: float
 
 
 class RawFile:
@@ -56,7 +68,7 @@ def wal_bytes(batches: list[RecordedBatch]) -> int:
     return n
 
 
-def timed(fn, n: int) -> tuple[float, float]:
+def timed(fn: Callable[[int], object], n: int) -> tuple[float, float]:
     """Wall and process CPU seconds (RocksDB's background threads included) per ``fn(i)`` call."""
     t, c = time.perf_counter(), time.process_time()
     for i in range(n):
@@ -64,7 +76,8 @@ def timed(fn, n: int) -> tuple[float, float]:
     return (time.perf_counter() - t) / n, (time.process_time() - c) / n
 
 
-def group_commit(engine: RocksEngine, raw: RawFile, n: int, first_rid: int, per_range: bool) -> dict:
+def group_commit(engine: RocksEngine, raw: RawFile, n: int, first_rid: int,
+                 per_range: bool) -> Rates:
     """1,000 ranges x (1 entry + HardState), one fsync per group. ``per_range``: each range
     builds its own batch and the group goes through ``write_many``, as the storage writer does;
     otherwise the ranges share one batch (the issue's wording)."""
@@ -88,15 +101,17 @@ def group_commit(engine: RocksEngine, raw: RawFile, n: int, first_rid: int, per_
     first = build()
     blob = b"r" * wal_bytes(first)
     engine.write_many(first, sync=True)
-    rounds = []
+    rounds: list[Round] = []
     for _ in range(ROUNDS):
         rocks = timed(commit, n)
         base = timed(lambda _: raw.write(blob), n)
         rounds.append((rocks, base))
-    return summarize(rounds, entries_per_op=RANGES, op="batch") | {"wal_bytes": len(blob)}
+    out = summarize(rounds, entries_per_op=RANGES, op="batch")
+    out["wal_bytes"] = len(blob)
+    return out
 
 
-def single_range(engine: RocksEngine, raw: RawFile, k: int, n: int, rid: int) -> dict:
+def single_range(engine: RocksEngine, raw: RawFile, k: int, n: int, rid: int) -> Rates:
     log = ReplicaStorage(engine, rid)
     next_index = [1]
 
@@ -114,14 +129,16 @@ def single_range(engine: RocksEngine, raw: RawFile, k: int, n: int, rid: int) ->
     first = build()
     blob = b"r" * wal_bytes([first])
     engine.write(first, sync=True)
-    rounds = []
+    rounds: list[Round] = []
     for _ in range(ROUNDS):
         rounds.append((timed(append, n), timed(lambda _: raw.write(blob), n)))
-    return summarize(rounds, entries_per_op=k, op="append") | {"wal_bytes": len(blob)}
+    out = summarize(rounds, entries_per_op=k, op="append")
+    out["wal_bytes"] = len(blob)
+    return out
 
 
-def truncation(engine: RocksEngine) -> dict:
-    times = []
+def truncation(engine: RocksEngine) -> Truncation:
+    times: list[float] = []
     for r in range(ROUNDS):
         log = ReplicaStorage(engine, 50_000 + r)
         b = engine.batch()
@@ -136,8 +153,7 @@ def truncation(engine: RocksEngine) -> dict:
     return {"entries": 10_000, "ms": statistics.median(times) * 1e3}
 
 
-def summarize(rounds: list[tuple[tuple[float, float], tuple[float, float]]], entries_per_op: int,
-              op: str) -> dict:
+def summarize(rounds: list[Round], entries_per_op: int, op: str) -> Rates:
     """Medians over rounds of ``((rocks wall, rocks cpu), (raw wall, raw cpu))`` per op; the ratio
     is the median of the per-round throughput ratios (each round's two halves run back to back)."""
     rocks = statistics.median(r for (r, _), _ in rounds)
@@ -154,28 +170,26 @@ def main() -> None:
         engine = RocksEngine(os.path.join(tmp, "db"))
         raw = RawFile(os.path.join(tmp, "raw.log"))
         try:
-            results = {
+            rates = {
                 "group_commit_1000_ranges": group_commit(engine, raw, 30, 1, per_range=False),
                 "group_commit_1000_batches": group_commit(engine, raw, 30, 20_001, per_range=True),
                 "single_range_1": single_range(engine, raw, 1, 200, 10_001),
                 "single_range_16": single_range(engine, raw, 16, 200, 10_002),
                 "single_range_256": single_range(engine, raw, 256, 50, 10_003),
-                "truncate_10000": truncation(engine),
             }
+            t = truncation(engine)
         finally:
             raw.close()
             engine.close()
-    results["rounds"] = ROUNDS
+    results: dict[str, Rates | Truncation | int] = {**rates, "truncate_10000": t, "rounds": ROUNDS}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"{'benchmark':28s} {'ops/s':>10s} {'entries/s':>11s} {'ms/op':>8s} {'cpu ms':>8s} "
           f"{'raw ms':>8s} {'x raw':>6s}")
-    for name, r in results.items():
-        if name.startswith(("group", "single")):
-            ops = r.get("batches_per_s", r.get("appends_per_s"))
-            print(f"{name:28s} {ops:10.0f} {r['entries_per_s']:11.0f} {r['ms_per_op']:8.2f} "
-                  f"{r['cpu_ms_per_op']:8.2f} {r['raw_ms_per_op']:8.2f} {r['ratio_to_raw']:6.2f}")
-    t = results["truncate_10000"]
+    for name, r in rates.items():
+        ops = r.get("batches_per_s", r.get("appends_per_s"))
+        print(f"{name:28s} {ops:10.0f} {r['entries_per_s']:11.0f} {r['ms_per_op']:8.2f} "
+              f"{r['cpu_ms_per_op']:8.2f} {r['raw_ms_per_op']:8.2f} {r['ratio_to_raw']:6.2f}")
     print(f"{'truncate_10000':28s} {'':10s} {'':11s} {t['ms']:8.2f}")
     print(f"wrote {RESULTS}")
 

@@ -62,8 +62,10 @@ class _Counter:
         self.echo = echo
         self.transport: Transport | None = None
 
-    def on_raft_messages(self, from_node: int, items: list) -> None:
+    def on_raft_messages(self, from_node: int, items: list[tuple[int, Message]]) -> None:
         if self.echo:
+            if self.transport is None:
+                raise RuntimeError("echoing before the transport was attached")
             for range_id, m in items:
                 self.transport.send(from_node, range_id, m)
             return
@@ -122,7 +124,7 @@ class _Sink:
     def __init__(self) -> None:
         self.echo = threading.Event()
 
-    def on_raft_messages(self, from_node: int, items: list) -> None:
+    def on_raft_messages(self, from_node: int, items: list[tuple[int, Message]]) -> None:
         self.echo.set()
 
     def on_heartbeats(self, *a: Any) -> None: ...
@@ -204,7 +206,7 @@ def run_raw(ctx: Any, n: int, runs: int, batch: int) -> list[float]:
                 items = []
                 for i in range(k):
                     m = _MESSAGE
-                    flat = []
+                    flat: list[int | bytes] = []
                     for e in m.entries:
                         flat += (e.term, e.index, e.type, e.data)
                     items.append((i & 63, m.type, m.to, m.from_, m.term, m.log_term, m.index, flat,

@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, Protocol, TypedDict
 
 from multiraft.local_cluster import LocalCluster
 
@@ -36,7 +36,8 @@ from .bench_cluster import scale
 from .pysyncobj_cluster import PySyncObjCluster
 from .workload import WorkloadResult, run_workload
 
-__all__ = ["CompareConfig", "run_compare", "QUICK", "cdf_quantiles"]
+__all__ = ["CompareConfig", "run_compare", "QUICK", "cdf_quantiles", "CompareResults",
+           "CompareMeta", "Host", "ThroughputRow", "IdleRow", "IdleNode", "Failure"]
 
 DESIGNS = ("actors", "locks")
 #: the anchor systems: name -> whether PySyncObj runs with its journal
@@ -66,13 +67,108 @@ QUICK = CompareConfig(rounds=1, seconds=1.0, warmup_seconds=0.3, active_ranges=(
                       inflight=(8,), idle_ranges=(8,), idle_seconds=1.0)
 
 
+class Host(TypedDict):
+    cpus: int
+    python: str
+    platform: str
+
+
+class CompareMeta(TypedDict):
+    """How the run was made; ``wall_seconds`` is added once it is over."""
+
+    started: str
+    command: str
+    host: Host
+    rounds: int
+    seconds: float
+    value_size: int
+    fsync: bool
+    cluster_ranges: int
+    order: list[str]
+    cdf_quantiles: list[float]
+    wall_seconds: NotRequired[float]
+
+
+class ThroughputRow(TypedDict):
+    """One system at one (active ranges, in flight) point of one round: the workload's summary
+    and its latency at each of ``meta["cdf_quantiles"]`` (empty if nothing completed)."""
+
+    system: str
+    round: int
+    active_ranges: int
+    inflight: int
+    ops: int
+    seconds: float
+    ops_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    timeouts: int
+    redirects: int
+    cdf_ms: list[float]
+
+
+class IdleNode(TypedDict):
+    node: int
+    cpu_pct: float
+    rss_mb: float
+    threads: int
+
+
+class IdleRow(TypedDict):
+    """One design's idle cost at one cluster size in one round."""
+
+    system: str
+    round: int
+    ranges: int
+    start_seconds: float
+    quiesced_after_seconds: float
+    idle_seconds: float
+    per_node: list[IdleNode]
+    elections_while_idle: int
+
+
+class Failure(TypedDict):
+    """A cluster that failed to start or to be measured; the run went on without it."""
+
+    system: str
+    round: int
+    what: str
+    error: str
+
+
+class CompareResults(TypedDict):
+    """``run_compare``'s results, as written to results.json."""
+
+    meta: CompareMeta
+    throughput: list[ThroughputRow]
+    idle: list[IdleRow]
+    failures: list[Failure]
+
+
+class _Serving(Protocol):
+    """A started cluster, as the throughput matrix uses it."""
+
+    @property
+    def client_addrs(self) -> list[str]: ...
+
+
+class _Load(TypedDict):
+    """The ``run_workload`` arguments shared by a point's warm-up and its measured run."""
+
+    inflight: int
+    value_size: int
+    active_ranges: int
+    seed: int
+
+
 def cdf_quantiles() -> list[float]:
     """The quantiles at which each row keeps its latency: every 0.5 %, plus 99.5 and 99.9 %."""
     return sorted({i / 200 for i in range(201)} | {0.995, 0.999})
 
 
 def _row(system: str, rnd: int, active: int, inflight: int, r: WorkloadResult,
-         qs: list[float]) -> dict[str, Any]:
+         qs: list[float]) -> ThroughputRow:
     lat = sorted(r.latencies_ms)
     cdf = [round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) for q in qs] if lat else []
     return {"system": system, "round": rnd, "active_ranges": active, "inflight": inflight,
@@ -80,11 +176,13 @@ def _row(system: str, rnd: int, active: int, inflight: int, r: WorkloadResult,
 
 
 def _throughput_rows(system: str, rnd: int, addrs: list[str], cfg: CompareConfig,
-                     active: tuple[int, ...], log: Callable[[str], None]) -> Iterator[dict]:
+                     active: tuple[int, ...], log: Callable[[str], None]
+                     ) -> Iterator[ThroughputRow]:
     qs = cdf_quantiles()
     for n in active:
         for inflight in cfg.inflight:
-            kw = dict(inflight=inflight, value_size=cfg.value_size, active_ranges=n, seed=rnd)
+            kw: _Load = {"inflight": inflight, "value_size": cfg.value_size, "active_ranges": n,
+                         "seed": rnd}
             run_workload(addrs, seconds=cfg.warmup_seconds, **kw)  # wakes the ranges; discarded
             r = run_workload(addrs, seconds=cfg.seconds, **kw)
             log(f"  {system:18} {n:5} ranges {inflight:4} in flight: {r.ops_per_s:8,.0f} writes/s"
@@ -93,8 +191,9 @@ def _throughput_rows(system: str, rnd: int, addrs: list[str], cfg: CompareConfig
             yield _row(system, rnd, n, inflight, r, qs)
 
 
-def _measure(system: str, rnd: int, cluster: AbstractContextManager, cfg: CompareConfig,
-             active: tuple[int, ...], results: dict, log: Callable[[str], None]) -> None:
+def _measure(system: str, rnd: int, cluster: AbstractContextManager[_Serving, bool | None],
+             cfg: CompareConfig, active: tuple[int, ...], results: CompareResults,
+             log: Callable[[str], None]) -> None:
     """Start ``cluster``, run the throughput matrix on it, stop it; a failure is recorded."""
     t0 = time.monotonic()
     try:
@@ -110,12 +209,12 @@ def _measure(system: str, rnd: int, cluster: AbstractContextManager, cfg: Compar
 
 def run_compare(out_dir: Path, cfg: CompareConfig = CompareConfig(),
                 log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)
-                ) -> dict[str, Any]:
+                ) -> CompareResults:
     """Run the comparison; return the results and write them (JSON, markdown, PNGs) to out_dir."""
     from .compare_report import write_report  # matplotlib is imported only when reporting
 
     order = [d for _ in range(cfg.rounds) for d in cfg.designs]
-    results: dict[str, Any] = {
+    results: CompareResults = {
         "meta": {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "command": cfg.command,
                  "host": {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
@@ -134,8 +233,8 @@ def run_compare(out_dir: Path, cfg: CompareConfig = CompareConfig(),
         if cfg.pysyncobj:
             for name, journal in ANCHORS.items():
                 with tempfile.TemporaryDirectory(prefix=f"compare-{name}-") as d:
-                    cluster = PySyncObjCluster(d, 3, base_port=cfg.base_port, journal=journal)
-                    _measure(name, rnd, cluster, cfg, (1,), results, log)
+                    anchor = PySyncObjCluster(d, 3, base_port=cfg.base_port, journal=journal)
+                    _measure(name, rnd, anchor, cfg, (1,), results, log)
         write_report(results, out_dir)  # a partial report survives an interrupted run
     for ranges in cfg.idle_ranges:
         for rnd in range(1, cfg.rounds + 1):
@@ -149,8 +248,8 @@ def run_compare(out_dir: Path, cfg: CompareConfig = CompareConfig(),
     return results
 
 
-def _idle_row(design: str, rnd: int, ranges: int, cfg: CompareConfig, results: dict,
-              log: Callable[[str], None]) -> dict | None:
+def _idle_row(design: str, rnd: int, ranges: int, cfg: CompareConfig,
+              results: CompareResults, log: Callable[[str], None]) -> IdleRow | None:
     try:
         s = scale(ranges, cfg.idle_seconds, design, cfg.base_port)
     except Exception as e:  # noqa: BLE001 - recorded, the run goes on
@@ -158,8 +257,9 @@ def _idle_row(design: str, rnd: int, ranges: int, cfg: CompareConfig, results: d
         results["failures"].append({"system": design, "round": rnd, "what": f"idle {ranges}",
                                     "error": repr(e)})
         return None
-    per_node = [{"node": int(i), "cpu_pct": v["idle_cpu_pct"], "rss_mb": v["rss_mb"],
-                 "threads": v["threads"]} for i, v in sorted(s["per_node"].items())]
+    per_node: list[IdleNode] = [
+        {"node": int(i), "cpu_pct": v["idle_cpu_pct"], "rss_mb": v["rss_mb"],
+         "threads": v["threads"]} for i, v in sorted(s["per_node"].items())]
     log(f"[round {rnd}] {design} idle at {ranges} ranges: ready {s['start_seconds']} s, CPU % "
         f"{[n['cpu_pct'] for n in per_node]}, RSS MB {[n['rss_mb'] for n in per_node]}, "
         f"threads {[n['threads'] for n in per_node]}")

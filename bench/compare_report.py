@@ -15,17 +15,24 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+from typing import Literal, TypedDict
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a bench host
 import matplotlib.pyplot as plt  # noqa: E402  (must follow the backend choice)
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (FuncFormatter, LogLocator, NullFormatter,  # noqa: E402
                                NullLocator)
 
-from .compare import ANCHORS, DESIGNS  # noqa: E402
+from .compare import (ANCHORS, DESIGNS, CompareResults, IdleRow,  # noqa: E402
+                      ThroughputRow)
 
-__all__ = ["summarize", "markdown", "plot", "write_report", "main"]
+__all__ = ["summarize", "markdown", "plot", "write_report", "main", "Summary", "LatencyCell",
+           "IdleSummary"]
+
+#: (system, active ranges, in flight)
+Point = tuple[str, int, int]
 
 THROUGHPUT_PNG = "throughput_vs_ranges.png"
 CDF_PNG = "latency_cdf.png"
@@ -33,7 +40,34 @@ LINESTYLES = ("-", "--", ":", "-.")  # per in-flight count: lines for the design
 MARKERS = ("s", "^", "D", "v")  # ... and markers for the one-range anchor
 
 
-def summarize(results: dict) -> dict:
+class LatencyCell(TypedDict):
+    """Medians across rounds at one point."""
+
+    ops_per_s: float
+    p50_ms: float
+    p99_ms: float
+
+
+class IdleSummary(TypedDict):
+    """Medians across rounds of one design's idle cost at one cluster size."""
+
+    cpu_pct_median_node: float
+    cpu_pct_max_node: float
+    rss_mb: float
+    threads: float
+    start_seconds: float
+    elections: float
+
+
+class Summary(TypedDict):
+    """``summarize``'s result (see there)."""
+
+    throughput: dict[Point, LatencyCell]
+    ratio: dict[tuple[int, int], float]
+    idle: dict[tuple[str, int], IdleSummary]
+
+
+def summarize(results: CompareResults) -> Summary:
     """Medians across rounds.
 
     Returns ``{"throughput": {(system, ranges, inflight): {ops_per_s, p50_ms, p99_ms}},
@@ -41,32 +75,34 @@ def summarize(results: dict) -> dict:
     "idle": {(system, ranges): {cpu_pct_median_node, cpu_pct_max_node, rss_mb, threads,
     start_seconds, elections}}}``. Idle RSS and threads are the median node of each round.
     """
-    groups: dict[tuple, list[dict]] = {}
+    groups: dict[Point, list[ThroughputRow]] = {}
     for row in results["throughput"]:
         groups.setdefault((row["system"], row["active_ranges"], row["inflight"]), []).append(row)
-    throughput = {key: {m: statistics.median(r[m] for r in rows)
-                        for m in ("ops_per_s", "p50_ms", "p99_ms")}
-                  for key, rows in groups.items()}
+    throughput: dict[Point, LatencyCell] = {
+        key: {"ops_per_s": statistics.median(r["ops_per_s"] for r in rows),
+              "p50_ms": statistics.median(r["p50_ms"] for r in rows),
+              "p99_ms": statistics.median(r["p99_ms"] for r in rows)}
+        for key, rows in groups.items()}
 
     by_round = {(r["system"], r["round"], r["active_ranges"], r["inflight"]): r["ops_per_s"]
                 for r in results["throughput"]}
-    per_round: dict[tuple, list[float]] = {}
+    per_round: dict[tuple[int, int], list[float]] = {}
     for (system, rnd, ranges, inflight), ops in by_round.items():
         locks = by_round.get(("locks", rnd, ranges, inflight))
         if system == "actors" and locks:
             per_round.setdefault((ranges, inflight), []).append(ops / locks)
     ratio = {key: statistics.median(rs) for key, rs in per_round.items()}
 
-    idle_groups: dict[tuple, list[dict]] = {}
-    for row in results["idle"]:
-        idle_groups.setdefault((row["system"], row["ranges"]), []).append(row)
+    idle_groups: dict[tuple[str, int], list[IdleRow]] = {}
+    for idle_row in results["idle"]:
+        idle_groups.setdefault((idle_row["system"], idle_row["ranges"]), []).append(idle_row)
     idle = {key: _idle_medians(rows) for key, rows in idle_groups.items()}
     return {"throughput": throughput, "ratio": ratio, "idle": idle}
 
 
-def _idle_medians(rows: list[dict]) -> dict:
+def _idle_medians(rows: list[IdleRow]) -> IdleSummary:
     """Per round: the median and max node; then the median of each across rounds."""
-    def node_median(row: dict, m: str) -> float:
+    def node_median(row: IdleRow, m: Literal["cpu_pct", "rss_mb", "threads"]) -> float:
         return statistics.median(n[m] for n in row["per_node"])
 
     return {
@@ -89,7 +125,7 @@ def _ms(x: float) -> str:
     return f"{x:.1f}" if x < 10 else f"{x:,.0f}"
 
 
-def _lat(cell: dict | None) -> str:
+def _lat(cell: LatencyCell | None) -> str:
     return "–" if cell is None else f"{_ms(cell['p50_ms'])} / {_ms(cell['p99_ms'])}"
 
 
@@ -103,7 +139,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(r) + " |" for r in rows)]
 
 
-def markdown(results: dict) -> str:
+def markdown(results: CompareResults) -> str:
     """The comparison report; a section whose data is absent is left out."""
     meta, s = results["meta"], summarize(results)
     tp, host = s["throughput"], meta["host"]
@@ -163,17 +199,17 @@ def _color(system: str) -> str:
     return f"C{systems.index(system)}" if system in systems else "C7"
 
 
-def _median_round_rows(results: dict) -> dict[tuple, dict]:
+def _median_round_rows(results: CompareResults) -> dict[Point, ThroughputRow]:
     """Per (system, ranges, inflight), the row of the round with the median throughput
     (the lower middle one for an even count), so a CDF is one real run, not a blend."""
-    groups: dict[tuple, list[dict]] = {}
+    groups: dict[Point, list[ThroughputRow]] = {}
     for row in results["throughput"]:
         groups.setdefault((row["system"], row["active_ranges"], row["inflight"]), []).append(row)
     return {k: sorted(rows, key=lambda r: r["ops_per_s"])[(len(rows) - 1) // 2]
             for k, rows in groups.items()}
 
 
-def plot(results: dict, out_dir: Path) -> list[Path]:
+def plot(results: CompareResults, out_dir: Path) -> list[Path]:
     """Write throughput_vs_ranges.png and latency_cdf.png into out_dir; none if no throughput."""
     if not results["throughput"]:
         return []
@@ -214,7 +250,7 @@ def plot(results: dict, out_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 4 * nrows + 1), sharex=True,
                              sharey=True, squeeze=False)
     try:
-        labelled: dict[str, object] = {}
+        labelled: dict[str, Line2D] = {}
         for ax, r in zip(axes.flat, counts):
             for (sys_, r_, i), row in sorted(chosen.items()):
                 if r_ == r:
@@ -242,7 +278,7 @@ def plot(results: dict, out_dir: Path) -> list[Path]:
     return [out_tp, out_cdf]
 
 
-def write_report(results: dict, out_dir: Path) -> dict[str, Path]:
+def write_report(results: CompareResults, out_dir: Path) -> dict[str, Path]:
     """Write results.json, compare.md and the plots into out_dir; {file name: path}."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"results.json": out_dir / "results.json", "compare.md": out_dir / "compare.md"}

@@ -36,7 +36,7 @@ class PySyncObjCluster:
         self.ids = list(range(1, nodes + 1))
         self.base_port = base_port
         self.journal = journal
-        self.procs: dict[int, subprocess.Popen] = {}
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def raft_addr(self, i: int) -> str:
         return f"127.0.0.1:{self.base_port + i}"

@@ -42,7 +42,7 @@ import queue
 import signal
 import sys
 from functools import partial
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 import zmq
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, _RAFT_STATE, replicated
@@ -65,7 +65,24 @@ _NOT_APPENDED = {FAIL_REASON.QUEUE_FULL: ClientStatus.BUSY,
                  FAIL_REASON.REQUEST_DENIED: ClientStatus.REFUSED}
 
 
-class KVStore(SyncObjConsumer):
+class _Replicated(Protocol):
+    """A ``@replicated`` method as its callers see it: the method's arguments plus PySyncObj's
+    ``callback(result, fail_reason)``; the call only queues the command, so it returns None."""
+
+    def __call__(self, *args: Any, callback: Callable[[Any, int], None]) -> None: ...
+
+
+# PySyncObj ships no type information. To mypy, ``_replicated`` makes what this module calls,
+# and KVStore's base is opaque. ``_replicated`` is ``replicated`` itself (never wrap it: it puts
+# the method's versioned copy into its caller's frame, which must be the class body).
+_replicated = cast(Callable[[Callable[..., object]], _Replicated], replicated)
+if TYPE_CHECKING:
+    _Consumer = object
+else:
+    _Consumer = SyncObjConsumer
+
+
+class KVStore(_Consumer):
     """The replicated state: a dict of bytes to bytes. ``_data`` is set after the base
     ``__init__``, so PySyncObj's log compaction serializes it into its dump."""
 
@@ -73,16 +90,16 @@ class KVStore(SyncObjConsumer):
         super().__init__()
         self._data: dict[bytes, bytes] = {}
 
-    @replicated
+    @_replicated
     def put(self, key: bytes, value: bytes) -> None:
         self._data[key] = value
 
-    @replicated
+    @_replicated
     def delete(self, key: bytes) -> bool:
         """Whether the key existed."""
         return self._data.pop(key, None) is not None
 
-    @replicated
+    @_replicated
     def barrier(self) -> None:
         """A no-op: once applied, every entry before it is applied too."""
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import random
 import secrets
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
 import zmq
 
@@ -22,7 +24,20 @@ from multiraft.transport.client_protocol import (ClientOp, ClientRequest, Client
 from multiraft.transport.codec import DecodeError
 from multiraft.transport.keys import ClientCurve
 
-__all__ = ["run_workload", "WorkloadResult"]
+__all__ = ["run_workload", "WorkloadResult", "WorkloadSummary"]
+
+
+class WorkloadSummary(TypedDict):
+    """``WorkloadResult.summary()``: the figures of one run, rounded for display and JSON."""
+
+    ops: int
+    seconds: float
+    ops_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    timeouts: int
+    redirects: int
 
 
 @dataclass(slots=True)
@@ -44,7 +59,7 @@ class WorkloadResult:
         s = sorted(self.latencies_ms)
         return s[min(len(s) - 1, int(q * len(s)))]
 
-    def summary(self) -> dict:
+    def summary(self) -> WorkloadSummary:
         return {"ops": self.ops, "seconds": round(self.seconds, 3),
                 "ops_per_s": round(self.ops_per_s, 1),
                 "p50_ms": round(self.percentile(0.5), 3), "p99_ms": round(self.percentile(0.99), 3),
@@ -61,7 +76,7 @@ class WorkloadResult:
 @dataclass(slots=True)
 class _Op:
     op: ClientOp
-    args: tuple
+    args: tuple[bytes, ...]
     key: bytes
     client_id: int
     seq: int
@@ -69,7 +84,8 @@ class _Op:
     sent: float
 
 
-def _keys_per_range(cache_ranges: list[dict], active: int | None, per_range: int) -> list[bytes]:
+def _keys_per_range(cache_ranges: Iterable[Mapping[str, Any]], active: int | None,
+                    per_range: int) -> list[bytes]:
     """Keys spread over the first ``active`` ranges (all if None): start key + suffix."""
     ranges = sorted((r for r in cache_ranges if r.get("start_key") is not None),
                     key=lambda r: r["range_id"])
@@ -85,7 +101,7 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
     """Run for ``seconds`` (or ``max_ops`` completions) and return what was measured."""
     rng = random.Random(seed)
     cache = RangeCache()
-    statuses = []
+    statuses: list[dict[str, Any]] = []
     with Client(addrs, timeout=5.0, curve=curve) as c:
         for a in addrs:
             st = c.status(a)
@@ -95,7 +111,7 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
     keys = _keys_per_range(statuses, active_ranges, keys_per_range)
     value = b"v" * value_size
     ctx = zmq.Context()
-    socks: dict[str, zmq.Socket] = {}
+    socks: dict[str, zmq.Socket[bytes]] = {}
     poller = zmq.Poller()
     for a in addrs:
         s = ctx.socket(zmq.DEALER)
@@ -116,7 +132,8 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
     free_sessions = list(range(inflight))
     session_of: dict[int, int] = {}
 
-    def send(op: _Op, addr: str | None) -> None:
+    def send(op: _Op, addr: str | None) -> int:
+        """Send ``op`` to ``addr``, else its key's cached leader, else any node; its request id."""
         nonlocal next_id
         rid = next_id
         next_id += 1

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from client_script import cluster_addresses  # examples/: the local cluster for the demo
+from client_script import cluster_addresses, report  # examples/: a local cluster, errors
 
-from multiraft import ClientError, Timeout
+from multiraft import ClientError
 from multiraft.aio import Client
 
 
@@ -42,12 +42,8 @@ async def run(addrs: str) -> int:
     async with Client(addrs, timeout=10.0) as client:
         try:
             await demo(client)
-        except Timeout as e:      # the outcome of a write is unknown
-            print("timed out:", e)
-            return 3
-        except ClientError as e:  # not applied
-            print("failed:", e)
-            return 3
+        except ClientError as e:
+            return report(e)
     return 0
 
 

@@ -41,6 +41,15 @@ def demo(client: Client) -> None:
     print("get after delete:", client.get("example/greeting"))               # None
 
 
+def report(e: ClientError) -> int:
+    """The exit status for a failed demo, and what it means for the last write."""
+    if isinstance(e, Timeout):  # no answer: the outcome of the last write is unknown
+        print("timed out:", e)
+    else:                       # refused or unavailable: not applied
+        print("failed:", e)
+    return 3
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--addr", help="client addresses of a running cluster, comma-separated")
@@ -50,12 +59,8 @@ def main() -> int:
             Client(addrs, timeout=10.0) as client:
         try:
             demo(client)
-        except Timeout as e:   # the outcome of the last write is unknown
-            print("timed out:", e)
-            return 3
-        except ClientError as e:  # not applied
-            print("failed:", e)
-            return 3
+        except ClientError as e:
+            return report(e)
     return 0
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from .client import NotConnected
+from .client import NotConnected, connect_client_socket
 from .client_protocol import ClientOp, ClientRequest, ClientResponse, decode_response, encode_request
 from .codec import DecodeError
 
@@ -35,15 +35,7 @@ class AsyncClientConnection:
                  keypair: tuple[bytes, bytes] | None = None, connect_wait: float = 0.25) -> None:
         self.address = address
         self._connect_wait = connect_wait
-        self._socket = ctx.socket(zmq.DEALER)
-        self._socket.linger = 0
-        self._socket.setsockopt(zmq.IMMEDIATE, 1)
-        if server_key is not None:
-            if keypair is None:
-                raise ValueError("a CURVE connection needs the client's key pair")
-            self._socket.curve_serverkey = server_key
-            self._socket.curve_publickey, self._socket.curve_secretkey = keypair
-        self._socket.connect(f"tcp://{address}")
+        self._socket = connect_client_socket(ctx.socket(zmq.DEALER), address, server_key, keypair)
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[ClientResponse]] = {}
         self._reader: asyncio.Task[None] | None = None

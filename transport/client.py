@@ -10,14 +10,31 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import zmq
 
 from .client_protocol import ClientOp, ClientRequest, ClientResponse, decode_response, encode_request
 from .codec import DecodeError
 
-__all__ = ["ClientConnection", "NotConnected"]
+__all__ = ["ClientConnection", "NotConnected", "connect_client_socket"]
+
+S = TypeVar("S", bound=zmq.Socket[Any])
+
+
+def connect_client_socket(sock: S, address: str, server_key: bytes | None,
+                          keypair: tuple[bytes, bytes] | None) -> S:
+    """Set up a client's DEALER socket (no linger, ``IMMEDIATE``, CURVE if ``server_key``) and
+    connect it to the node at ``address``; shared by the blocking and asyncio connections."""
+    sock.linger = 0
+    sock.setsockopt(zmq.IMMEDIATE, 1)
+    if server_key is not None:
+        if keypair is None:
+            raise ValueError("a CURVE connection needs the client's key pair")
+        sock.curve_serverkey = server_key
+        sock.curve_publickey, sock.curve_secretkey = keypair
+    sock.connect(f"tcp://{address}")
+    return sock
 
 
 class NotConnected(TimeoutError):
@@ -36,15 +53,8 @@ class ClientConnection:
         self.address = address
         self._connect_wait_ms = int(connect_wait * 1000)
         self._ctx = zmq.Context()
-        self._socket = self._ctx.socket(zmq.DEALER)
-        self._socket.linger = 0
-        self._socket.setsockopt(zmq.IMMEDIATE, 1)
-        if server_key is not None:
-            if keypair is None:
-                raise ValueError("a CURVE connection needs the client's key pair")
-            self._socket.curve_serverkey = server_key
-            self._socket.curve_publickey, self._socket.curve_secretkey = keypair
-        self._socket.connect(f"tcp://{address}")
+        self._socket = connect_client_socket(self._ctx.socket(zmq.DEALER), address, server_key,
+                                             keypair)
         self._ids = itertools.count(1)
 
     def request(self, op: ClientOp, args: tuple[Any, ...], timeout: float = 5.0,
