@@ -34,7 +34,7 @@ from multiraft.local_cluster import LocalCluster
 
 from .bench_cluster import scale
 from .pysyncobj_cluster import PySyncObjCluster
-from .workload import WorkloadResult, run_workload
+from .workload import WorkloadResult, WorkloadSummary, run_workload
 
 __all__ = ["CompareConfig", "run_compare", "QUICK", "cdf_quantiles", "CompareResults",
            "CompareMeta", "Host", "ThroughputRow", "IdleRow", "IdleNode", "Failure"]
@@ -89,7 +89,7 @@ class CompareMeta(TypedDict):
     wall_seconds: NotRequired[float]
 
 
-class ThroughputRow(TypedDict):
+class ThroughputRow(WorkloadSummary):
     """One system at one (active ranges, in flight) point of one round: the workload's summary
     and its latency at each of ``meta["cdf_quantiles"]`` (empty if nothing completed)."""
 
@@ -97,14 +97,6 @@ class ThroughputRow(TypedDict):
     round: int
     active_ranges: int
     inflight: int
-    ops: int
-    seconds: float
-    ops_per_s: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    timeouts: int
-    redirects: int
     cdf_ms: list[float]
 
 
