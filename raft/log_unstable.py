@@ -66,7 +66,11 @@ class Unstable:
         self.snapshot = s
 
     def truncate_and_append(self, ents: list[Entry]) -> None:
-        """Append ``ents``, dropping any held entries at or after ``ents[0].index``."""
+        """Append ``ents``, dropping any held entries at or after ``ents[0].index``.
+
+        Raises IndexError, changing nothing, if ``ents`` would start past the last held entry
+        (a hole in the log: a caller's bug; etcd's ``u.slice`` panics on it).
+        """
         after = ents[0].index
         n = len(self.entries)
         if after == self.offset + n:
@@ -76,7 +80,8 @@ class Unstable:
             self.offset = after
             self.entries = list(ents)
         else:
-            del self.entries[after - self.offset:]
+            # Keep [offset, after): slice checks that after is within what we hold.
+            self.entries = self.slice(self.offset, after)
             self.entries.extend(ents)
 
     def slice(self, lo: int, hi: int) -> list[Entry]:

@@ -21,8 +21,9 @@ class ProgressState(IntEnum):
 class Progress:
     """A follower's replication progress, as seen by the leader.
 
-    Invariant: ``0 <= match < next``. ``sent_commit <= next - 1`` is the highest commit index
-    sent to the follower in a MsgApp (so the leader knows when to tell it of a newer commit).
+    Invariant: ``0 <= match < next``. ``sent_commit`` is the highest commit index sent to the
+    follower (so the leader knows when to tell it of a newer commit); it is not bounded by
+    ``next`` (``become_replicate`` resets ``next`` without lowering it), as in etcd.
     ``pending_snapshot`` is the index of the snapshot in flight, in SNAPSHOT state only.
     """
 
