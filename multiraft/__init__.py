@@ -11,12 +11,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from multiraft.client import Client
-    from multiraft.errors import (Busy, ClientError, NotLeader, RangeKeyMismatch, RangeNotFound,
-                                  Refused, Timeout, Unavailable)
-    from multiraft.node import Node
-    from multiraft.store.config import NodeConfig
+if TYPE_CHECKING:  # what the lazy names are, for type checkers (``X as X``: re-exported)
+    from multiraft.client import Client as Client
+    from multiraft.errors import Busy as Busy
+    from multiraft.errors import ClientError as ClientError
+    from multiraft.errors import NotLeader as NotLeader
+    from multiraft.errors import RangeKeyMismatch as RangeKeyMismatch
+    from multiraft.errors import RangeNotFound as RangeNotFound
+    from multiraft.errors import Refused as Refused
+    from multiraft.errors import Timeout as Timeout
+    from multiraft.errors import Unavailable as Unavailable
+    from multiraft.node import Node as Node
+    from multiraft.store.config import NodeConfig as NodeConfig
 
 #: public name -> the module that defines it
 _EXPORTS = {
@@ -33,7 +39,8 @@ _EXPORTS = {
     "Refused": "multiraft.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["Busy", "Client", "ClientError", "Node", "NodeConfig", "NotLeader",
+           "RangeKeyMismatch", "RangeNotFound", "Refused", "Timeout", "Unavailable"]
 
 
 def __getattr__(name: str) -> Any:

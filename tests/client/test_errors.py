@@ -126,3 +126,7 @@ def test_error_hierarchy_keeps_the_readme_rule():
     for name in ("ClientError", "Timeout", "Unavailable", "NotLeader", "Busy", "RangeNotFound",
                  "RangeKeyMismatch", "Refused"):
         assert getattr(multiraft, name) is getattr(multiraft.errors, name)
+
+
+def test_the_facade_exports_exactly_its_lazy_names():
+    assert sorted(multiraft.__all__) == sorted(multiraft._EXPORTS)
