@@ -25,7 +25,7 @@ from typing import Any
 from multiraft.raft import (Config, ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType as MT,
                   RawNode, Ready, StateType)
 from multiraft.raft.errors import ProposalDropped
-from multiraft.storage.commands import Result, decode_command
+from multiraft.storage.commands import Result
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.replica_storage import ReplicaStorage
 from multiraft.storage.state_machine import KVStateMachine
@@ -156,7 +156,6 @@ class ReplicaCore:
         if req.op in READ_OPS:
             self.pending.read_batch.append((cmd, req.op, responder))
             return
-        self.pending.add_write(cmd, req.op, responder)
         self.proposals += 1
         try:
             self.rn.propose(cmd.encode())
@@ -164,8 +163,10 @@ class ReplicaCore:
             # Nothing was appended: the client may retry (a leader transfer, too much
             # uncommitted data).
             self.proposals_dropped += 1
-            self.pending.take_write(cmd.client_id, cmd.seq)
             responder.respond(ClientStatus.BUSY, f"proposal dropped: {e}")
+            return
+        # A leader appends a proposal at once: it is the last entry of the log, in this term.
+        self.pending.add_write(r.term, r.raft_log.last_index(), req.op, responder)
 
     def snapshot_chunk(self, from_node: int, c: SnapshotChunk) -> None:
         self.nodes.setdefault(c.from_replica, from_node)
@@ -249,8 +250,7 @@ class ReplicaCore:
             self._send(m)
         end = self._range_end()
         for ent, res in results:
-            cmd = decode_command(ent.data)
-            w = self.pending.take_write(cmd.client_id, cmd.seq)
+            w = self.pending.take_write(ent.term, ent.index)
             if w is not None:
                 respond_result(w.responder, w.op, res, end)
                 self.apply_latency.observe(time.monotonic() - w.since)

@@ -65,13 +65,16 @@ class PendingWrite:
 
 
 class PendingRequests:
-    """Invariant: a write is keyed by its command id (client id, seq), so a retry replaces its
-    earlier attempt's responder; a read batch is keyed by the ReadIndex context it waits on."""
+    """Invariant: a write is keyed by the (term, index) of the log entry its proposal appended
+    on this leader, so it is answered by that entry's result and no other (two writes with the
+    same command id, e.g. ``client_id=0`` or a retry, are two entries; deduplication in the state
+    machine keeps a retry applied once); a read batch is keyed by the ReadIndex context it waits
+    on."""
 
     __slots__ = ("writes", "read_batch", "reads", "ready_reads", "_next_ctx")
 
     def __init__(self) -> None:
-        self.writes: dict[tuple[int, int], PendingWrite] = {}
+        self.writes: dict[tuple[int, int], PendingWrite] = {}  # (term, index) -> write
         #: reads received since the last ReadIndex was issued (one ReadIndex serves them all)
         self.read_batch: list[tuple[Command, ClientOp, Responder]] = []
         #: ReadIndex context -> the reads it serves
@@ -80,11 +83,13 @@ class PendingRequests:
         self.ready_reads: list[tuple[int, bytes]] = []
         self._next_ctx = 0
 
-    def add_write(self, cmd: Command, op: ClientOp, responder: Responder) -> None:
-        self.writes[(cmd.client_id, cmd.seq)] = PendingWrite(op, responder, time.monotonic())
+    def add_write(self, term: int, index: int, op: ClientOp, responder: Responder) -> None:
+        """A write proposed as the entry at ``index`` of ``term``."""
+        self.writes[(term, index)] = PendingWrite(op, responder, time.monotonic())
 
-    def take_write(self, client_id: int, seq: int) -> PendingWrite | None:
-        return self.writes.pop((client_id, seq), None)
+    def take_write(self, term: int, index: int) -> PendingWrite | None:
+        """The write waiting for the entry (term, index), if it was proposed here."""
+        return self.writes.pop((term, index), None)
 
     def start_read_index(self) -> bytes | None:
         """Move the batch of waiting reads under a fresh context; None if there are none."""
