@@ -188,3 +188,34 @@ def test_keys_cli_writes_a_private_secret_file(tmp_path, capsys):
     public, secret_key = load_keypair(secret)
     assert len(public) == len(secret_key) == 40
     assert "node7.key" in capsys.readouterr().out
+
+
+def test_no_frame_passes_the_frame_cap_unless_one_message_alone_does(pair):
+    """Batching closes a frame before an item would take it past the cap (issue 12, defect 4):
+    every frame of several messages stays within ``max_frame_bytes``."""
+    t1, r1, t2, r2, _ = pair
+    sizes: list[int] = []
+    real = t1._send_now
+
+    def spy(node_id: int, frame: bytes, n: int) -> None:
+        if n > 1:
+            sizes.append(len(frame))
+        real(node_id, frame, n)
+
+    t1._send_now = spy
+    for i in range(40):  # 40 KiB each: two never fit in one 64 KiB frame
+        t1.send(2, 0, Message(MessageType.APP, 2, 1, term=7, context=b"c" * (40 << 10)))
+    wait_until(lambda: sum(m.term == 7 for _, _, m in list(r2.raft)) == 40)
+    assert all(s <= t1._max_frame_bytes for s in sizes), sizes
+
+
+def test_a_message_over_the_peers_limit_is_dropped_not_sent(pair):
+    """A message that cannot fit a peer's receive limit would make ZeroMQ drop the connection
+    (stalling every range of the pair): it is dropped and counted; the link keeps working."""
+    from multiraft.transport.codec import MAX_FRAME_BYTES
+    t1, r1, t2, r2, _ = pair
+    t1.send(2, 0, Message(MessageType.APP, 2, 1, term=8, context=b"x" * (MAX_FRAME_BYTES + 1)))
+    t1.send(2, 0, Message(MessageType.APP, 2, 1, term=9))
+    wait_until(lambda: any(m.term == 9 for _, _, m in list(r2.raft)))
+    assert not any(m.term == 8 for _, _, m in list(r2.raft))
+    assert t1.counters.peers[2].messages_oversize == 1
