@@ -24,6 +24,8 @@ class PeerCounters:
     messages_dropped: int = 0
     #: messages dropped or delayed by fault injection.
     messages_faulted: int = 0
+    #: messages dropped because no frame could carry them within the peer's receive limit.
+    messages_oversize: int = 0
 
 
 @dataclass(slots=True)

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: frames read from one socket before the thread looks at its other work again.
 _RECV_BURST = 256
+#: The largest raft item a frame may carry: the receive limit less room for the envelope.
+_MAX_ITEM_BYTES = MAX_FRAME_BYTES - 1024
 
 
 def _endpoint(address: str) -> str:
@@ -283,21 +285,32 @@ class Transport:
             s.close(linger=0)
 
     def _flush_outbox(self) -> None:
-        """Drain the outbox into one frame per destination (more past ``max_frame_bytes``)."""
+        """Drain the outbox into one frame per destination, more where the batch would pass
+        ``max_frame_bytes``: a frame is closed before an item would take it over the cap, so
+        only a single item larger than the cap travels in a frame that large. An item that no
+        frame could carry within the peer's receive limit (``MAX_FRAME_BYTES``, ZeroMQ's
+        ``maxmsgsize``: a bigger frame makes ZeroMQ drop the whole connection) is dropped and
+        counted; raft resends what matters."""
         batches: dict[int, list[Any]] = {}  # node -> [items, bytes]
         cap = self._max_frame_bytes
         outbox = self._outbox
         while outbox:
             node_id, item = outbox.popleft()
+            size = len(item)
+            if size > _MAX_ITEM_BYTES:
+                self.counters.peer(node_id).messages_oversize += 1
+                log.error("node %d: dropped a %d-byte raft message for node %d: over the %d-byte "
+                          "frame limit", self.node_id, size, node_id, MAX_FRAME_BYTES)
+                continue
             batch = batches.get(node_id)
             if batch is None:
                 batch = batches[node_id] = [[], 0]
-            batch[0].append(item)
-            batch[1] += len(item)
-            if batch[1] >= cap:
+            elif batch[1] + size > cap and batch[0]:
                 self._send_frame(node_id, raft_frame(self.node_id, batch[0]), len(batch[0]))
                 batch[0] = []
                 batch[1] = 0
+            batch[0].append(item)
+            batch[1] += size
         for node_id, (items, _) in batches.items():
             if items:
                 self._send_frame(node_id, raft_frame(self.node_id, items), len(items))
