@@ -65,7 +65,8 @@ class ActorNode(NodeLifecycle):
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
         svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats,
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
-                              log_keep=c.log_keep_entries)
+                              log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
+                              max_scan_bytes=c.max_scan_bytes)
         actors = NodeActors(self.writer, self.store, self.timer)
         runtime = self.runtime
 

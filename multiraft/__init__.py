@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (``X as X``: re-
     from multiraft.client import Client as Client
     from multiraft.errors import Busy as Busy
     from multiraft.errors import ClientError as ClientError
+    from multiraft.errors import CommandTooLarge as CommandTooLarge
     from multiraft.errors import NotLeader as NotLeader
     from multiraft.errors import RangeKeyMismatch as RangeKeyMismatch
     from multiraft.errors import RangeNotFound as RangeNotFound
@@ -30,6 +31,7 @@ _EXPORTS = {
     "Node": "multiraft.node",
     "NodeConfig": "multiraft.store.config",
     "ClientError": "multiraft.errors",
+    "CommandTooLarge": "multiraft.errors",
     "Timeout": "multiraft.errors",
     "Unavailable": "multiraft.errors",
     "NotLeader": "multiraft.errors",
@@ -39,7 +41,7 @@ _EXPORTS = {
     "Refused": "multiraft.errors",
 }
 
-__all__ = ["Busy", "Client", "ClientError", "Node", "NodeConfig", "NotLeader",
+__all__ = ["Busy", "Client", "ClientError", "CommandTooLarge", "Node", "NodeConfig", "NotLeader",
            "RangeKeyMismatch", "RangeNotFound", "Refused", "Timeout", "Unavailable"]
 
 

@@ -23,7 +23,7 @@ import zmq.asyncio
 
 from multiraft.transport.async_client import AsyncClientConnection
 from multiraft.transport.client import NotConnected
-from multiraft.transport.client_protocol import ClientOp, ClientStatus
+from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES, ClientOp, ClientStatus
 from multiraft.transport.keys import ClientCurve
 
 from .attempts import Attempts, ClientRouting, ScanCursor
@@ -39,7 +39,8 @@ class Client:
     and the wait for a session included; ``curve`` as for ``multiraft.Client``."""
 
     def __init__(self, addresses: list[str] | str, timeout: float = 5.0, *,
-                 curve: ClientCurve | None = None, sessions: int = 64) -> None:
+                 curve: ClientCurve | None = None, sessions: int = 64,
+                 max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES) -> None:
         if sessions < 1:
             raise ValueError("a client needs at least one session")
         self.addresses = parse_addresses(addresses)
@@ -48,7 +49,7 @@ class Client:
         check_curve(self.addresses, curve)
         self._ctx = zmq.asyncio.Context()
         self._conns: dict[str, AsyncClientConnection] = {}
-        self._routing = ClientRouting(self.addresses)
+        self._routing = ClientRouting(self.addresses, max_command_bytes)
         self._discovery: asyncio.Lock | None = None  # made on first use, in the client's loop
         #: sessions not in use: [client id, last seq]; at most ``sessions`` exist
         self._idle_sessions: list[list[int]] = []
@@ -85,7 +86,7 @@ class Client:
         """The pairs with ``start <= key < end`` in key order, across ranges (at most ``limit``)."""
         cursor = ScanCursor(as_bytes(start), None if end is None else as_bytes(end), limit)
         while (args := cursor.next_args()) is not None:
-            cursor.add(args[2], *await self._call(ClientOp.SCAN, args, args[0], write=False))
+            cursor.add(*await self._call(ClientOp.SCAN, args, args[0], write=False))
         return cursor.pairs
 
     async def status(self, address: str | None = None, ranges: bool = True) -> dict[str, Any]:
@@ -151,7 +152,7 @@ class Client:
             await asyncio.gather(*(ask(a) for a in self.addresses))
 
     async def _call(self, op: ClientOp, args: tuple[Any, ...], key: bytes, write: bool) -> Any:
-        attempts = Attempts(self._routing, op, key, write, self.timeout)
+        attempts = Attempts(self._routing, op, args, key, write, self.timeout)
         if not write:
             return await self._attempt(attempts, args, 0, 0)
         session = await self._take_session(attempts)

@@ -21,10 +21,11 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from multiraft.transport.client_protocol import ClientOp, ClientResponse, ClientStatus
+from multiraft.transport.client_protocol import (DEFAULT_MAX_COMMAND_BYTES, ClientOp,
+                                                 ClientResponse, ClientStatus, command_bytes)
 
-from .errors import (Busy, ClientError, NotLeader, RangeKeyMismatch, RangeNotFound, Refused,
-                     Timeout, Unavailable)
+from .errors import (Busy, ClientError, CommandTooLarge, NotLeader, RangeKeyMismatch,
+                     RangeNotFound, Refused, Timeout, Unavailable)
 from .routing import RangeCache
 
 __all__ = ["ClientRouting", "Attempts", "ScanCursor"]
@@ -42,8 +43,11 @@ class ClientRouting:
     """What a client knows between operations. Its cache is thread-safe; the rest is plain
     assignments (a stale read costs one extra attempt, never a wrong answer)."""
 
-    def __init__(self, addresses: list[str]) -> None:
+    def __init__(self, addresses: list[str],
+                 max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES) -> None:
         self.addresses = addresses
+        #: writes larger than this are refused before they are sent (the node checks too)
+        self.max_command_bytes = max_command_bytes
         self.cache = RangeCache()
         self.suspect: dict[str, float] = {}  # address -> until when it is tried last
         self.discovered_at = 0.0
@@ -85,8 +89,12 @@ class Attempts:
                  "pause", "rediscover", "in_doubt", "_rotation", "_per_try", "_misses",
                  "_busy_pause", "_refusal")
 
-    def __init__(self, routing: ClientRouting, op: ClientOp, key: bytes, write: bool,
-                 timeout: float) -> None:
+    def __init__(self, routing: ClientRouting, op: ClientOp, args: tuple[Any, ...], key: bytes,
+                 write: bool, timeout: float) -> None:
+        """Raises ``CommandTooLarge`` for a write over the routing's ``max_command_bytes``."""
+        if write and (size := command_bytes(op, args)) > routing.max_command_bytes:
+            raise CommandTooLarge(f"{op.name} {key[:64]!r}: {size} bytes of key and values, "
+                                  f"over max_command_bytes ({routing.max_command_bytes})")
         self.routing = routing
         self.op, self.key, self.write, self.timeout = op, key, write, timeout
         self.deadline = time.monotonic() + timeout
@@ -143,6 +151,8 @@ class Attempts:
             return True
         if st is ClientStatus.REFUSED:
             raise Refused(f"{self.op.name} {self.key!r}: {resp.result}")
+        if st is ClientStatus.TOO_LARGE:
+            raise CommandTooLarge(f"{self.op.name} {self.key[:64]!r}: {resp.result}")
         what = f"{self.op.name} {self.key!r}"
         if st is ClientStatus.NOT_LEADER:
             hinted = routing.cache.node_addrs.get(resp.result)
@@ -216,14 +226,13 @@ class ScanCursor:
         want = self.PAGE if self.limit is None else min(self.PAGE, self.limit - len(self.pairs))
         return self.start, self.end, want
 
-    def add(self, want: int, pairs: tuple[tuple[bytes, bytes], ...], range_end: bytes) -> None:
-        """Take one answer to ``next_args()`` (which asked for ``want`` pairs)."""
+    def add(self, pairs: tuple[tuple[bytes, bytes], ...], resume: bytes) -> None:
+        """Take one answer to ``next_args()``: its pairs, and where the scan goes on (after
+        its last pair if it was cut short, else the next range; b"": nothing more)."""
         self.pairs.extend(pairs)
         if self.limit is not None and len(self.pairs) >= self.limit:
             self._done = True
-        elif len(pairs) == want:  # this range may hold more: continue after the last key
-            self.start = pairs[-1][0] + b"\x00"
-        elif not range_end or (self.end and range_end >= self.end):
+        elif not resume or (self.end and resume >= self.end):
             self._done = True
         else:
-            self.start = range_end
+            self.start = resume

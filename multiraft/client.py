@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from multiraft.transport.client import ClientConnection, NotConnected
-from multiraft.transport.client_protocol import ClientOp, ClientStatus
+from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES, ClientOp, ClientStatus
 from multiraft.transport.keys import ClientCurve
 
 from .attempts import Attempts, ClientRouting, ScanCursor
@@ -52,11 +52,14 @@ def parse_addresses(addresses: list[str] | str) -> list[str]:
 class Client:
     """A client of the cluster whose nodes' client endpoints are ``addresses`` (a list or a
     comma-separated string of ``host:port``). ``timeout`` bounds each operation, retries
-    included; past it, ``Timeout`` (outcome unknown). ``curve`` (``transport.ClientCurve``,
-    e.g. from ``transport.load_client_curve``) talks CurveZMQ to nodes started with keys."""
+    included; past it, ``Timeout`` (outcome unknown). ``curve``
+    (``multiraft.transport.keys.ClientCurve``, e.g. from ``load_client_curve``) talks CurveZMQ
+    to nodes started with keys. A write over ``max_command_bytes`` (key and values; keep it at
+    most the nodes' setting) raises ``CommandTooLarge`` before it is sent."""
 
     def __init__(self, addresses: list[str] | str, timeout: float = 5.0, *,
-                 curve: ClientCurve | None = None) -> None:
+                 curve: ClientCurve | None = None,
+                 max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES) -> None:
         self.addresses = parse_addresses(addresses)
         self.timeout = timeout
         self.curve = curve
@@ -64,7 +67,7 @@ class Client:
         self._local = threading.local()
         self._all_conns: list[ClientConnection] = []
         self._conns_lock = threading.Lock()
-        self._routing = ClientRouting(self.addresses)
+        self._routing = ClientRouting(self.addresses, max_command_bytes)
         self._closed = False
 
     # -- the API --
@@ -96,7 +99,7 @@ class Client:
         """The pairs with ``start <= key < end`` in key order, across ranges (at most ``limit``)."""
         cursor = ScanCursor(as_bytes(start), None if end is None else as_bytes(end), limit)
         while (args := cursor.next_args()) is not None:
-            cursor.add(args[2], *self._call(ClientOp.SCAN, args, args[0], write=False))
+            cursor.add(*self._call(ClientOp.SCAN, args, args[0], write=False))
         return cursor.pairs
 
     def status(self, address: str | None = None, ranges: bool = True) -> dict[str, Any]:
@@ -164,7 +167,7 @@ class Client:
 
     def _call(self, op: ClientOp, args: tuple[Any, ...], key: bytes, write: bool) -> Any:
         cid, seq = self._next_command_id() if write else (0, 0)
-        attempts = Attempts(self._routing, op, key, write, self.timeout)
+        attempts = Attempts(self._routing, op, args, key, write, self.timeout)
         if self._routing.must_discover():
             self._discover(attempts.deadline)
             attempts.aim()

@@ -10,6 +10,7 @@ applied at most once).
     ClientError
     ├── Timeout               no answer in time: outcome unknown
     ├── Refused               the cluster will never apply this request as sent
+    │   └── CommandTooLarge   a write over max_command_bytes (1.5 MiB by default)
     └── Unavailable           every attempt was refused before it applied; retry later
         ├── NotLeader         the nodes asked do not lead the key's range (an election?)
         ├── Busy              the range's leader is overloaded or handing over leadership
@@ -22,7 +23,7 @@ attempt was refused, else ``Timeout``.
 
 from __future__ import annotations
 
-__all__ = ["ClientError", "Timeout", "Refused", "Unavailable", "NotLeader", "Busy",
+__all__ = ["ClientError", "Timeout", "Refused", "CommandTooLarge", "Unavailable", "NotLeader", "Busy",
            "RangeNotFound", "RangeKeyMismatch"]
 
 
@@ -38,6 +39,11 @@ class Timeout(ClientError):
 class Refused(ClientError):
     """The cluster refused the request and will refuse it again (malformed, or a write the state
     machine cannot express): not applied; retrying it as it is cannot help."""
+
+
+class CommandTooLarge(Refused):
+    """A write whose key and values are over ``max_command_bytes``: refused before it was sent
+    (the client's own check) or before it was proposed (the node's)."""
 
 
 class Unavailable(ClientError):

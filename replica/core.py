@@ -29,7 +29,7 @@ from multiraft.storage.commands import Result
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.replica_storage import ReplicaStorage
 from multiraft.storage.state_machine import KVStateMachine
-from multiraft.transport.client_protocol import ClientRequest, ClientStatus
+from multiraft.transport.client_protocol import ClientRequest, ClientStatus, command_bytes
 from multiraft.transport.codec import Heartbeat, SnapshotChunk
 from multiraft.transport.handler import Responder
 
@@ -61,7 +61,7 @@ class ReplicaCore:
         self.range_id = range_id
         self.replica_id = replica_id
         self.storage = ReplicaStorage(svc.engine, range_id)
-        self.sm = KVStateMachine(svc.engine, range_id)
+        self.sm = KVStateMachine(svc.engine, range_id, max_scan_bytes=svc.max_scan_bytes)
         self.rn = RawNode(Config(
             replica_id, self.storage, election_tick=svc.election_tick,
             heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,
@@ -79,6 +79,7 @@ class ReplicaCore:
         self.snapshots_installed = 0
         self.proposals = 0
         self.proposals_dropped = 0
+        self.proposals_too_large = 0
         self.leader_changes = 0  # times this replica became leader (elections it won)
         self.apply_latency = Histogram(LATENCY_BOUNDS)  # proposal to answer, seconds
 
@@ -155,6 +156,11 @@ class ReplicaCore:
             return
         if req.op in READ_OPS:
             self.pending.read_batch.append((cmd, req.op, responder))
+            return
+        if command_bytes(req.op, req.args) > self.svc.max_command_bytes:
+            self.proposals_too_large += 1
+            responder.respond(ClientStatus.TOO_LARGE, f"{req.op.name}: the command is over "
+                              f"{self.svc.max_command_bytes} bytes (max_command_bytes)")
             return
         self.proposals += 1
         try:
@@ -370,6 +376,7 @@ class ReplicaCore:
             "quiesced": self.quiesced,
             "snapshots_sent": self.snapshots_sent, "snapshots_installed": self.snapshots_installed,
             "proposals": self.proposals, "proposals_dropped": self.proposals_dropped,
+            "proposals_too_large": self.proposals_too_large,
             "leader_changes": self.leader_changes, "apply_latency": self.apply_latency.as_dict(),
             "progress": [[rid, pr.match] for rid, pr in sorted(st.progress.items())],
         }

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from multiraft.storage.engine import Engine, WriteBatch
 from multiraft.storage.range_descriptor import RangeDescriptor
 
+from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
+from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import Heartbeat
 
 __all__ = ["ReplicaServices", "ReplicaEnv", "HeartbeatSink"]
@@ -43,6 +45,10 @@ class ReplicaServices:
     log_keep: int = 5_000
     #: forget proposed writes whose client has surely timed out (seconds)
     write_expiry: float = 30.0
+    #: refuse (never propose) a write whose key and values are larger
+    max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES
+    #: about how many bytes of pairs one SCAN answer carries
+    max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES
 
 
 class ReplicaEnv(Protocol):

@@ -51,8 +51,11 @@ def respond_result(responder: Responder, op: ClientOp, res: Result, range_end: b
     elif op == ClientOp.CAS:
         responder.respond(ClientStatus.OK, (res.status == Status.OK, res.value))
     elif op == ClientOp.SCAN:
-        # The range's end lets the client continue the scan in the next range.
-        responder.respond(ClientStatus.OK, (tuple(tuple(p) for p in res.value), range_end or b""))
+        # Where the client resumes: after the last pair if the answer was cut short, else at
+        # the next range (b"": the key space ends here).
+        pairs, more = res.value
+        resume = pairs[-1][0] + b"\x00" if more and pairs else (range_end or b"")
+        responder.respond(ClientStatus.OK, (tuple(tuple(p) for p in pairs), resume))
     else:
         responder.respond(ClientStatus.OK, res.value)
 

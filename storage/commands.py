@@ -29,10 +29,13 @@ from typing import Any
 import msgpack
 
 __all__ = ["Op", "Status", "Command", "Result", "CommandError", "decode_command", "decode_result",
-           "MAX_SCAN_LIMIT", "READ_OPS"]
+           "MAX_SCAN_LIMIT", "DEFAULT_MAX_SCAN_BYTES", "READ_OPS"]
 
 #: The largest ``limit`` a SCAN may ask for: a scan's result is one message.
 MAX_SCAN_LIMIT = 10_000
+#: About how many bytes of pairs one SCAN result holds (at least one pair): the rest is left for
+#: a later SCAN that resumes after the last key returned.
+DEFAULT_MAX_SCAN_BYTES = 1 << 20
 _U64_MAX = 2**64 - 1
 
 

@@ -20,7 +20,7 @@ import msgpack
 from multiraft.raft.types import ConfState, Entry, EntryType
 
 from . import keys
-from .commands import (MAX_SCAN_LIMIT, READ_OPS, Command, CommandError, Op, Result, Status,
+from .commands import (DEFAULT_MAX_SCAN_BYTES, MAX_SCAN_LIMIT, READ_OPS, Command, CommandError, Op, Result, Status,
                        decode_command)
 from .engine import Engine, Reader, WriteBatch
 from .errors import StorageCorruptionError
@@ -73,12 +73,15 @@ class KVStateMachine:
     Reads go to the engine, so the caller writes each apply batch before the next ``apply``.
     """
 
-    __slots__ = ("range_id", "descriptor", "applied", "max_clients", "_engine", "_dedup")
+    __slots__ = ("range_id", "descriptor", "applied", "max_clients", "max_scan_bytes", "_engine",
+                 "_dedup")
 
-    def __init__(self, engine: Engine, range_id: int, max_clients: int = 1000) -> None:
+    def __init__(self, engine: Engine, range_id: int, max_clients: int = 1000,
+                 max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES) -> None:
         """Load the range's applied state, descriptor and dedup table from ``engine``."""
         self.range_id = range_id
         self.max_clients = max_clients
+        self.max_scan_bytes = max_scan_bytes
         self._engine = engine
         raw_desc, raw_applied = engine.multi_get([keys.descriptor_key(range_id),
                                                   keys.applied_state_key(range_id)])
@@ -213,18 +216,30 @@ class KVStateMachine:
 
     def _scan(self, desc: RangeDescriptor, start: bytes, end: bytes | None, limit: int,
               reverse: bool, pending: dict[bytes, bytes | None]) -> Result:
-        """SCAN clamped to the range, merging ``pending`` over the engine."""
+        """SCAN clamped to the range, merging ``pending`` over the engine; its value is
+        ``(pairs, more)``: ``more`` if it stopped at ``limit`` or at ``max_scan_bytes`` (the range
+        may hold more past the last pair)."""
         start = max(start, desc.start_key)
         if desc.end_key is not None:
             end = desc.end_key if end is None else min(end, desc.end_key)
         lo, hi = keys.user_span(start, end)
         if lo >= hi:
-            return Result(Status.OK, [])
+            return Result(Status.OK, ([], False))
         overlay = {k: v for k, v in pending.items() if lo <= k < hi}
         deletes = sum(v is None for v in overlay.values())
         # ``deletes`` more rows than asked: enough survivors even if every delete hits one.
         rows: dict[bytes, bytes | None] = dict(
             self._engine.scan(lo, hi, min(limit, MAX_SCAN_LIMIT) + deletes, reverse))
         rows.update(overlay)
-        picked = sorted((k for k, v in rows.items() if v is not None), reverse=reverse)[:limit]
-        return Result(Status.OK, [[keys.user_key_of(k), rows[k]] for k in picked])
+        picked = sorted((k for k, v in rows.items() if v is not None), reverse=reverse)
+        out: list[list[bytes]] = []
+        size, budget = 0, self.max_scan_bytes
+        for k in picked[:limit]:
+            v = rows[k]
+            assert v is not None
+            user_key = keys.user_key_of(k)
+            size += len(user_key) + len(v)
+            if out and size > budget:
+                return Result(Status.OK, (out, True))
+            out.append([user_key, v])
+        return Result(Status.OK, (out, len(picked) >= limit))

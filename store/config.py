@@ -5,15 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
+from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
+from multiraft.transport.codec import MAX_FRAME_BYTES
+
 if TYPE_CHECKING:
     from multiraft.transport.keys import CurveConfig
 
-__all__ = ["NodeConfig", "EngineName", "DesignName"]
+__all__ = ["NodeConfig", "EngineName", "DesignName", "DEFAULT_MAX_COMMAND_BYTES",
+           "DEFAULT_MAX_SCAN_BYTES"]
 
 #: "rocksdb" (durable, the default) or "memory" (tests and the simulator)
 EngineName = Literal["rocksdb", "memory"]
 #: "actors" (the default) or "locks" (the RFC's mutex design)
 DesignName = Literal["actors", "locks"]
+
+#: The largest max_command_bytes: a quarter of a transport frame's limit, so an entry plus a
+#: MsgApp's other entries (max_size_per_msg) always fits in a frame a peer accepts.
+MAX_COMMAND_BYTES_LIMIT = MAX_FRAME_BYTES // 4
 
 
 @dataclass(slots=True)
@@ -45,6 +54,10 @@ class NodeConfig:
     log_keep_entries: int = 5_000    # applied entries kept for slow followers; older go by snapshot
     curve: CurveConfig | None = None  # to run CurveZMQ (multiraft.transport.keys)
     metrics_listen: str | None = None  # HOST:PORT of the Prometheus endpoint (None: no endpoint)
+    #: a write larger than this (key and values, bytes) is refused, never proposed
+    max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES
+    #: about how many bytes of pairs one SCAN answer carries (the client resumes)
+    max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES
 
     def validate(self) -> None:
         if self.node_id <= 0:
@@ -57,5 +70,10 @@ class NodeConfig:
             raise ValueError("the rocksdb engine needs a data dir")
         if self.design not in ("actors", "locks"):
             raise ValueError(f"unknown design {self.design!r} (actors or locks)")
+        if not 0 < self.max_command_bytes <= MAX_COMMAND_BYTES_LIMIT:
+            raise ValueError(f"max_command_bytes must be in 1..{MAX_COMMAND_BYTES_LIMIT}: a raft "
+                             "entry must fit in one transport frame")
+        if self.max_scan_bytes <= 0:
+            raise ValueError("max_scan_bytes must be positive")
         if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")

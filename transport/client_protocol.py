@@ -13,9 +13,10 @@ PUT        (key, value)                          None
 GET        (key,)                                value or None
 DELETE     (key,)                                existed: bool
 CAS        (key, expected|None, new|None)        (swapped: bool, current: bytes|None)
-SCAN       (start, end (b"" = no end), limit)    (pairs, range_end): the (key, value) pairs
-                                                 within the serving range, and where that
-                                                 range ends (b"" = end of the key space)
+SCAN       (start, end (b"" = no end), limit)    (pairs, resume): the (key, value) pairs
+                                                 within the serving range, at most ``limit``
+                                                 and about ``max_scan_bytes`` of them, and
+                                                 where the scan goes on (b"": nothing more)
 STATUS     (opaque map,)                         opaque map
 =========  ====================================  ===================================
 
@@ -32,7 +33,12 @@ BUSY                message                                     backs off, then 
 RANGE_KEY_MISMATCH  the descriptors the replica knows, each     refreshes its range cache,
                     ``(range_id, start, end (b"" = no end),     retries
                     generation)``
+TOO_LARGE           message                                     gives up: the command is over
+                                                                ``max_command_bytes``
 ==================  ==========================================  ==============================
+
+A write's size, for ``max_command_bytes``, is ``command_bytes(op, args)``: the bytes of its key
+and values. Both sides check it: the client before sending, the node before proposing.
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ import msgpack
 
 from .codec import VERSION, DecodeError, FrameKind, unpack_envelope
 
-__all__ = ["ClientOp", "ClientStatus", "RETRYABLE", "WireDescriptor", "ClientRequest", "ClientResponse", "BadRequest",
+__all__ = ["ClientOp", "ClientStatus", "WireDescriptor", "command_bytes",
+           "DEFAULT_MAX_COMMAND_BYTES", "ClientRequest", "ClientResponse", "BadRequest",
            "encode_request", "decode_request", "encode_response", "decode_response"]
 
 
@@ -68,13 +75,17 @@ class ClientStatus(IntEnum):
     UNAVAILABLE = 4
     BUSY = 5
     RANGE_KEY_MISMATCH = 6
+    TOO_LARGE = 7
 
 
-#: Statuses a client retries (on another node, at the hinted leader or after a pause) until its
-#: timeout: the request was not applied and may succeed later.
-RETRYABLE = frozenset({ClientStatus.NOT_LEADER, ClientStatus.RANGE_NOT_FOUND,
-                       ClientStatus.UNAVAILABLE, ClientStatus.BUSY,
-                       ClientStatus.RANGE_KEY_MISMATCH})
+#: A write's largest size (key and values), as etcd's ``--max-request-bytes`` default: larger
+#: ones are refused, never proposed (a raft entry must fit every peer's frame limit).
+DEFAULT_MAX_COMMAND_BYTES = 1536 << 10
+
+
+def command_bytes(op: ClientOp, args: tuple[Any, ...]) -> int:
+    """The size of a request for ``max_command_bytes``: its keys and values, in bytes."""
+    return sum(len(a) for a in args if type(a) is bytes)
 
 #: A descriptor as RANGE_KEY_MISMATCH carries it: (range_id, start, end (b"" = no end), generation)
 WireDescriptor = tuple[int, bytes, bytes, int]
@@ -190,6 +201,7 @@ _STATUS_RESULT_CHECKS: dict[ClientStatus, Callable[[Any], bool]] = {
     ClientStatus.UNAVAILABLE: _is_str,
     ClientStatus.BUSY: _is_str,
     ClientStatus.RANGE_KEY_MISMATCH: _is_descriptors,
+    ClientStatus.TOO_LARGE: _is_str,
 }
 
 _OPS = {int(o): o for o in ClientOp}

@@ -24,7 +24,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from multiraft.store.config import NodeConfig
+from multiraft.store.config import DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_SCAN_BYTES, NodeConfig
 from ..node import Node
 
 __all__ = ["main", "parse_peers", "curve_config"]
@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-id")
     p.add_argument("--log-level", default=None)
     p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
+    p.add_argument("--max-command-bytes", type=int, metavar="BYTES",
+                   help=f"refuse writes larger than this (default {DEFAULT_MAX_COMMAND_BYTES})")
+    p.add_argument("--max-scan-bytes", type=int, metavar="BYTES",
+                   help=f"bytes of pairs per SCAN answer (default {DEFAULT_MAX_SCAN_BYTES})")
     return p
 
 
@@ -110,6 +114,8 @@ def build_config(args: argparse.Namespace) -> tuple[NodeConfig, str]:
             fsync=not merged.get("no-fsync", False),
             initial_ranges=int(merged.get("ranges", 16)),
             metrics_listen=merged.get("metrics"),
+            max_command_bytes=int(merged.get("max-command-bytes", DEFAULT_MAX_COMMAND_BYTES)),
+            max_scan_bytes=int(merged.get("max-scan-bytes", DEFAULT_MAX_SCAN_BYTES)),
         )
         if "keys" in merged:
             cfg.curve = curve_config(merged["keys"], node_id, [node_id, *peers])

@@ -55,9 +55,10 @@ def test_commands(engine):
         OK, Result(Status.OK, b"1"), Result(Status.OK, None),
         Result(Status.FAILED, b"1"), OK, OK, Result(Status.FAILED, None), OK, OK,
         Result(Status.OK, True), Result(Status.OK, False),
-        Result(Status.OK, [[b"c", b"3"], [b"e", b"6"]]), Result(Status.OK, [[b"c", b"3"]])]
+        Result(Status.OK, ([[b"c", b"3"], [b"e", b"6"]], False)),
+        Result(Status.OK, ([[b"c", b"3"]], False))]  # SCAN: (pairs, cut short?)
     assert results[13].status == results[14].status == Status.ERROR
-    assert results[15] == Result(Status.OK, [[b"e", b"6"]])
+    assert results[15] == Result(Status.OK, ([[b"e", b"6"]], True))  # cut at its limit of 1
     assert sm.read(Command.get(0, 0, b"c")) == Result(Status.OK, b"3")
     assert sm.read(Command.put(0, 0, b"c", b"x")).status == Status.ERROR
     assert engine.get(keys.user_key(b"y")) is None  # range 2's keys untouched
@@ -169,8 +170,8 @@ class Model:
             _, s, e, n, rev = cmd
             s = max(s, DESC.start_key)
             e = DESC.end_key if e is None else min(e, DESC.end_key)
-            ks = sorted((k for k in d if s <= k < e), reverse=rev)[:n]
-            return Result(Status.OK, [[k, d[k]] for k in ks])
+            ks = sorted((k for k in d if s <= k < e), reverse=rev)
+            return Result(Status.OK, ([[k, d[k]] for k in ks[:n]], len(ks) >= n))
         k = cmd[1]
         if not DESC.contains(k):
             return Status.ERROR
@@ -241,3 +242,21 @@ def check_against_model(engine, steps):
     assert [g if g.status != Status.ERROR else Status.ERROR for g in got] == expected
     stored = {keys.user_key_of(k): v for k, v in engine.scan(*keys.user_span(b"", None))}
     assert stored == model.data
+
+
+def test_scan_stops_at_its_byte_budget_with_at_least_one_pair(engine):
+    """A SCAN result holds about ``max_scan_bytes`` of pairs (issue 12, defect 4), at least one,
+    and says whether it was cut short."""
+    sm = setup(engine)
+    C = Command
+    apply(engine, sm, enc(*(C.put(0, 0, b"k%d" % i, b"v" * 100) for i in range(5))))
+    scan = C.scan(0, 0, b"", None, 10)
+    sm.max_scan_bytes = 250
+    pairs, more = sm.read(scan).value
+    assert [k for k, _ in pairs] == [b"k0", b"k1"] and more  # 2 x 102 bytes <= 250 < 3 x 102
+    sm.max_scan_bytes = 1
+    pairs, more = sm.read(scan).value
+    assert [k for k, _ in pairs] == [b"k0"] and more  # never empty
+    sm.max_scan_bytes = 1 << 20
+    pairs, more = sm.read(scan).value
+    assert len(pairs) == 5 and not more

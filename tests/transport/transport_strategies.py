@@ -50,6 +50,7 @@ _NON_OK = {
     ClientStatus.UNAVAILABLE: st.text(max_size=40),
     ClientStatus.BUSY: st.text(max_size=40),
     ClientStatus.RANGE_KEY_MISMATCH: st.lists(st.tuples(u64, small, small, u64), max_size=3).map(tuple),
+    ClientStatus.TOO_LARGE: st.text(max_size=40),
 }
 
 requests = st.sampled_from(ClientOp).flatmap(
