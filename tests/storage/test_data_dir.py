@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 
 from multiraft.storage import DataDirError, load_descriptors, open_data_dir, RangeDescriptor
 from multiraft.storage.range_descriptor import encode_descriptor
 from multiraft.storage import keys
+from multiraft.storage.layout import bootstrap_node
+from multiraft.storage.rocks_engine import RocksEngine
 
 
 def test_created_when_missing_and_reopened(tmp_path):
@@ -78,3 +81,71 @@ def test_not_a_data_dir(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
     expect_error(f, "not a directory")
+
+
+# Amnesia (issue 12, defect 3): a data dir whose IDENT exists has bootstrapped, so an engine that
+# is missing or empty means the disk was wiped. Rebuilding the ranges at term 1 under the same
+# replica ids could vote twice in a term and lose committed entries: refuse to open, and say the
+# node must come back as a new node.
+
+def bootstrapped_dir(path) -> None:
+    """A data dir as a node leaves it after its first start: IDENT and its bootstrapped ranges."""
+    d = open_data_dir(str(path), "c", 1)
+    bootstrap_node(d.engine, 1, [2, 3], 4)
+    assert load_descriptors(d.engine)
+    d.close()
+
+
+def expect_amnesia(path, reason):
+    expect_error(path, reason, "IDENT", "new node")
+
+
+def test_fresh_dir_bootstraps_and_restarts(tmp_path):
+    bootstrapped_dir(tmp_path)
+    d = open_data_dir(str(tmp_path), "c", 1)
+    assert [r.range_id for r in load_descriptors(d.engine)] == [1, 2, 3, 4]
+    assert bootstrap_node(d.engine, 1, [2, 3], 4) == set()  # not new: nothing rewritten
+    d.close()
+
+
+def test_amnesia_engine_dir_missing(tmp_path):
+    bootstrapped_dir(tmp_path)
+    shutil.rmtree(tmp_path / "engine")
+    expect_amnesia(tmp_path, "engine")
+    assert not (tmp_path / "engine").exists()  # refused before anything was created
+
+
+def test_amnesia_engine_dir_empty(tmp_path):
+    bootstrapped_dir(tmp_path)
+    shutil.rmtree(tmp_path / "engine")
+    (tmp_path / "engine").mkdir()
+    expect_amnesia(tmp_path, "no RocksDB database")
+    assert os.listdir(tmp_path / "engine") == []
+
+
+def test_amnesia_engine_dir_without_current(tmp_path):
+    bootstrapped_dir(tmp_path)
+    engine_dir = tmp_path / "engine"
+    shutil.rmtree(engine_dir)
+    engine_dir.mkdir()
+    (engine_dir / "LOG").write_text("left over\n")
+    expect_amnesia(tmp_path, "no RocksDB database")
+    assert not (engine_dir / "CURRENT").exists()
+
+
+def test_amnesia_engine_holds_no_store_records(tmp_path):
+    bootstrapped_dir(tmp_path)
+    shutil.rmtree(tmp_path / "engine")
+    RocksEngine(str(tmp_path / "engine")).close()  # a brand-new, empty RocksDB
+    expect_amnesia(tmp_path, "no store records")
+
+
+def test_amnesia_engine_holds_only_user_data(tmp_path):
+    bootstrapped_dir(tmp_path)
+    shutil.rmtree(tmp_path / "engine")
+    e = RocksEngine(str(tmp_path / "engine"))
+    b = e.batch()
+    b.put(keys.user_key(b"k"), b"v")
+    e.write(b, sync=True)
+    e.close()
+    expect_amnesia(tmp_path, "no store records")
