@@ -149,3 +149,66 @@ def test_amnesia_engine_holds_only_user_data(tmp_path):
     e.write(b, sync=True)
     e.close()
     expect_amnesia(tmp_path, "no store records")
+
+
+# The first start's crash windows (storage/data_dir.py docstring): a node that crashed during
+# its very first start is not locked out, because IDENT is written only once the engine holds
+# the store's identity record, and the node contacts no peer before its bootstrap is durable.
+
+def test_crash_after_ident_before_the_bootstrap_batch(tmp_path):
+    open_data_dir(str(tmp_path), "c", 1).close()  # IDENT written; bootstrap_node never ran
+    d = open_data_dir(str(tmp_path), "c", 1)
+    assert load_descriptors(d.engine) == []
+    assert bootstrap_node(d.engine, 1, [2, 3], 4) == {1, 4}  # bootstraps now
+    d.close()
+    d = open_data_dir(str(tmp_path), "c", 1)
+    assert len(load_descriptors(d.engine)) == 4
+    d.close()
+
+
+@pytest.mark.parametrize("engine", ["identity record", "empty database", "empty dir", "none"])
+def test_crash_before_ident_was_written(tmp_path, engine):
+    if engine == "identity record":
+        open_data_dir(str(tmp_path), "c", 1).close()
+        (tmp_path / "IDENT").unlink()
+    elif engine == "empty database":
+        RocksEngine(str(tmp_path / "engine")).close()
+    elif engine == "empty dir":
+        (tmp_path / "engine").mkdir()
+    (tmp_path / "IDENT.tmp").write_text("{half writ")
+    d = open_data_dir(str(tmp_path), "c", 1)
+    assert (d.ident.cluster_id, d.ident.node_id) == ("c", 1)
+    assert bootstrap_node(d.engine, 1, [2, 3], 4) == {1, 4}
+    d.close()
+    assert json.loads((tmp_path / "IDENT").read_text())["node_id"] == 1
+    d = open_data_dir(str(tmp_path), "c", 1)
+    assert len(load_descriptors(d.engine)) == 4
+    d.close()
+
+
+def test_ident_lost_but_engine_holds_raft_state(tmp_path):
+    bootstrapped_dir(tmp_path)
+    (tmp_path / "IDENT").unlink()
+    expect_error(tmp_path, "no IDENT file", "raft state", "restore it")
+
+
+def test_engine_of_another_node(tmp_path):
+    bootstrapped_dir(tmp_path / "n1")
+    d = open_data_dir(str(tmp_path / "n2"), "c", 2)
+    bootstrap_node(d.engine, 2, [1, 3], 4)
+    d.close()
+    shutil.rmtree(tmp_path / "n1" / "engine")
+    shutil.move(str(tmp_path / "n2" / "engine"), str(tmp_path / "n1" / "engine"))
+    expect_error(tmp_path / "n1", "engine belongs to node 2")
+
+
+def test_dir_from_before_the_identity_record_opens(tmp_path):
+    bootstrapped_dir(tmp_path)
+    e = RocksEngine(str(tmp_path / "engine"))
+    b = e.batch()
+    b.delete(keys.store_ident_key())  # as a build without the record left it
+    e.write(b, sync=True)
+    e.close()
+    d = open_data_dir(str(tmp_path), "c", 1)
+    assert len(load_descriptors(d.engine)) == 4
+    d.close()
