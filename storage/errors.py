@@ -16,7 +16,8 @@ class StorageError(Exception):
 
 
 class DataDirError(StorageError):
-    """A data directory cannot be opened: another cluster or node, a newer format, corruption."""
+    """A data directory cannot be opened: another cluster or node, a newer format, corruption,
+    or an ``IDENT`` whose engine was wiped (the node must rejoin as a new node)."""
 
 
 class StorageCorruptionError(StorageError):

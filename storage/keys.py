@@ -4,6 +4,7 @@ Every key starts with a one-byte prefix (``\\x00`` is reserved for store-wide re
 integers are fixed-width big-endian, so bytewise key order equals numeric order and each
 range's records are contiguous::
 
+    \\x00 b"ident"                         the store's identity (data_dir: written at creation)
     \\x01 rid:u64 b"a"                      applied state (index, term, conf state)
     \\x01 rid:u64 b"c" client_id:u64        dedup record of one client (last seq, result)
     \\x01 rid:u64 b"d"                      range descriptor
@@ -25,12 +26,14 @@ from collections.abc import Callable
 from functools import partial
 
 __all__ = [
-    "RANGE_LOCAL_PREFIX", "USER_PREFIX", "USER_END", "range_prefix",
+    "STORE_LOCAL_PREFIX", "store_ident_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX", "USER_END",
+    "range_prefix",
     "applied_state_key", "dedup_key", "dedup_span", "client_id_of_dedup_key", "descriptor_key",
     "hard_state_key", "log_key", "log_key_encoder", "log_span", "index_of_log_key",
     "truncated_state_key", "range_id_of_key", "user_key", "user_key_of", "user_span",
 ]
 
+STORE_LOCAL_PREFIX = b"\x00"
 RANGE_LOCAL_PREFIX = b"\x01"
 USER_PREFIX = b"\x02"
 #: Upper bound of the user key space (exclusive).
@@ -44,6 +47,11 @@ _PREFIX_U64 = struct.Struct(">%dsQ" % _RANGE_SUFFIX.size)  # a range's suffixed 
 
 _APPLIED, _DEDUP, _DESCRIPTOR, _HARD_STATE, _LOG, _TRUNCATED = b"a", b"c", b"d", b"h", b"l", b"t"
 _AFTER_DEDUP, _AFTER_LOG = b"d", b"m"  # the suffix letters right after "c" and "l": span ends
+
+
+def store_ident_key() -> bytes:
+    """The store-wide record naming the store an engine belongs to (see ``data_dir``)."""
+    return STORE_LOCAL_PREFIX + b"ident"
 
 
 def range_prefix(range_id: int) -> bytes:

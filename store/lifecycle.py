@@ -70,7 +70,11 @@ class NodeLifecycle:
 
     def _open_engine(self) -> tuple[Engine, set[int]]:
         """Open the engine (bootstrapping this node's share of a new cluster if it is empty):
-        the engine, and the ranges whose first campaign is this node's."""
+        the engine, and the ranges whose first campaign is this node's.
+
+        Runs before the transport exists: the bootstrap batch is durable before any peer is
+        contacted, and a data dir that lost its engine (a wiped disk: ``open_data_dir`` raises
+        ``DataDirError``) stops the start before anything is sent (storage/data_dir.py)."""
         c = self.config
         if not c.fsync:
             log.warning("node %d: fsync is OFF: acknowledged writes can be lost in a crash "

@@ -9,7 +9,8 @@ Flags (or the same keys in a TOML file given with ``--config``; flags win):
     --metrics HOST:PORT (serve Prometheus metrics at http://HOST:PORT/metrics)
 
 Exit status: 0 after a clean stop; 2 for a bad flag or config; 1 if the node cannot start
-(busy port, unreadable or foreign data dir), with a one-line error on stderr.
+(busy port, unreadable or foreign data dir, a data dir whose engine was wiped), with a
+one-line error on stderr.
 """
 
 from __future__ import annotations

@@ -3,10 +3,17 @@ would run them."""
 
 from __future__ import annotations
 
+import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 
-from .conftest import ROOT, free_base_port, run
+import pytest
+import zmq
+
+from .conftest import BIN, ROOT, free_base_port, run
 
 
 def node_fails(*args: str, fragment: str) -> None:
@@ -31,6 +38,96 @@ def test_node_metrics_on_a_busy_port_exits_1(cluster):
 def test_node_on_a_foreign_data_dir_exits_1(cluster):
     node_fails("--id", "2", "--listen", "127.0.0.1:0", "--client", "127.0.0.1:0",
                "--data-dir", str(cluster.dir / "node-1"), fragment="belongs to node 1")
+
+
+def start_node_until_ready(args: list[str], timeout: float = 60.0) -> subprocess.Popen[str]:
+    """``bin/multiraft-node ARGS``, returned once it has logged that it is ready."""
+    proc = subprocess.Popen([sys.executable, str(BIN / "multiraft-node"), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    try:
+        seen = []
+        while True:
+            line = proc.stderr.readline()
+            if not line:
+                raise AssertionError(f"multiraft-node exited {proc.wait()}: {''.join(seen)}")
+            seen.append(line)
+            if " ready (pid " in line:
+                break
+    finally:
+        watchdog.cancel()
+    # keep draining stderr so the node never blocks on a full pipe
+    threading.Thread(target=proc.stderr.read, daemon=True).start()
+    return proc
+
+
+@pytest.mark.parametrize("wipe", ["engine dir removed", "engine dir emptied"])
+def test_node_with_ident_but_a_wiped_engine_exits_1_before_contacting_peers(tmp_path, wipe):
+    """Amnesia (issue 12, defect 3): a node whose IDENT survived but whose engine was wiped
+    must not rebuild its ranges at term 1 under its old replica ids (it could vote twice in a
+    term); it exits 1 at once with one line, having sent nothing to its peers."""
+    base = free_base_port()
+    peers = {2: f"127.0.0.1:{base + 2}", 3: f"127.0.0.1:{base + 3}"}
+    data = tmp_path / "node-1"
+    args = ["--id", "1", "--listen", f"127.0.0.1:{base + 1}", "--client", f"127.0.0.1:{base + 101}",
+            "--peers", ",".join(f"{n}={a}" for n, a in peers.items()), "--data-dir", str(data),
+            "--ranges", "2", "--tick-ms", "50"]
+    first = start_node_until_ready(args)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 0
+    assert (data / "IDENT").exists() and (data / "engine" / "CURRENT").exists()
+
+    shutil.rmtree(data / "engine")
+    if wipe == "engine dir emptied":
+        (data / "engine").mkdir()
+
+    ctx = zmq.Context()
+    pulls = []
+    received: list[int] = []
+    try:
+        for addr in peers.values():  # the peers' raft addresses: the node PUSHes to them
+            s = ctx.socket(zmq.PULL)
+            s.setsockopt(zmq.LINGER, 0)
+            s.bind(f"tcp://{addr}")
+            pulls.append(s)
+        poller = zmq.Poller()
+        for s in pulls:
+            poller.register(s, zmq.POLLIN)
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, str(BIN / "multiraft-node"), *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            deadline = started + 10
+            while proc.poll() is None and time.monotonic() < deadline:
+                for s, _ in poller.poll(100):
+                    received.append(len(s.recv()))
+            elapsed = time.monotonic() - started
+            still_running = proc.poll() is None
+            if still_running:
+                proc.kill()
+            out, err = proc.communicate(timeout=30)
+            for s, _ in poller.poll(300):  # anything sent just before it exited
+                received.append(len(s.recv()))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    finally:
+        for s in pulls:
+            s.close()
+        ctx.term()
+
+    assert not still_running, (f"the node kept running on a wiped engine (it rebuilt its "
+                               f"ranges), and sent {len(received)} frames to its peers")
+    assert not received, f"the node sent {len(received)} frames to its peers"
+    assert proc.returncode == 1, (out, err)
+    assert elapsed < 8, elapsed
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    line = lines[0]
+    assert "cannot start" in line and str(data) in line and "new node" in line, line
+    assert not (data / "engine" / "CURRENT").exists()  # no new database was created
 
 
 def test_bad_node_flag_exits_2():
