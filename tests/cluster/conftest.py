@@ -323,6 +323,8 @@ class ProcessCluster(Cluster):
         super().__init__(*args, **kwargs)
         self.procs: dict[int, subprocess.Popen] = {}
         self.exit_codes: dict[int, list[int]] = {n: [] for n in NODE_IDS}
+        #: node -> a function run in its child process before the node starts (set limits)
+        self.preexec: dict[int, Callable[[], None]] = {}
 
     def log_path(self, node: int) -> Path:
         return self.tmp_path / f"node-{node}.log"
@@ -336,7 +338,8 @@ class ProcessCluster(Cluster):
                 "--ranges", str(self.ranges), "--design", self.design]
         with open(self.log_path(node), "ab") as out:
             self.procs[node] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL, cwd=REPO)
+                                                stdin=subprocess.DEVNULL, cwd=REPO,
+                                                preexec_fn=self.preexec.get(node))
 
     def _signal(self, node: int, sig: int, timeout: float) -> int:
         p = self.procs.pop(node)
@@ -358,6 +361,14 @@ class ProcessCluster(Cluster):
 
     def _kill(self, node: int) -> None:
         self._signal(node, signal.SIGKILL, 10)
+
+    def exited(self, node: int) -> int:
+        """Take note that ``node``'s process ended by itself; its exit code."""
+        p = self.procs.pop(node)
+        rc = p.wait(10)
+        self.exit_codes[node].append(rc)
+        self.running.discard(node)
+        return rc
 
     def close(self) -> None:
         super().close()
