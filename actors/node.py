@@ -8,6 +8,7 @@ of them and closes every socket and the engine.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -15,7 +16,7 @@ import pykka
 from multiraft.replica.env import ReplicaServices
 from multiraft.store.counters import WriterCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
-from multiraft.store.lifecycle import NodeLifecycle, StopStep
+from multiraft.store.lifecycle import NodeFailure, NodeLifecycle, StopStep
 from multiraft.storage.range_descriptor import load_descriptors
 from multiraft.transport.zmq_transport import Transport
 
@@ -37,8 +38,9 @@ log = logging.getLogger(__name__)
 class ActorNode(NodeLifecycle):
     """The actor design's node (see ``NodeLifecycle`` for start/stop)."""
 
-    def __init__(self, config: NodeConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: NodeConfig,
+                 on_failure: Callable[[NodeFailure], None] | None = None) -> None:
+        super().__init__(config, on_failure)
         self.transport: Transport | None = None
         self.runtime: PooledRuntime | None = None
         self.store: pykka.ActorRef[StoreActor] | None = None
@@ -57,17 +59,18 @@ class ActorNode(NodeLifecycle):
         inbound = self.handler = StoreInbound()
         self.transport = Transport(c.node_id, c.listen, c.peers, inbound,
                                    client_listen=c.client_listen, curve=c.curve)
-        self.writer = StorageWriterActor.start(engine)
+        self.writer = StorageWriterActor.start(engine, self.fail)
         self.store = StoreActor.start(c.node_id, self.transport, inbound, heartbeats,
-                                      sorted(c.peers), liveness_ticks=2 * c.election_ticks)
+                                      sorted(c.peers), liveness_ticks=2 * c.election_ticks,
+                                      fatal=self.fail)
         inbound.bind(self.store)
-        self.timer = TimerActor.start(self.store)
+        self.timer = TimerActor.start(self.store, self.fail)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
         svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats,
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
                               max_scan_bytes=c.max_scan_bytes)
-        actors = NodeActors(self.writer, self.store, self.timer)
+        actors = NodeActors(self.writer, self.store, self.timer, self.fail)
         runtime = self.runtime
 
         def spawn(range_id: int, replica_id: int,

@@ -15,6 +15,9 @@ from multiraft.replica.core import ReplicaCore
 from multiraft.replica.env import ReplicaServices
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.range_descriptor import RangeDescriptor
+from multiraft.store.lifecycle import Fatal
+
+from .fail_stop import FailStop
 
 from .messages import (PROCESS_READY, TICK, WRITE_DONE, Awake, ClientCommand, DescriptorChanged,
                        InboundHeartbeat, InboundSnapshotChunk, NodeSilent, NodeUnreachable,
@@ -31,14 +34,16 @@ class NodeActors:
     writer: Any  # StorageWriterActor ref
     store: Any   # StoreActor ref
     timer: Any   # TimerActor ref
+    fatal: Fatal  # the node's fail-stop
 
 
-class ReplicaActor(PooledActor):
+class ReplicaActor(FailStop, PooledActor):
     """Invariant: ``_ready_queued`` is True exactly while a ``PROCESS_READY`` of ours is queued."""
 
     def __init__(self, svc: ReplicaServices, actors: NodeActors, range_id: int, replica_id: int,
                  campaign: bool = False) -> None:
         self.actors = actors
+        self.fatal = actors.fatal
         self.core = ReplicaCore(svc, self, range_id, replica_id, campaign)
         self._ready_queued = False
 

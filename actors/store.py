@@ -23,6 +23,9 @@ from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.liveness import Liveness
 from multiraft.store.routing import RangeRouter, group_pairs
 from multiraft.store.counters import StoreCounters
+from multiraft.store.lifecycle import Fatal
+
+from .fail_stop import FailStop
 from .inbound import RouteTable, StoreInbound
 from .messages import (FLUSH_HEARTBEATS, ClientCommand, DescriptorChanged, InboundClient,
                        InboundHeartbeat, InboundHeartbeats, InboundRaft, InboundSnapshotChunk,
@@ -37,15 +40,17 @@ log = logging.getLogger(__name__)
 ReplicaFactory = Callable[[int, int], Any]
 
 
-class StoreActor(pykka.ThreadingActor):
+class StoreActor(FailStop, pykka.ThreadingActor):
     """Invariant: ``replicas`` holds every range this node has a replica of; ``router`` knows
     the descriptors of those that are initialized; ``_routes_dirty`` is set when either changed
     after the last ``RouteTable`` was published (published once per tick, not per change)."""
 
     def __init__(self, node_id: int, transport: Any, inbound: StoreInbound,
-                 heartbeats: CoalescedHeartbeats, peers: list[int], liveness_ticks: int) -> None:
+                 heartbeats: CoalescedHeartbeats, peers: list[int], liveness_ticks: int,
+                 fatal: Fatal) -> None:
         super().__init__()
         self.node_id = node_id
+        self.fatal = fatal
         self.transport = transport
         self.inbound = inbound
         self.heartbeats = heartbeats

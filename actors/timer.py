@@ -12,18 +12,22 @@ from typing import Any
 
 import pykka
 
+from multiraft.store.lifecycle import Fatal
+
+from .fail_stop import FailStop
 from .messages import FLUSH_HEARTBEATS, TICK, TICK_NOW, Awake, Quiesced
 
 __all__ = ["TimerActor", "Ticker"]
 
 
-class TimerActor(pykka.ThreadingActor):
+class TimerActor(FailStop, pykka.ThreadingActor):
     """Invariant: ``awake`` maps range id -> replica handle for exactly the ranges that last said
     they are awake (and not quiesced since)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, fatal: Fatal) -> None:
         super().__init__()
         self.store = store
+        self.fatal = fatal
         self.awake: dict[int, Any] = {}
         self.ticks = 0
 

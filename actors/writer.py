@@ -14,8 +14,10 @@ from typing import Any
 import pykka
 
 from multiraft.store.counters import WriterCounters
+from multiraft.store.lifecycle import Fatal
 from multiraft.storage.engine import Engine
 
+from .fail_stop import FailStop
 from .messages import FLUSH, WRITE_DONE, WriteRequest
 
 __all__ = ["StorageWriterActor"]
@@ -23,14 +25,17 @@ __all__ = ["StorageWriterActor"]
 log = logging.getLogger(__name__)
 
 
-class StorageWriterActor(pykka.ThreadingActor):
+class StorageWriterActor(FailStop, pykka.ThreadingActor):
     """Invariant: ``_group`` holds the requests received since the last flush, in arrival order;
-    a ``FLUSH`` is queued whenever it is non-empty."""
+    a ``FLUSH`` is queued whenever it is non-empty. Once a write failed (``failed``) nothing is
+    written or acknowledged again: the node is stopping (``fatal``)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, fatal: Fatal) -> None:
         super().__init__()
         self.engine = engine
+        self.fatal = fatal
         self.counters = WriterCounters()
+        self.failed = False
         self._group: list[WriteRequest] = []
 
     def on_receive(self, msg: Any) -> Any:
@@ -49,12 +54,17 @@ class StorageWriterActor(pykka.ThreadingActor):
 
     def _flush(self) -> None:
         group, self._group = self._group, []
-        if not group:
+        if not group or self.failed:
             return
         sync = any(r.sync for r in group)
         t0 = time.perf_counter()
         # One atomic engine write and at most one fsync for the whole group.
-        self.engine.write_many([r.batch for r in group], sync=sync)
+        try:
+            self.engine.write_many([r.batch for r in group], sync=sync)
+        except Exception as e:  # ENOSPC, EIO, RocksDB's IOError: what reached the disk is unknown
+            self.failed = True
+            self.fatal("durable write failed", e)
+            return
         self.counters.record(len(group), time.perf_counter() - t0 if sync else None)
         for r in group:
             try:

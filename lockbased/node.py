@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from multiraft.replica.core import ReplicaCore
 from multiraft.replica.env import ReplicaServices
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
-from multiraft.store.lifecycle import NodeLifecycle, StopStep
+from multiraft.store.lifecycle import NodeFailure, NodeLifecycle, StopStep
 from multiraft.storage.range_descriptor import load_descriptors
 from multiraft.transport.zmq_transport import Transport
 
@@ -34,8 +35,9 @@ log = logging.getLogger(__name__)
 class LockNode(NodeLifecycle):
     """The lock-based design's node (see ``NodeLifecycle`` for start/stop)."""
 
-    def __init__(self, config: NodeConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: NodeConfig,
+                 on_failure: Callable[[NodeFailure], None] | None = None) -> None:
+        super().__init__(config, on_failure)
         self.transport: Transport | None = None
         self.store: LockStore | None = None
         self.writer: GroupCommitWriter | None = None
@@ -46,11 +48,11 @@ class LockNode(NodeLifecycle):
         engine, fresh = self._open_engine()
         heartbeats = CoalescedHeartbeats()
         store = self.store = LockStore(c.node_id, heartbeats, sorted(c.peers),
-                                       2 * c.election_ticks, c.tick_interval)
+                                       2 * c.election_ticks, c.tick_interval, self.fail)
         self.transport = Transport(c.node_id, c.listen, c.peers, store,
                                    client_listen=c.client_listen, curve=c.curve)
         store.transport = self.transport
-        writer = self.writer = GroupCommitWriter(engine)
+        writer = self.writer = GroupCommitWriter(engine, self.fail)
         writer.start()
         svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats,
                               c.election_ticks, c.heartbeat_ticks, c.fsync,

@@ -45,9 +45,15 @@ class LockedReplica:
         return self.core.range_id
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(core, *args)`` under the lock, then let process_raft handle the Ready."""
-        with self.mu:
-            result = fn(self.core, *args)
+        """Run ``fn(core, *args)`` under the lock, then let process_raft handle the Ready. An
+        error escaping the core stops the node (its state may be half updated), as a crashed
+        replica actor does; the caller sees it raised too."""
+        try:
+            with self.mu:
+                result = fn(self.core, *args)
+        except Exception as e:
+            self.store.fatal(f"replica of range {self.core.range_id} crashed", e)
+            raise
         self.store.has_work(self)
         return result
 

@@ -16,6 +16,7 @@ from multiraft.raft import Message, MessageType as MT
 from multiraft.replica.core import ReplicaCore
 from multiraft.store.counters import StoreCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
+from multiraft.store.lifecycle import Fatal
 from multiraft.store.liveness import Liveness
 from multiraft.store.routing import RangeRouter, group_pairs
 from multiraft.storage.range_descriptor import RangeDescriptor
@@ -42,8 +43,10 @@ class LockStore:
     only under ``_work_cv``."""
 
     def __init__(self, node_id: int, heartbeats: CoalescedHeartbeats, peers: list[int],
-                 liveness_ticks: int, tick_interval: float) -> None:
+                 liveness_ticks: int, tick_interval: float, fatal: Fatal) -> None:
         self.node_id = node_id
+        #: the node's fail-stop: a replica or the raft loop that raised stops the node
+        self.fatal = fatal
         self.heartbeats = heartbeats
         self.transport: Any = None
         self.factory: ReplicaFactory | None = None
@@ -165,7 +168,14 @@ class LockStore:
     # -- process_raft (its own thread) --
 
     def process_raft(self) -> None:
-        """Tick every interval; in between, handle the Ready of replicas with work."""
+        """Tick every interval; in between, handle the Ready of replicas with work. An error
+        escaping a replica stops the node (fail-stop), as a crashed actor does."""
+        try:
+            self._process_raft()
+        except Exception as e:
+            self.fatal("process_raft crashed", e)
+
+    def _process_raft(self) -> None:
         next_tick = time.monotonic() + self.tick_interval
         cv = self._work_cv
         while True:

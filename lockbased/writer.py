@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from multiraft.store.counters import WriterCounters
+from multiraft.store.lifecycle import Fatal
 from multiraft.storage.engine import Engine, WriteBatch
 
 __all__ = ["GroupCommitWriter"]
@@ -18,10 +19,13 @@ _STOP = object()
 
 
 class GroupCommitWriter:
-    """Invariant: ``counters`` is written by the writer thread only."""
+    """Invariant: ``counters`` is written by the writer thread only. Once a write failed
+    (``failed``) nothing is written or acknowledged again: the node is stopping (``fatal``)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, fatal: Fatal) -> None:
         self.engine = engine
+        self.fatal = fatal
+        self.failed = False
         self.counters = WriterCounters()
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
@@ -52,11 +56,16 @@ class GroupCommitWriter:
             if _STOP in group:
                 stopping = True
                 group = [g for g in group if g is not _STOP]
-            if not group:
+            if not group or self.failed:
                 continue
             sync = any(s for _, s, _ in group)
             t0 = time.perf_counter()
-            self.engine.write_many([b for b, _, _ in group], sync=sync)
+            try:
+                self.engine.write_many([b for b, _, _ in group], sync=sync)
+            except Exception as e:  # ENOSPC, EIO, RocksDB's IOError: the disk's state is unknown
+                self.failed = True
+                self.fatal("durable write failed", e)
+                continue
             self.counters.record(len(group), time.perf_counter() - t0 if sync else None)
             for _, _, replica in group:
                 replica.on_write_durable()

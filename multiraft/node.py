@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from multiraft.store.config import NodeConfig
+from multiraft.store.lifecycle import NodeFailure
 
 if TYPE_CHECKING:
     from multiraft.actors import ActorNode
@@ -19,15 +21,18 @@ class Node:
     Usable as a context manager: ``with Node(cfg) as node: ...`` starts and stops it.
     """
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig,
+                 on_failure: Callable[[NodeFailure], None] | None = None) -> None:
+        """``on_failure`` is called (on a thread of the node's) once the node stopped itself
+        because a component could not go on: a durable write failed, or an actor crashed."""
         config.validate()
         self.config = config
         if config.design == "actors":
             from multiraft.actors import ActorNode
-            self._impl: ActorNode | LockNode = ActorNode(config)
+            self._impl: ActorNode | LockNode = ActorNode(config, on_failure)
         else:
             from multiraft.lockbased import LockNode
-            self._impl = LockNode(config)
+            self._impl = LockNode(config, on_failure)
         self._metrics: Any = None
 
     def start(self) -> Node:
@@ -51,6 +56,11 @@ class Node:
             self._metrics.stop()
             self._metrics = None
         self._impl.stop()
+
+    @property
+    def failure(self) -> NodeFailure | None:
+        """Why the node stopped itself (fail-stop), or None."""
+        return self._impl.failure
 
     @property
     def client_address(self) -> str | None:

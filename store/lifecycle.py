@@ -1,12 +1,16 @@
 """``NodeLifecycle``: what a node of either design does the same way: an explicit, idempotent
-start/stop, opening its engine (and bootstrapping its share of a new cluster), and stopping its
-components in order even when one of them fails to stop."""
+start/stop, opening its engine (and bootstrapping its share of a new cluster), stopping its
+components in order even when one of them fails to stop, and fail-stop: a component that cannot
+go on (a durable write failed, an actor crashed) calls ``fail``, and the node stops whole rather
+than limp on half dead (etcd and CockroachDB exit on a failed fsync for the same reason: what
+the disk did is unknown, so nothing more may be acknowledged)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from multiraft.storage.data_dir import open_data_dir
@@ -17,12 +21,26 @@ from multiraft.storage.memory_engine import MemoryEngine
 if TYPE_CHECKING:
     from multiraft.store.config import NodeConfig
 
-__all__ = ["NodeLifecycle"]
+__all__ = ["NodeLifecycle", "NodeFailure", "StopStep", "Fatal"]
 
 log = logging.getLogger(__name__)
 
 #: (what, how to stop it or None if it never started)
 StopStep = tuple[str, Callable[[], Any] | None]
+
+#: How a component reports that it cannot go on: ``fatal(what failed, the error)``.
+Fatal = Callable[[str, BaseException], None]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFailure:
+    """Why a node stopped itself: the component and its error."""
+
+    what: str
+    error: BaseException
+
+    def __str__(self) -> str:
+        return f"{self.what}: {type(self.error).__name__}: {self.error}"
 
 
 class NodeLifecycle:
@@ -33,13 +51,17 @@ class NodeLifecycle:
     failed ``start``) none is.
     """
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig,
+                 on_failure: Callable[[NodeFailure], None] | None = None) -> None:
         config.validate()
         self.config = config
         self.engine: Engine | None = None
         self._data_dir: Any = None
         self._lock = threading.Lock()
         self._running = False
+        #: why the node stopped itself (None while it has not)
+        self.failure: NodeFailure | None = None
+        self._on_failure = on_failure
 
     def start(self) -> NodeLifecycle:
         with self._lock:
@@ -53,6 +75,23 @@ class NodeLifecycle:
             self._running = False
             raise
         return self
+
+    def fail(self, what: str, error: BaseException) -> None:
+        """A component cannot go on: log it, keep the first failure, and stop the node (on a
+        thread of its own: the caller is one of the components being stopped). Any thread."""
+        with self._lock:
+            if self.failure is not None:
+                return
+            self.failure = failure = NodeFailure(what, error)
+        log.critical("node %d: %s; stopping the node", self.config.node_id, failure,
+                     exc_info=error)
+        threading.Thread(target=self._fail_stop, name=f"fail-stop-{self.config.node_id}",
+                         daemon=True).start()
+
+    def _fail_stop(self) -> None:
+        self.stop()
+        if self._on_failure is not None and self.failure is not None:
+            self._on_failure(self.failure)
 
     def stop(self) -> None:
         """Stop every component in order; idempotent."""

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    node = Node(cfg)
+    node = Node(cfg, on_failure=lambda _failure: stop.set())
     try:
         node.start()
     except Exception as e:  # every start failure is reported in one line, no traceback
@@ -150,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
              node.metrics_address or "off", cfg.design, cfg.engine,
              "" if cfg.fsync else ", fsync OFF")
     stop.wait()
+    if node.failure is not None:  # fail-stop: the node already stopped itself (logged)
+        print(f"multiraft-node: node {cfg.node_id} stopped: {node.failure}", file=sys.stderr)
+        node.stop()  # the metrics endpoint, if any
+        return 1
     log.info("node %d stopping", cfg.node_id)
     node.stop()
     return 0

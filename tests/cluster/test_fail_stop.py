@@ -46,3 +46,33 @@ def test_a_failed_durable_write_stops_the_node(make_cluster: Any) -> None:
         for key in acked:  # nothing acknowledged was lost
             assert c.get(key) == VALUE, key
         assert c.get(b"after") == b"1"
+
+
+def test_a_crashed_replica_stops_its_node(make_cluster: Any, monkeypatch: Any) -> None:
+    """No actor dies silently (issue 12, defect 6): a replica whose handler raises (a bug) stops
+    its node, whose ``failure`` says why; the other nodes keep serving."""
+    from multiraft.replica.core import ReplicaCore
+
+    cluster = make_cluster("inproc", ranges=4)
+    cluster.wait_all_led()
+    node = cluster.nodes[3]
+    real_tick = ReplicaCore.tick
+
+    def tick(core: ReplicaCore) -> None:
+        if core.svc.node_id == 3:
+            raise RuntimeError("injected bug in a replica of node 3")
+        real_tick(core)
+
+    monkeypatch.setattr(ReplicaCore, "tick", tick)
+    with cluster.client(timeout=10) as c:
+        for i in range(20):  # wakes ranges: their replicas on node 3 tick, and crash
+            c.put(b"crash/%d" % i, b"v")
+    wait_until(lambda: node.failure is not None, 30, "node 3 to stop itself")
+    assert "crashed" in str(node.failure) and "injected bug" in str(node.failure)
+    wait_until(lambda: cluster.status(3) is None, 30, "node 3 to stop answering")
+    cluster.running.discard(3)
+    cluster.nodes.pop(3)
+    monkeypatch.setattr(ReplicaCore, "tick", real_tick)
+    with cluster.client(timeout=10) as c:
+        c.put(b"after-crash", b"1")
+        assert c.get(b"after-crash") == b"1"
