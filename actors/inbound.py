@@ -16,12 +16,12 @@ import pykka
 
 from multiraft.raft.types import Message
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from multiraft.transport.codec import Heartbeat, SnapshotChunk
+from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 from multiraft.store.routing import RangeRouter, group_pairs
 from .messages import (ClientCommand, InboundClient, InboundHeartbeats, InboundRaft,
-                       InboundSnapshotChunk, NodeUnreachable, RaftMessages)
+                       InboundSnapshotAck, InboundSnapshotChunk, NodeUnreachable, RaftMessages)
 
 __all__ = ["StoreInbound", "RouteTable"]
 
@@ -92,6 +92,14 @@ class StoreInbound:
 
     def on_snapshot_chunk(self, from_node: int, chunk: SnapshotChunk) -> None:
         self._tell(InboundSnapshotChunk(from_node, chunk))
+
+    def on_snapshot_ack(self, from_node: int, ack: SnapshotAck) -> None:
+        replica = self._routes.replicas.get(ack.range_id)
+        if replica is not None:  # else: gone; its streams died with it
+            try:
+                replica.tell(InboundSnapshotAck(from_node, ack))
+            except pykka.ActorDeadError:
+                pass
 
     def on_unreachable(self, node_id: int) -> None:
         self._tell(NodeUnreachable(node_id))

@@ -13,7 +13,7 @@ from multiraft.raft.types import Message
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientRequest
-from multiraft.transport.codec import Heartbeat, SnapshotChunk
+from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 
@@ -56,6 +56,14 @@ class InboundHeartbeat:
 class InboundSnapshotChunk:
     from_node: int
     chunk: SnapshotChunk
+
+
+@dataclass(slots=True)
+class InboundSnapshotAck:
+    """A follower's answer to a snapshot stream this replica sent."""
+
+    from_node: int
+    ack: SnapshotAck
 
 
 @dataclass(slots=True)

@@ -20,7 +20,8 @@ from multiraft.store.lifecycle import Fatal
 from .fail_stop import FailStop
 
 from .messages import (PROCESS_READY, TICK, WRITE_DONE, Awake, ClientCommand, DescriptorChanged,
-                       InboundHeartbeat, InboundSnapshotChunk, NodeSilent, NodeUnreachable,
+                       InboundHeartbeat, InboundSnapshotAck, InboundSnapshotChunk, NodeSilent,
+                       NodeUnreachable,
                        Quiesced, RaftMessages, ReportStatus, WriteRequest)
 from .runtime import PooledActor
 
@@ -78,6 +79,8 @@ class ReplicaActor(FailStop, PooledActor):
                 core.client(msg.request, msg.responder)
             elif t is InboundSnapshotChunk:
                 core.snapshot_chunk(msg.from_node, msg.chunk)
+            elif t is InboundSnapshotAck:
+                core.snapshot_ack(msg.from_node, msg.ack)
             elif t is NodeUnreachable:
                 core.node_unreachable(msg.node_id)
             elif t is NodeSilent:

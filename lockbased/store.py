@@ -21,7 +21,7 @@ from multiraft.store.liveness import Liveness
 from multiraft.store.routing import RangeRouter, group_pairs
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from multiraft.transport.codec import Heartbeat, SnapshotChunk
+from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 from .replica import LockedReplica
@@ -108,6 +108,12 @@ class LockStore:
             r = self.replicas.get(chunk.range_id)
         if r is not None:
             r.call(ReplicaCore.snapshot_chunk, from_node, chunk)
+
+    def on_snapshot_ack(self, from_node: int, ack: SnapshotAck) -> None:
+        with self.mu:
+            r = self.replicas.get(ack.range_id)
+        if r is not None:
+            r.call(ReplicaCore.snapshot_ack, from_node, ack)
 
     def on_unreachable(self, node_id: int) -> None:
         with self.mu:

@@ -17,6 +17,7 @@ actor, the lock-based design with the replica's mutex).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import time
@@ -30,13 +31,14 @@ from multiraft.storage.engine import WriteBatch
 from multiraft.storage.replica_storage import ReplicaStorage
 from multiraft.storage.state_machine import KVStateMachine
 from multiraft.transport.client_protocol import ClientRequest, ClientStatus, command_bytes
-from multiraft.transport.codec import Heartbeat, SnapshotChunk
+from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 from .env import ReplicaEnv, ReplicaServices
 from .histogram import LATENCY_BOUNDS, Histogram
 from .pending import READ_OPS, PendingRequests, respond_result, to_command, wire_descriptor
-from .snapshots import SnapshotReceiver, send_snapshot
+from .snapshots import (SNAPSHOT_SLOW_BYTES_PER_S, SNAPSHOT_TIMEOUT, IncomingStream,
+                        SnapshotReceiver, snapshot_chunks)
 
 __all__ = ["ReplicaCore"]
 
@@ -74,6 +76,11 @@ class ReplicaCore:
         self._inflight: tuple[Ready, list[Message], list[Applied]] | None = None
         self.quiesced = True  # dormant until woken (see start)
         self._snapshot_in = SnapshotReceiver(range_id)
+        #: the verified stream whose install is in the write in flight (answered once durable)
+        self._installing: IncomingStream | None = None
+        self._stream_ids = itertools.count(1)
+        #: follower replica id -> (stream id, deadline) of the snapshot sent it, unanswered
+        self._snapshots_out: dict[int, tuple[int, float]] = {}
         self._campaign_at_start = campaign
         self.snapshots_sent = 0
         self.snapshots_installed = 0
@@ -120,6 +127,8 @@ class ReplicaCore:
         self.rn.tick()
         if self.pending.writes:
             self.pending.expire_writes(self.svc.write_expiry)
+        if self._snapshots_out:
+            self._expire_snapshots()
 
     def heartbeat(self, from_node: int, hb: Heartbeat, response: bool) -> None:
         self.nodes.setdefault(hb.from_replica, from_node)
@@ -176,18 +185,36 @@ class ReplicaCore:
 
     def snapshot_chunk(self, from_node: int, c: SnapshotChunk) -> None:
         self.nodes.setdefault(c.from_replica, from_node)
-        snap = self._snapshot_in.add(self.svc.engine, c, from_node)
-        if snap is None:
+        out = self._snapshot_in.add(self.svc.engine, c, from_node)
+        if out.refused is not None:
+            self._answer_stream(out.reply_to, out.refused, False)
+        if out.snapshot is None:
             return
         self.wake()
-        self.rn.step(snap)
+        self.rn.step(out.snapshot)
         if not self.rn.raft.raft_log.has_pending_snapshot():
-            self._snapshot_in.installer = None  # raft did not take it (stale): nothing to install
+            # Raft did not take it (stale: our log is past it): nothing to install, and the
+            # sender may stop sending it.
+            done = self._snapshot_in.drop_complete()
+            if done is not None:
+                self._answer_stream((done.from_node, done.from_replica), done.stream_id, True)
+
+    def snapshot_ack(self, from_node: int, ack: SnapshotAck) -> None:
+        """The follower's answer to the snapshot we streamed it: report it to raft."""
+        sent = self._snapshots_out.get(ack.from_replica)
+        if sent is None or sent[0] != ack.stream_id:
+            return  # an answer to an older stream
+        del self._snapshots_out[ack.from_replica]
+        self.wake()
+        self.rn.report_snapshot(ack.from_replica, ack.accepted)
 
     def node_unreachable(self, node_id: int) -> None:
         for rid, node in self.nodes.items():
             if node == node_id:
                 self.rn.report_unreachable(rid)
+                if self._snapshots_out.pop(rid, None) is not None:
+                    # A frame of its stream may be among those dropped: send it again.
+                    self.rn.report_snapshot(rid, False)
 
     def node_silent(self, node_id: int) -> None:
         """Nothing heard from ``node_id`` for a liveness period (0: a period since start)."""
@@ -215,7 +242,8 @@ class ReplicaCore:
                 self.pending.fail_reads(ClientStatus.NOT_LEADER, self.nodes.get(rd.soft_state.lead, 0))
         if rd.snapshot is not None:
             self.snapshots_installed += 1
-            batch = self._snapshot_in.take().finish(self.storage, self.sm)
+            self._installing = done = self._snapshot_in.take()
+            batch = done.installer.finish(self.storage, self.sm)
         else:
             batch = self.svc.engine.batch()
         if rd.entries:
@@ -254,6 +282,9 @@ class ReplicaCore:
     def _finish(self, rd: Ready, late: list[Message], results: list[Applied]) -> None:
         for m in late:
             self._send(m)
+        if self._installing is not None:  # the snapshot is durable: tell its sender
+            done, self._installing = self._installing, None
+            self._answer_stream((done.from_node, done.from_replica), done.stream_id, True)
         end = self._range_end()
         for ent, res in results:
             w = self.pending.take_write(ent.term, ent.index)
@@ -313,11 +344,32 @@ class ReplicaCore:
         elif t == MT.HEARTBEAT_RESP and not m.context:
             svc.heartbeats.post_response(node, Heartbeat(self.range_id, m.from_, m.to, m.term, 0))
         elif t == MT.SNAP:
-            send_snapshot(svc.engine, svc.transport, node, self.range_id, m)
+            # Reported to raft when the follower answers the stream (or it times out), not
+            # when the chunks are queued: a queued chunk may still be lost.
+            stream_id = next(self._stream_ids)
+            size = 0
+            for chunk in snapshot_chunks(svc.engine, self.range_id, m, stream_id):
+                svc.transport.send_snapshot_chunk(node, chunk)
+                size += len(chunk.data)
+            self._snapshots_out[m.to] = (stream_id, time.monotonic() + SNAPSHOT_TIMEOUT
+                                         + size / SNAPSHOT_SLOW_BYTES_PER_S)
             self.snapshots_sent += 1
-            self.rn.report_snapshot(m.to, True)
         else:
             svc.transport.send(node, self.range_id, m)
+
+    def _answer_stream(self, reply_to: tuple[int, int], stream_id: int, accepted: bool) -> None:
+        node, replica = reply_to
+        self.svc.transport.send_snapshot_ack(
+            node, SnapshotAck(self.range_id, self.replica_id, replica, stream_id, accepted))
+
+    def _expire_snapshots(self) -> None:
+        """Report as failed the snapshots whose follower has not answered in time (raft will
+        send them again)."""
+        now = time.monotonic()
+        for replica, (_, deadline) in list(self._snapshots_out.items()):
+            if deadline <= now:
+                del self._snapshots_out[replica]
+                self.rn.report_snapshot(replica, False)
 
     # -- quiescence --
 

@@ -12,6 +12,7 @@ Every frame is one msgpack array ``[VERSION, kind, sender_node_id, body]``. The 
   ``[range_id, from_replica, to_replica, term, commit, quiesce]``: one frame per node pair
   per heartbeat interval, however many ranges the pair shares.
 - ``SNAPSHOT_CHUNK``: ``body`` is one bounded chunk of a range's snapshot stream.
+- ``SNAPSHOT_ACK``: ``body`` is the receiver's answer to a whole stream (accepted or refused).
 
 Raft items are packed one by one on the sender's thread (``raft_item``) and joined into a
 frame on the transport thread (``raft_frame``), which then does almost no work per message.
@@ -34,8 +35,8 @@ from multiraft.raft.types import (LOCAL_MESSAGES, ConfState, Entry, EntryType, M
 
 __all__ = [
     "VERSION", "MAX_FRAME_BYTES", "DecodeError", "FrameKind", "Heartbeat", "SnapshotChunk",
-    "unpack_envelope", "raft_item", "raft_frame", "heartbeats_frame",
-    "snapshot_chunk_frame", "decode_frame",
+    "SnapshotAck", "unpack_envelope", "raft_item", "raft_frame", "heartbeats_frame",
+    "snapshot_chunk_frame", "snapshot_ack_frame", "decode_frame",
 ]
 
 VERSION = 1
@@ -55,6 +56,7 @@ class FrameKind(IntEnum):
     SNAPSHOT_CHUNK = 4
     CLIENT_REQUEST = 5
     CLIENT_RESPONSE = 6
+    SNAPSHOT_ACK = 7
 
 
 @dataclass(slots=True)
@@ -76,8 +78,9 @@ class Heartbeat:
 class SnapshotChunk:
     """One piece of a snapshot stream; ``last`` marks the final chunk.
 
-    Chunks of one snapshot share (range_id, from_replica, term, metadata) and are numbered
-    from 0 by ``index``; the storage layer bounds ``data``.
+    Chunks of one stream share (range_id, from_replica, term, metadata, stream_id) and are
+    numbered from 0 by ``index``; the storage layer bounds ``data``. ``stream_id`` names one
+    sending of one snapshot: a resent snapshot is a new stream.
     """
 
     range_id: int
@@ -88,6 +91,20 @@ class SnapshotChunk:
     index: int
     last: bool
     data: bytes
+    stream_id: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class SnapshotAck:
+    """The receiver's answer to a whole snapshot stream: ``accepted`` once it installed it (or
+    already held it), else refused (damaged, incomplete, superseded); the sender reports the
+    snapshot to raft from this answer."""
+
+    range_id: int
+    from_replica: int  # the receiver
+    to_replica: int    # the sender
+    stream_id: int
+    accepted: bool
 
 
 # Wire enum lookups keyed by exact int; local raft messages never travel.
@@ -198,8 +215,16 @@ def heartbeats_frame(sender: int, heartbeats: Sequence[Heartbeat], responses: bo
 def snapshot_chunk_frame(sender: int, c: SnapshotChunk) -> bytes:
     """A SNAPSHOT_CHUNK frame."""
     body = (c.range_id, c.from_replica, c.to_replica, c.term, _pack_metadata(c.metadata),
-            c.index, c.last, c.data)
-    return msgpack.packb((VERSION, FrameKind.SNAPSHOT_CHUNK, sender, body))
+            c.index, c.last, c.data, c.stream_id)
+    frame: bytes = msgpack.packb((VERSION, FrameKind.SNAPSHOT_CHUNK, sender, body))
+    return frame
+
+
+def snapshot_ack_frame(sender: int, a: SnapshotAck) -> bytes:
+    """A SNAPSHOT_ACK frame."""
+    body = (a.range_id, a.from_replica, a.to_replica, a.stream_id, a.accepted)
+    frame: bytes = msgpack.packb((VERSION, FrameKind.SNAPSHOT_ACK, sender, body))
+    return frame
 
 
 def _decode_entries(flat: Any) -> tuple[Entry, ...]:
@@ -247,22 +272,34 @@ def _decode_heartbeat(h: Any) -> Heartbeat:
 
 
 def _decode_chunk(body: Any) -> SnapshotChunk:
-    range_id, frm, to, term, metadata, index, last, data = body
+    range_id, frm, to, term, metadata, index, last, data, stream_id = body
     if not (type(range_id) is int and type(frm) is int and type(to) is int
-            and type(term) is int and type(index) is int):
+            and type(term) is int and type(index) is int and type(stream_id) is int):
         raise _fail("snapshot chunk field type")
-    if (range_id | frm | to | term | index) < 0:
-        raise _fail("negative snapshot chunk field")
+    if (range_id | frm | to | term | index | stream_id) < 0 or stream_id >= 1 << 64:
+        raise _fail("snapshot chunk field out of range")
     if type(last) is not bool or type(data) is not bytes or type(metadata) is not tuple:
         raise _fail("snapshot chunk last/data/metadata")
-    return SnapshotChunk(range_id, frm, to, term, _decode_metadata(*metadata), index, last, data)
+    return SnapshotChunk(range_id, frm, to, term, _decode_metadata(*metadata), index, last, data,
+                         stream_id)
+
+
+def _decode_ack(body: Any) -> SnapshotAck:
+    range_id, frm, to, stream_id, accepted = body
+    if not (type(range_id) is int and type(frm) is int and type(to) is int
+            and type(stream_id) is int and type(accepted) is bool):
+        raise _fail("snapshot ack field type")
+    if (range_id | frm | to | stream_id) < 0 or stream_id >= 1 << 64:
+        raise _fail("snapshot ack field out of range")
+    return SnapshotAck(range_id, frm, to, stream_id, accepted)
 
 
 def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
     """Decode a node-to-node frame: (kind, sender node id, payload).
 
     The payload is a list of ``(range_id, Message)`` for RAFT, a list of ``Heartbeat`` for
-    HEARTBEATS and HEARTBEAT_RESPONSES, a ``SnapshotChunk`` for SNAPSHOT_CHUNK.
+    HEARTBEATS and HEARTBEAT_RESPONSES, a ``SnapshotChunk`` for SNAPSHOT_CHUNK, a
+    ``SnapshotAck`` for SNAPSHOT_ACK.
     Raises ``DecodeError`` for anything else, client kinds included.
     """
     kind, fields = unpack_envelope(data)
@@ -280,6 +317,8 @@ def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
             return kind, sender, [_decode_heartbeat(h) for h in body]
         if kind is FrameKind.SNAPSHOT_CHUNK:
             return kind, sender, _decode_chunk(body)
+        if kind is FrameKind.SNAPSHOT_ACK:
+            return kind, sender, _decode_ack(body)
     except DecodeError:
         raise
     except (ValueError, TypeError, KeyError) as e:  # wrong arity, non-iterable, bad enum

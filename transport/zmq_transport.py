@@ -32,8 +32,9 @@ import zmq
 from multiraft.raft.types import Message
 
 from .client_protocol import BadRequest, ClientStatus, decode_request
-from .codec import (MAX_FRAME_BYTES, DecodeError, FrameKind, Heartbeat, SnapshotChunk,
-                    decode_frame, heartbeats_frame, raft_item, raft_frame, snapshot_chunk_frame)
+from .codec import (MAX_FRAME_BYTES, DecodeError, FrameKind, Heartbeat, SnapshotAck,
+                    SnapshotChunk, decode_frame, heartbeats_frame, raft_item, raft_frame,
+                    snapshot_ack_frame, snapshot_chunk_frame)
 from .counters import TransportCounters
 from .faults import FaultInjector
 from .handler import Handler, Responder
@@ -145,6 +146,11 @@ class Transport:
     def send_snapshot_chunk(self, node_id: int, chunk: SnapshotChunk) -> None:
         """Send one snapshot chunk, in its own frame."""
         self._call(self._send_frame, node_id, snapshot_chunk_frame(self.node_id, chunk), 1)
+
+    def send_snapshot_ack(self, node_id: int, ack: SnapshotAck) -> None:
+        """Answer a snapshot stream of ``node_id`` (a small frame; if it is lost, the sender
+        times out and sends the snapshot again)."""
+        self._call(self._send_frame, node_id, snapshot_ack_frame(self.node_id, ack), 1)
 
     def add_peer(self, node_id: int, address: str, public_key: bytes | None = None) -> None:
         """Add or re-address a peer (a node joining later). With CURVE, ``public_key`` (Z85)
@@ -394,9 +400,12 @@ class Transport:
         elif kind is FrameKind.HEARTBEAT_RESPONSES:
             c.messages_received += len(payload)
             self._notify(h.on_heartbeat_responses, sender, payload)
-        else:
+        elif kind is FrameKind.SNAPSHOT_CHUNK:
             c.messages_received += 1
             self._notify(h.on_snapshot_chunk, sender, payload)
+        else:
+            c.messages_received += 1
+            self._notify(h.on_snapshot_ack, sender, payload)
 
     def _receive_client_requests(self) -> None:
         clients = self._clients

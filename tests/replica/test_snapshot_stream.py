@@ -19,6 +19,7 @@ from multiraft.replica.snapshots import SnapshotReceiver, snapshot_chunks
 from multiraft.storage import MemoryEngine, RangeDescriptor
 from multiraft.storage import keys
 from multiraft.storage.bootstrap import bootstrap_range
+from multiraft.storage.records import AppliedState, encode_applied_state
 from multiraft.storage.replica_storage import ReplicaStorage
 from multiraft.storage.state_machine import KVStateMachine
 from multiraft.transport.codec import SnapshotChunk
@@ -33,6 +34,9 @@ def leader_engine(n_keys: int = 2_000) -> MemoryEngine:
     bootstrap_range(b, DESC, ConfState(voters=(1, 2)))
     for i in range(n_keys):
         b.put(keys.user_key(b"k%05d" % i), b"v" * 300)  # ~600 KiB: a few chunks
+    # The leader applied up to 50: its snapshot is newer than a fresh follower's state.
+    b.put(keys.applied_state_key(RID),
+          encode_applied_state(AppliedState(50, 5, ConfState(voters=(1, 2)))))
     e.write(b)
     return e
 
@@ -60,7 +64,7 @@ def deliver(chunks: list[SnapshotChunk]) -> tuple[MemoryEngine, bool]:
     for c in chunks:
         out = rx.add(f, c, from_node=1)
         if out.snapshot is not None:
-            batch = rx.take().finish(ReplicaStorage(f, RID), KVStateMachine(f, RID))
+            batch = rx.take().installer.finish(ReplicaStorage(f, RID), KVStateMachine(f, RID))
             f.write(batch)
             installed = True
     return f, installed
@@ -144,13 +148,14 @@ def test_a_newer_stream_replaces_an_older_one_midway() -> None:
 def test_the_receiver_answers_each_stream(monkeypatch: Any) -> None:
     """A completed stream is acknowledged, a damaged one refused: the leader reports the
     snapshot from that answer, not from having queued the chunks."""
-    e = leader_engine(500)
+    e = leader_engine()
     f = MemoryEngine()
     b = f.batch()
     bootstrap_range(b, DESC, ConfState(voters=(1, 2)))
     f.write(b)
     rx = SnapshotReceiver(RID)
     chunks = stream(e, 9)
+    assert len(chunks) >= 4
     outs = [rx.add(f, c, from_node=1) for c in chunks[:2] + chunks[3:]]
     refused = [o for o in outs if o.refused is not None]
     assert len(refused) == 1 and refused[0].refused == 9

@@ -50,6 +50,7 @@ class Recorder:
         self.heartbeats: list[tuple[int, Heartbeat]] = []
         self.heartbeat_responses: list[tuple[int, Heartbeat]] = []
         self.chunks: list[tuple[int, SnapshotChunk]] = []
+        self.acks: list[tuple[int, Any]] = []
         self.unreachable: list[int] = []
         self.raft_batches = 0
 
@@ -65,6 +66,9 @@ class Recorder:
 
     def on_snapshot_chunk(self, from_node: int, chunk: SnapshotChunk) -> None:
         self.chunks.append((from_node, chunk))
+
+    def on_snapshot_ack(self, from_node: int, ack: Any) -> None:
+        self.acks.append((from_node, ack))
 
     def on_unreachable(self, node_id: int) -> None:
         self.unreachable.append(node_id)
