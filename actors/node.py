@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from multiraft.replica.env import ReplicaServices
+from multiraft.replica.snapshot_sender import SnapshotSender
 from multiraft.store.counters import WriterCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import NodeFailure, NodeLifecycle, StopStep
@@ -43,6 +44,7 @@ class ActorNode(NodeLifecycle):
         super().__init__(config, on_failure)
         self.transport: Transport | None = None
         self.runtime: PooledRuntime | None = None
+        self.snapshots: SnapshotSender | None = None
         self.store: pykka.ActorRef[StoreActor] | None = None
         self.timer: pykka.ActorRef[TimerActor] | None = None
         self.writer: pykka.ActorRef[StorageWriterActor] | None = None
@@ -66,7 +68,8 @@ class ActorNode(NodeLifecycle):
         inbound.bind(self.store)
         self.timer = TimerActor.start(self.store, self.fail)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
-        svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats,
+        self.snapshots = SnapshotSender(self.transport, node_id=c.node_id).start()
+        svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats, self.snapshots,
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
                               max_scan_bytes=c.max_scan_bytes)
@@ -93,20 +96,21 @@ class ActorNode(NodeLifecycle):
 
     def _stop_steps(self) -> list[StopStep]:
         store, timer, runtime, writer = self.store, self.timer, self.runtime, self.writer
-        ticker, transport = self._ticker, self.transport
+        ticker, transport, snapshots = self._ticker, self.transport, self.snapshots
         steps: list[StopStep] = [
             ("ticker", None if ticker is None else ticker.stop),
             ("store intake", None if store is None else
              (lambda: store.proxy().begin_stop().get(timeout=10))),
             ("timer", None if timer is None else (lambda: timer.stop(timeout=10))),
             ("replicas", None if runtime is None else (lambda: runtime.stop(timeout=30))),
+            ("snapshot sender", None if snapshots is None else snapshots.stop),
             ("writer", None if writer is None else (lambda: writer.stop(timeout=30))),
             # The transport before the store: nothing is delivered to a stopped store.
             ("transport", None if transport is None else transport.stop),
             ("store", None if store is None else (lambda: store.stop(timeout=10))),
         ]
         self._ticker = self.store = self.timer = self.writer = self.runtime = None
-        self.transport = None
+        self.transport = self.snapshots = None
         return steps
 
     # -- introspection --

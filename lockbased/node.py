@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from multiraft.replica.core import ReplicaCore
 from multiraft.replica.env import ReplicaServices
+from multiraft.replica.snapshot_sender import SnapshotSender
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import NodeFailure, NodeLifecycle, StopStep
 from multiraft.storage.range_descriptor import load_descriptors
@@ -41,6 +42,7 @@ class LockNode(NodeLifecycle):
         self.transport: Transport | None = None
         self.store: LockStore | None = None
         self.writer: GroupCommitWriter | None = None
+        self.snapshots: SnapshotSender | None = None
         self._loop: threading.Thread | None = None
 
     def _start(self) -> None:
@@ -54,7 +56,8 @@ class LockNode(NodeLifecycle):
         store.transport = self.transport
         writer = self.writer = GroupCommitWriter(engine, self.fail)
         writer.start()
-        svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats,
+        self.snapshots = SnapshotSender(self.transport, node_id=c.node_id).start()
+        svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats, self.snapshots,
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
                               max_scan_bytes=c.max_scan_bytes)
@@ -81,6 +84,8 @@ class LockNode(NodeLifecycle):
 
     def _stop_steps(self) -> list[StopStep]:
         store, loop, transport, writer = self.store, self._loop, self.transport, self.writer
+        snapshots = self.snapshots
+        self.snapshots = None
         if store is None:  # start failed before the store existed
             steps: list[StopStep] = [("transport", None if transport is None else transport.stop),
                                      ("writer", None if writer is None else writer.stop)]
@@ -104,6 +109,7 @@ class LockNode(NodeLifecycle):
             ("transport", None if transport is None else transport.stop),
             ("raft loop", stop_loop),
             ("replicas", stop_replicas),
+            ("snapshot sender", None if snapshots is None else snapshots.stop),
             ("writer", None if writer is None else writer.stop),
         ]
         self.store = self.writer = self.transport = self._loop = None

@@ -37,6 +37,7 @@ from multiraft.transport.handler import Responder
 from .env import ReplicaEnv, ReplicaServices
 from .histogram import LATENCY_BOUNDS, Histogram
 from .pending import READ_OPS, PendingRequests, respond_result, to_command, wire_descriptor
+from .snapshot_sender import SENDING
 from .snapshots import (SNAPSHOT_SLOW_BYTES_PER_S, SNAPSHOT_TIMEOUT, IncomingStream,
                         SnapshotReceiver, snapshot_chunks)
 
@@ -79,8 +80,8 @@ class ReplicaCore:
         #: the verified stream whose install is in the write in flight (answered once durable)
         self._installing: IncomingStream | None = None
         self._stream_ids = itertools.count(1)
-        #: follower replica id -> (stream id, deadline) of the snapshot sent it, unanswered
-        self._snapshots_out: dict[int, tuple[int, float]] = {}
+        #: follower replica id -> the id of the snapshot stream sent it, not yet answered
+        self._snapshots_out: dict[int, int] = {}
         self._campaign_at_start = campaign
         self.snapshots_sent = 0
         self.snapshots_installed = 0
@@ -201,10 +202,10 @@ class ReplicaCore:
 
     def snapshot_ack(self, from_node: int, ack: SnapshotAck) -> None:
         """The follower's answer to the snapshot we streamed it: report it to raft."""
-        sent = self._snapshots_out.get(ack.from_replica)
-        if sent is None or sent[0] != ack.stream_id:
+        if self._snapshots_out.get(ack.from_replica) != ack.stream_id:
             return  # an answer to an older stream
         del self._snapshots_out[ack.from_replica]
+        self.svc.snapshots.forget(self.range_id, ack.stream_id)
         self.wake()
         self.rn.report_snapshot(ack.from_replica, ack.accepted)
 
@@ -212,8 +213,10 @@ class ReplicaCore:
         for rid, node in self.nodes.items():
             if node == node_id:
                 self.rn.report_unreachable(rid)
-                if self._snapshots_out.pop(rid, None) is not None:
+                stream_id = self._snapshots_out.pop(rid, None)
+                if stream_id is not None:
                     # A frame of its stream may be among those dropped: send it again.
+                    self.svc.snapshots.forget(self.range_id, stream_id)
                     self.rn.report_snapshot(rid, False)
 
     def node_silent(self, node_id: int) -> None:
@@ -347,12 +350,9 @@ class ReplicaCore:
             # Reported to raft when the follower answers the stream (or it times out), not
             # when the chunks are queued: a queued chunk may still be lost.
             stream_id = next(self._stream_ids)
-            size = 0
-            for chunk in snapshot_chunks(svc.engine, self.range_id, m, stream_id):
-                svc.transport.send_snapshot_chunk(node, chunk)
-                size += len(chunk.data)
-            self._snapshots_out[m.to] = (stream_id, time.monotonic() + SNAPSHOT_TIMEOUT
-                                         + size / SNAPSHOT_SLOW_BYTES_PER_S)
+            self._snapshots_out[m.to] = stream_id
+            svc.snapshots.submit(node, self.range_id, stream_id,
+                                 snapshot_chunks(svc.engine, self.range_id, m, stream_id))
             self.snapshots_sent += 1
         else:
             svc.transport.send(node, self.range_id, m)
@@ -366,10 +366,18 @@ class ReplicaCore:
         """Report as failed the snapshots whose follower has not answered in time (raft will
         send them again)."""
         now = time.monotonic()
-        for replica, (_, deadline) in list(self._snapshots_out.items()):
-            if deadline <= now:
-                del self._snapshots_out[replica]
-                self.rn.report_snapshot(replica, False)
+        snapshots = self.svc.snapshots
+        for replica, stream_id in list(self._snapshots_out.items()):
+            out = snapshots.outcome(self.range_id, stream_id)
+            if out == SENDING:
+                continue  # the sender abandons a stream that stalls
+            if isinstance(out, tuple):
+                size, sent_at = out
+                if now < sent_at + SNAPSHOT_TIMEOUT + size / SNAPSHOT_SLOW_BYTES_PER_S:
+                    continue
+            del self._snapshots_out[replica]
+            snapshots.forget(self.range_id, stream_id)
+            self.rn.report_snapshot(replica, False)
 
     # -- quiescence --
 

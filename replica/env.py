@@ -18,6 +18,8 @@ from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
 from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import Heartbeat
 
+from .snapshot_sender import SnapshotSender
+
 __all__ = ["ReplicaServices", "ReplicaEnv", "HeartbeatSink"]
 
 
@@ -36,8 +38,9 @@ class ReplicaServices:
 
     node_id: int
     engine: Engine
-    transport: Any            # transport.Transport: send, send_snapshot_chunk
+    transport: Any            # transport.Transport: send, send_snapshot_chunk, ...
     heartbeats: HeartbeatSink
+    snapshots: SnapshotSender  # streams snapshots off the replica's thread
     election_tick: int = 10
     heartbeat_tick: int = 1
     fsync: bool = True

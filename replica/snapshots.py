@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import msgpack
@@ -48,7 +48,7 @@ def _digest() -> hashlib.blake2b:
 
 
 def snapshot_chunks(engine: Engine, range_id: int, m: Message,
-                    stream_id: int) -> Iterator[SnapshotChunk]:
+                    stream_id: int) -> Generator[SnapshotChunk, None, None]:
     """The stream of range ``range_id``'s snapshot for the MsgSnap ``m``, read from one
     consistent engine view (released when the iterator ends or is closed)."""
     src = SnapshotSource(engine, range_id)

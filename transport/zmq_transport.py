@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 _RECV_BURST = 256
 #: The largest raft item a frame may carry: the receive limit less room for the envelope.
 _MAX_ITEM_BYTES = MAX_FRAME_BYTES - 1024
+#: A peer that takes no snapshot frame for this long gets its queued ones dropped (seconds).
+SNAPSHOT_STALL_TIMEOUT = 10.0
+#: How often the thread retries peers that were not taking snapshot frames (milliseconds).
+_SNAPSHOT_RETRY_MS = 10
 
 
 def _endpoint(address: str) -> str:
@@ -98,6 +102,14 @@ class Transport:
         self._peers: dict[int, zmq.Socket[bytes]] = {}
         self._delayed: list[tuple[float, int, int, bytes, int]] = []
         self._delay_seq = 0
+        # Snapshot chunks are never dropped for a full queue: per peer, the frames not yet
+        # taken by ZeroMQ, and since when the oldest waits (transport thread only) ...
+        self._snapshot_frames: dict[int, deque[bytes]] = {}
+        self._snapshot_stalled_since: dict[int, float] = {}
+        # ... and the bytes of chunks handed over and not yet taken by ZeroMQ, per peer
+        # (written under the lock, read by the snapshot sender for its flow control).
+        self._snapshot_bytes: dict[int, int] = {}
+        self._snapshot_lock = threading.Lock()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -144,8 +156,19 @@ class Transport:
         self._call(self._send_frame, node_id, frame, len(responses))
 
     def send_snapshot_chunk(self, node_id: int, chunk: SnapshotChunk) -> None:
-        """Send one snapshot chunk, in its own frame."""
-        self._call(self._send_frame, node_id, snapshot_chunk_frame(self.node_id, chunk), 1)
+        """Send one snapshot chunk, in its own frame. Unlike raft messages it is not dropped
+        when the peer's queue is full: it waits its turn (see ``snapshot_bytes_queued``), and
+        is dropped only with its whole queue if the peer takes nothing for
+        ``SNAPSHOT_STALL_TIMEOUT`` (then ``Handler.on_unreachable``)."""
+        frame = snapshot_chunk_frame(self.node_id, chunk)
+        with self._snapshot_lock:
+            self._snapshot_bytes[node_id] = self._snapshot_bytes.get(node_id, 0) + len(frame)
+        self._call(self._queue_snapshot_frame, node_id, frame)
+
+    def snapshot_bytes_queued(self, node_id: int) -> int:
+        """Bytes of snapshot chunks for ``node_id`` handed to the transport and not yet taken
+        by ZeroMQ: what a snapshot sender keeps bounded (any thread)."""
+        return self._snapshot_bytes.get(node_id, 0)
 
     def send_snapshot_ack(self, node_id: int, ack: SnapshotAck) -> None:
         """Answer a snapshot stream of ``node_id`` (a small frame; if it is lost, the sender
@@ -242,6 +265,9 @@ class Transport:
         timeout = None
         if self._delayed:
             timeout = max(0, int((self._delayed[0][0] - time.monotonic()) * 1000) + 1)
+        if self._snapshot_frames:  # retry the peers that were not taking snapshot frames
+            timeout = min(timeout if timeout is not None else _SNAPSHOT_RETRY_MS,
+                          _SNAPSHOT_RETRY_MS)
         events = dict(poller.poll(timeout))
         wake_fd = self._wake_fd
         if wake_fd is not None and wake_fd in events:
@@ -254,6 +280,8 @@ class Transport:
             self._tasks.popleft()()
         if self._outbox:
             self._flush_outbox()
+        if self._snapshot_frames:
+            self._flush_snapshot_frames()
         if self._delayed:
             self._release_delayed()
         if self._inbound in events:
@@ -334,6 +362,52 @@ class Transport:
                 return
         self._send_now(node_id, frame, n)
 
+    def _queue_snapshot_frame(self, node_id: int, frame: bytes) -> None:
+        self._snapshot_frames.setdefault(node_id, deque()).append(frame)
+
+    def _flush_snapshot_frames(self) -> None:
+        """Hand each peer's queued snapshot frames to ZeroMQ while it takes them."""
+        now = time.monotonic()
+        for node_id, frames in list(self._snapshot_frames.items()):
+            sent = 0
+            while frames:
+                if not self._try_send(node_id, frames[0]):
+                    break
+                sent += len(frames.popleft())
+            if sent:
+                self._snapshot_stalled_since.pop(node_id, None)
+                self._snapshot_taken(node_id, sent)
+            if not frames:
+                del self._snapshot_frames[node_id]
+                continue
+            since = self._snapshot_stalled_since.setdefault(node_id, now)
+            if now - since > SNAPSHOT_STALL_TIMEOUT:
+                dropped = sum(len(f) for f in frames)
+                self.counters.peer(node_id).messages_dropped += len(frames)
+                del self._snapshot_frames[node_id]
+                del self._snapshot_stalled_since[node_id]
+                self._snapshot_taken(node_id, dropped)
+                log.warning("node %d: dropped %d snapshot frames for node %d: it took none for "
+                            "%.0fs", self.node_id, len(frames), node_id, SNAPSHOT_STALL_TIMEOUT)
+                self._notify(self._handler.on_unreachable, node_id)
+
+    def _snapshot_taken(self, node_id: int, nbytes: int) -> None:
+        with self._snapshot_lock:
+            left = self._snapshot_bytes.get(node_id, 0) - nbytes
+            if left > 0:
+                self._snapshot_bytes[node_id] = left
+            else:
+                self._snapshot_bytes.pop(node_id, None)
+
+    def _try_send(self, node_id: int, frame: bytes) -> bool:
+        """One snapshot frame to ZeroMQ, through fault injection (drops only: a delay rule does
+        not hold snapshot frames); False if the peer's queue is full or it has no connection:
+        try again later."""
+        if self._faults is not None and self._faults.verdict(self.node_id, node_id) is None:
+            self.counters.peer(node_id).messages_faulted += 1  # lost, as on the wire
+            return True
+        return self._push(node_id, frame, 1)
+
     def _release_delayed(self) -> None:
         now = time.monotonic()
         while self._delayed and self._delayed[0][0] <= now:
@@ -341,19 +415,25 @@ class Transport:
             self._send_now(node_id, frame, n)
 
     def _send_now(self, node_id: int, frame: bytes, n: int) -> None:
-        c = self.counters.peer(node_id)
+        if not self._push(node_id, frame, n):
+            self.counters.peer(node_id).messages_dropped += n
+            self._notify(self._handler.on_unreachable, node_id)
+
+    def _push(self, node_id: int, frame: bytes, n: int) -> bool:
+        """Hand a frame of ``n`` messages to ZeroMQ; False if the peer's queue is full or it has
+        no connection (nothing was sent)."""
         s = self._peers.get(node_id)
+        if s is None:
+            return False
         try:
-            if s is None:
-                raise zmq.Again()
             s.send(frame, zmq.NOBLOCK, copy=False)
         except zmq.Again:
-            c.messages_dropped += n
-            self._notify(self._handler.on_unreachable, node_id)
-            return
+            return False
+        c = self.counters.peer(node_id)
         c.frames_sent += 1
         c.messages_sent += n
         c.bytes_sent += len(frame)
+        return True
 
     def _notify(self, fn: Callable[..., None], *args: Any) -> None:
         """Call a handler method; its exception is logged, never kills the thread."""
