@@ -164,6 +164,9 @@ class NodeCollector(Collector):
         yield _counter("multiraft_proposals_dropped",
                        "proposals raft refused (leader transfer, uncommitted limit)",
                        sum(r["proposals_dropped"] for r in ranges))
+        yield _counter("multiraft_proposals_too_large",
+                       "writes refused, never proposed: over max_command_bytes",
+                       sum(r["proposals_too_large"] for r in ranges))
         yield _counter("multiraft_elections_won", "times a replica on this node became leader",
                        sum(r["leader_changes"] for r in ranges))
         yield _histogram("multiraft_apply_latency_seconds",

@@ -60,6 +60,7 @@ def _status(n_ranges: int) -> dict:
     ranges = [{"range_id": i, "state": "leader" if i % 2 else "follower", "leader": 1,
                "quiesced": False, "term": 3, "commit": 10, "applied": 9, "snapshots_sent": 0,
                "snapshots_installed": 0, "proposals": 2, "proposals_dropped": 0,
+               "proposals_too_large": 0,
                "leader_changes": 1, "apply_latency": Histogram(LATENCY_BOUNDS).as_dict()}
               for i in range(1, n_ranges + 1)]
     return {"node": {"node_id": 1, "ranges": n_ranges, "silent_peers": [],
