@@ -54,14 +54,20 @@ def cluster(tmp_path, request):
             n.stop()
 
 
+def _stop_a_follower(c: Client, nodes: dict[int, Node], cl: dict[int, str]) -> tuple[int, int]:
+    """Wait for the range's leader, stop one follower: (leader, stopped follower)."""
+    c.put(b"warm", b"up")
+    lead = _wait(lambda: next((i for i in cl if _range_status(c, cl[i])["state"] == "leader"),
+                              None), 10, "a leader")
+    lagger = next(i for i in cl if i != lead)
+    nodes.pop(lagger).stop()
+    return lead, lagger
+
+
 def test_lagging_follower_catches_up_by_snapshot(cluster):
     nodes, make, cl = cluster
     with Client(list(cl.values()), timeout=10) as c:
-        c.put(b"warm", b"up")
-        lead = _wait(lambda: next((i for i in cl if _range_status(c, cl[i])["state"] == "leader"),
-                                  None), 10, "a leader")
-        lagger = next(i for i in cl if i != lead)
-        nodes.pop(lagger).stop()
+        lead, lagger = _stop_a_follower(c, nodes, cl)
         for k in range(60):  # 6x the kept log: the lagger's next entry gets truncated away
             c.put(b"k%03d" % k, b"v%d" % k)
         first_after = _range_status(c, cl[lead])
@@ -92,11 +98,7 @@ def test_catch_up_through_a_lossy_link_installs_the_whole_range(cluster):
     from multiraft.transport import FaultInjector, LinkFault
     nodes, make, cl = cluster
     with Client(list(cl.values()), timeout=10) as c:
-        c.put(b"warm", b"up")
-        lead = _wait(lambda: next((i for i in cl if _range_status(c, cl[i])["state"] == "leader"),
-                                  None), 10, "a leader")
-        lagger = next(i for i in cl if i != lead)
-        nodes.pop(lagger).stop()
+        lead, lagger = _stop_a_follower(c, nodes, cl)
         for k in range(300):  # ~300 KiB: a stream of a few chunks
             c.put(b"k%03d" % k, b"v" * 1000)
         faults = FaultInjector(seed=5)
