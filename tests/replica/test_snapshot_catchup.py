@@ -74,7 +74,9 @@ def test_lagging_follower_catches_up_by_snapshot(cluster):
         nodes[lagger] = make(lagger).start()
         _wait(lambda: _range_status(c, cl[lagger])["applied"] >= first_after["applied"], 20,
               "the restarted follower to catch up")
-        assert _range_status(c, cl[lagger])["snapshots_installed"] == 1
+        # At least one: a stream the leader queued while the follower was down may arrive
+        # once it is back, and a newer one after it (each installed whole, the newer last).
+        assert _range_status(c, cl[lagger])["snapshots_installed"] >= 1
         assert _range_status(c, cl[lead])["snapshots_sent"] >= 1
         # Its data is complete: make it serve by stopping the old leader, then read everything.
         nodes.pop(lead).stop()
