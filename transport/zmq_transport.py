@@ -5,8 +5,18 @@ Sockets (all owned by the transport thread, created and closed there):
 - one PULL bound at the node's address receives every peer's frames;
 - one PUSH per peer, connected with ``IMMEDIATE=1``: a send to a peer with no live connection
   fails at once (``EAGAIN``) instead of queueing for its next process, so a restarted peer
-  gets no stale messages; a full send queue (slow peer) fails the same way. Either way the
-  frame's messages are dropped, counted, and ``Handler.on_unreachable`` is called;
+  gets no stale messages; a full send queue (slow or paused peer) fails the same way. Either
+  way the frame's messages are dropped, counted, and ``Handler.on_unreachable`` is called;
+- no ZMTP heartbeats (``HEARTBEAT_IVL``) on any socket: with them libzmq 4.3.5 aborts the
+  process (``Assertion failed: !_io_error (src/stream_engine_base.cpp:310)``, libzmq #4364,
+  #4841) when a node resumes from a pause longer than the heartbeat timeout: its inbound
+  engine, stopped at the receive high-water mark with PINGs still buffered, sees the
+  connection its peer dropped meanwhile, then answers a buffered PING. A dead peer is found
+  by the kernel instead (``_tune_tcp``): a crashed process's connections are reset at once, a
+  vanished host's by TCP keepalive (idle connection) or ``TCP_MAXRT`` (``TCP_USER_TIMEOUT``:
+  data unacknowledged for 3 s); the reset connection fails sends as above, and libzmq
+  reconnects, so a restarted peer is reached again. The nodes' own liveness (a coalesced
+  heartbeat frame per peer per tick, ``multiraft.store.liveness``) is independent of this;
 - one ROUTER (``ROUTER_MANDATORY``) bound at the client address, if one is given;
 - with CURVE, the context's ZAP socket (``ZapHandler``).
 
@@ -53,6 +63,27 @@ _MAX_ITEM_BYTES = MAX_FRAME_BYTES - 1024
 SNAPSHOT_STALL_TIMEOUT = 10.0
 #: How often the thread retries peers that were not taking snapshot frames (milliseconds).
 _SNAPSHOT_RETRY_MS = 10
+
+
+#: A peer connection is reset by the kernel, not by ZMTP heartbeats (see the module docstring):
+#: idle for TCP_KEEPALIVE_IDLE s, then TCP_KEEPALIVE_CNT probes TCP_KEEPALIVE_INTVL s apart go
+#: unanswered; or sent data stays unacknowledged (or unsent, the peer's window shut) TCP_MAXRT_MS.
+#: A paused process's kernel still answers keepalives and acknowledges data until its receive
+#: buffer is full.
+TCP_KEEPALIVE_IDLE = 1
+TCP_KEEPALIVE_INTVL = 1
+TCP_KEEPALIVE_CNT = 2
+TCP_MAXRT_MS = 3000
+
+
+def _tune_tcp(s: zmq.Socket[bytes]) -> None:
+    """TCP keepalive and a retransmission bound (``TCP_USER_TIMEOUT`` on Linux) on a node
+    socket's connections; never ZMTP heartbeats."""
+    s.tcp_keepalive = 1
+    s.tcp_keepalive_idle = TCP_KEEPALIVE_IDLE
+    s.tcp_keepalive_intvl = TCP_KEEPALIVE_INTVL
+    s.tcp_keepalive_cnt = TCP_KEEPALIVE_CNT
+    s.setsockopt(zmq.TCP_MAXRT, TCP_MAXRT_MS)
 
 
 def _endpoint(address: str) -> str:
@@ -240,6 +271,8 @@ class Transport:
     def _server_socket(self, kind: int, domain: bytes, address: str) -> zmq.Socket[bytes]:
         s = self._new_socket(kind)
         s.linger = 0
+        if kind == zmq.PULL:
+            _tune_tcp(s)
         s.maxmsgsize = MAX_FRAME_BYTES
         s.rcvhwm = self._send_hwm
         if self._curve is not None:
@@ -301,8 +334,7 @@ class Transport:
         s.sndhwm = self._send_hwm
         s.reconnect_ivl = 100
         s.reconnect_ivl_max = 2000
-        s.heartbeat_ivl = 1000  # ZMTP pings find a dead peer even without a TCP reset
-        s.heartbeat_timeout = 3000
+        _tune_tcp(s)  # never ZMTP heartbeats: see the module docstring
         if self._curve is not None:
             key = public_key or self._curve.node_keys[node_id]
             if self._zap is not None:

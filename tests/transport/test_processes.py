@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
 import pytest
+import zmq
 
-from multiraft.raft.types import Message, MessageType
+from multiraft.raft.types import Entry, Message, MessageType
 from multiraft.transport import FaultInjector, Transport
+from multiraft.transport import zmq_transport
 
 from transport_cluster import PeerProcess, Recorder, curve_node1, resend_until, wait_until
 
@@ -104,6 +108,55 @@ def test_restarted_peer_gets_no_stale_messages(node1):
     with PeerProcess(2, listen=address, peers={1: t1.address}) as p2:
         resend_until(lambda: probe(t1, 2, 3), lambda: received_from(p2, 1))
         assert {r[2] for r in received_from(p2, 1)} == {3}, "stale messages reached the new process"
+
+
+def test_no_zmtp_heartbeats_and_tcp_keepalive_on_node_sockets(node1):
+    """ZMTP heartbeats abort a node resumed from a long pause (libzmq 4.3.5, issue 12): no node
+    socket has them; the kernel finds dead peers (keepalive, TCP_MAXRT) instead."""
+    t1, _, _ = node1
+    t1.add_peer(2, "127.0.0.1:9")
+    seen: list[dict[str, int]] = []
+    done = threading.Event()
+
+    def inspect() -> None:  # on the transport thread: sockets are not thread-safe
+        for s in (t1._inbound, t1._peers[2]):
+            seen.append({"type": s.type, "heartbeat_ivl": s.heartbeat_ivl,
+                         "keepalive": s.tcp_keepalive, "maxrt": s.getsockopt(zmq.TCP_MAXRT)})
+        done.set()
+    t1._call(inspect)
+    assert done.wait(10)
+    assert seen == [{"type": t, "heartbeat_ivl": 0, "keepalive": 1,
+                     "maxrt": zmq_transport.TCP_MAXRT_MS} for t in (zmq.PULL, zmq.PUSH)]
+
+
+def test_paused_peer_survives_and_is_reached_again():
+    """A peer SIGSTOPped for twice the transport's longest timeout while node 1 keeps sending
+    big frames: node 1 drops them and reports the peer unreachable once its queue and the TCP
+    buffers are full; the peer survives SIGCONT (no libzmq abort) and gets frames again."""
+    rec = Recorder()
+    t1 = Transport(1, "127.0.0.1:0", {}, rec, send_hwm=8)
+    t1.start()
+    try:
+        with PeerProcess(2, peers={1: t1.address}) as p2:
+            t1.add_peer(2, p2.address)
+            resend_until(lambda: probe(t1, 2, 1), lambda: received_from(p2, 1))
+            rec.unreachable.clear()
+            os.kill(p2.proc.pid, signal.SIGSTOP)
+            try:
+                big = (Entry(2, 1, data=b"x" * (60 << 10)),)
+                pause_until = time.monotonic() + 2 * zmq_transport.TCP_MAXRT_MS / 1000
+                while time.monotonic() < pause_until:
+                    t1.send(2, 0, Message(MessageType.APP, 2, 1, term=2, entries=big))
+                    time.sleep(0.005)
+                assert 2 in rec.unreachable
+                assert t1.counters.peers[2].messages_dropped > 0
+            finally:
+                os.kill(p2.proc.pid, signal.SIGCONT)
+            resend_until(lambda: probe(t1, 2, 3),
+                         lambda: any(r[2] == 3 for r in received_from(p2, 1)))
+            assert p2.proc.poll() is None
+    finally:
+        t1.stop()
 
 
 def test_partition_on_and_off(node1):
