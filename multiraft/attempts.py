@@ -61,11 +61,14 @@ class ClientRouting:
         """Whether the client knows no node yet (it asks every node's STATUS first)."""
         return not self.cache.node_addrs
 
+    def is_suspect(self, addr: str) -> bool:
+        """Whether ``addr`` recently did not answer."""
+        return self.suspect.get(addr, 0.0) > time.monotonic()
+
     def avoid_suspect(self, target: str, rotation: Iterator[str]) -> str:
         """``target``, unless it recently did not answer and another address has not."""
-        now = time.monotonic()
         for _ in range(len(self.addresses)):
-            if self.suspect.get(target, 0.0) <= now:
+            if not self.is_suspect(target):
                 return target
             target = next(rotation)
         return target  # every address is suspect: try them anyway
@@ -158,10 +161,12 @@ class Attempts:
             hinted = routing.cache.node_addrs.get(resp.result)
             self._refusal = NotLeader(f"{what}: no leader reachable (last hint: node "
                                       f"{resp.result or 'unknown'})", resp.result)
-            if hinted is not None and hinted != self.target:
+            if hinted is not None and hinted != self.target and not routing.is_suspect(hinted):
                 routing.cache.set_leader(self.key, resp.result)
                 self.target = hinted
                 return False
+            # (a hint to an address that just did not answer, e.g. the dead leader a lagging
+            # follower still names, is not followed: the next address is tried instead)
             # A hint to a node we have no address for: our view of the cluster is old.
             self.rediscover = bool(resp.result) and hinted is None \
                 and time.monotonic() - routing.discovered_at > REDISCOVER_AFTER
