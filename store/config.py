@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from multiraft.transport.keys import CurveConfig
 
 __all__ = ["NodeConfig", "EngineName", "DesignName", "DEFAULT_MAX_COMMAND_BYTES",
-           "DEFAULT_MAX_SCAN_BYTES"]
+           "DEFAULT_MAX_SCAN_BYTES", "is_loopback"]
 
 #: "rocksdb" (durable, the default) or "memory" (tests and the simulator)
 EngineName = Literal["rocksdb", "memory"]
@@ -23,6 +24,24 @@ DesignName = Literal["actors", "locks"]
 #: The largest max_command_bytes: a quarter of a transport frame's limit, so an entry plus a
 #: MsgApp's other entries (max_size_per_msg) always fits in a frame a peer accepts.
 MAX_COMMAND_BYTES_LIMIT = MAX_FRAME_BYTES // 4
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``host:port`` names a loopback host: 127.0.0.0/8, ::1 (``[::1]:P``) or
+    ``localhost``. Anything else is not, 0.0.0.0 and ``*`` (every interface) included, and so
+    is any other host name (it is not resolved: what it resolves to can change)."""
+    host = address.rpartition(":")[0].strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host.lower() == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
 
 
 @dataclass(slots=True)
@@ -53,6 +72,9 @@ class NodeConfig:
     workers: int = 1                 # pooled threads running replicas (the GIL: 1 is usual)
     log_keep_entries: int = 5_000    # applied entries kept for slow followers; older go by snapshot
     curve: CurveConfig | None = None  # to run CurveZMQ (multiraft.transport.keys)
+    #: bind a non-loopback raft or client address without CurveZMQ (plaintext, anyone who can
+    #: reach the port can inject raft messages and client requests): refused unless set
+    insecure: bool = False
     metrics_listen: str | None = None  # HOST:PORT of the Prometheus endpoint (None: no endpoint)
     #: a write larger than this (key and values, bytes) is refused, never proposed
     max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES
@@ -77,3 +99,10 @@ class NodeConfig:
             raise ValueError("max_scan_bytes must be positive")
         if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")
+        if self.curve is None and not self.insecure:
+            for what, addr in (("raft", self.listen), ("client", self.client_listen)):
+                if addr is not None and not is_loopback(addr):
+                    raise ValueError(
+                        f"the {what} address {addr} is not loopback and the node has no "
+                        "CurveZMQ keys: give --keys DIR (NodeConfig.curve) to authenticate and "
+                        "encrypt, or --insecure (NodeConfig.insecure) to run plaintext anyway")

@@ -5,8 +5,13 @@ Flags (or the same keys in a TOML file given with ``--config``; flags win):
     --id N  --listen HOST:PORT  --client HOST:PORT  --peers ID=HOST:PORT,...
     --data-dir DIR  --engine rocksdb|memory  --tick-ms MS  --ranges R  --design actors|locks
     --keys DIR (CurveZMQ: DIR/node-ID.key_secret, DIR/node-*.key, DIR/client*.key)
+    --insecure (bind a non-loopback --listen/--client without --keys: plaintext, unauthenticated)
     --no-fsync (benchmarks only)  --cluster-id NAME  --log-level LEVEL
     --metrics HOST:PORT (serve Prometheus metrics at http://HOST:PORT/metrics)
+
+A raft or client address that is not loopback (127.0.0.0/8, ::1, localhost; 0.0.0.0 is not)
+needs ``--keys`` or ``--insecure``: without either the node refuses to start (exit 2), as
+CockroachDB does. ``--metrics PORT`` (no host) binds 127.0.0.1; give a host to bind another.
 
 Exit status: 0 after a clean stop; 2 for a bad flag or config; 1 if the node cannot start
 (busy port, unreadable or foreign data dir, a data dir whose engine was wiped), with a
@@ -74,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ranges", type=int, help="ranges of a new cluster (same on every node)")
     p.add_argument("--design", choices=["actors", "locks"])
     p.add_argument("--keys", help="CurveZMQ key directory (multiraft keys gen)")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="allow a non-loopback --listen/--client without --keys (plaintext: "
+                        "anyone who reaches the ports can send raft messages and requests)")
     p.add_argument("--no-fsync", action="store_true", default=None,
                    help="do not fsync (benchmarks only: acknowledged writes may be lost)")
     p.add_argument("--cluster-id")
@@ -113,6 +121,7 @@ def build_config(args: argparse.Namespace) -> tuple[NodeConfig, str]:
             cluster_id=merged.get("cluster-id", "multiraft"),
             tick_interval=int(merged.get("tick-ms", 100)) / 1000,
             fsync=not merged.get("no-fsync", False),
+            insecure=bool(merged.get("insecure", False)),
             initial_ranges=int(merged.get("ranges", 16)),
             metrics_listen=merged.get("metrics"),
             max_command_bytes=int(merged.get("max-command-bytes", DEFAULT_MAX_COMMAND_BYTES)),
