@@ -23,10 +23,12 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                    HistogramMetricFamily, Metric)
 from prometheus_client.registry import Collector
 
+from multiraft.store.config import parse_metrics_address
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 from multiraft.transport.handler import Responder
 
-__all__ = ["NodeCollector", "MetricsServer", "node_collector", "RANGE_SERIES_LIMIT"]
+__all__ = ["NodeCollector", "MetricsServer", "node_collector", "parse_metrics_address",
+           "RANGE_SERIES_LIMIT"]
 
 #: Above this many ranges on a node, per-range series are replaced by aggregates.
 RANGE_SERIES_LIMIT = 1_000
@@ -236,13 +238,12 @@ def node_collector(impl: Any, range_series_limit: int = RANGE_SERIES_LIMIT) -> N
 
 class MetricsServer:
     """Serves ``collector`` at ``http://listen/metrics`` (and ``/``) from its own registry, so
-    several nodes in one process each have their own endpoint. ``stop`` ends its thread."""
+    several nodes in one process each have their own endpoint. ``stop`` ends its thread.
+    ``listen`` is ``HOST:PORT``, or ``PORT`` / ``:PORT`` for 127.0.0.1:PORT (a non-loopback
+    host only when given: ``parse_metrics_address``)."""
 
     def __init__(self, listen: str, collector: Collector) -> None:
-        host, sep, port = listen.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError(f"bad metrics address {listen!r}: expected HOST:PORT")
-        self._host, self._port = host or "0.0.0.0", int(port)
+        self._host, self._port = parse_metrics_address(listen)
         self._registry = CollectorRegistry()
         self._registry.register(collector)
         self._server: Any = None

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from multiraft.transport.keys import CurveConfig
 
 __all__ = ["NodeConfig", "EngineName", "DesignName", "DEFAULT_MAX_COMMAND_BYTES",
-           "DEFAULT_MAX_SCAN_BYTES", "is_loopback"]
+           "DEFAULT_MAX_SCAN_BYTES", "is_loopback", "parse_metrics_address"]
 
 #: "rocksdb" (durable, the default) or "memory" (tests and the simulator)
 EngineName = Literal["rocksdb", "memory"]
@@ -42,6 +42,19 @@ def is_loopback(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_loopback
+
+
+def parse_metrics_address(listen: str | int) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``PORT`` -> (host, port). With no host the endpoint binds
+    127.0.0.1 (what it exports describes the node: it is not served to the network unless a
+    host is given, e.g. ``0.0.0.0:9100``). Raises ValueError for anything else."""
+    text = str(listen).strip()
+    host, _, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"bad metrics address {text!r}: expected [HOST:]PORT")
+    return host or "127.0.0.1", int(port)
 
 
 @dataclass(slots=True)
@@ -75,7 +88,8 @@ class NodeConfig:
     #: bind a non-loopback raft or client address without CurveZMQ (plaintext, anyone who can
     #: reach the port can inject raft messages and client requests): refused unless set
     insecure: bool = False
-    metrics_listen: str | None = None  # HOST:PORT of the Prometheus endpoint (None: no endpoint)
+    #: [HOST:]PORT of the Prometheus endpoint (None: no endpoint; no host: 127.0.0.1)
+    metrics_listen: str | None = None
     #: a write larger than this (key and values, bytes) is refused, never proposed
     max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES
     #: about how many bytes of pairs one SCAN answer carries (the client resumes)
@@ -99,6 +113,8 @@ class NodeConfig:
             raise ValueError("max_scan_bytes must be positive")
         if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")
+        if self.metrics_listen is not None:
+            parse_metrics_address(self.metrics_listen)
         if self.curve is None and not self.insecure:
             for what, addr in (("raft", self.listen), ("client", self.client_listen)):
                 if addr is not None and not is_loopback(addr):

@@ -7,7 +7,7 @@ Flags (or the same keys in a TOML file given with ``--config``; flags win):
     --keys DIR (CurveZMQ: DIR/node-ID.key_secret, DIR/node-*.key, DIR/client*.key)
     --insecure (bind a non-loopback --listen/--client without --keys: plaintext, unauthenticated)
     --no-fsync (benchmarks only)  --cluster-id NAME  --log-level LEVEL
-    --metrics HOST:PORT (serve Prometheus metrics at http://HOST:PORT/metrics)
+    --metrics [HOST:]PORT (serve Prometheus metrics at http://HOST:PORT/metrics; no HOST: 127.0.0.1)
 
 A raft or client address that is not loopback (127.0.0.0/8, ::1, localhost; 0.0.0.0 is not)
 needs ``--keys`` or ``--insecure``: without either the node refuses to start (exit 2), as
@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="do not fsync (benchmarks only: acknowledged writes may be lost)")
     p.add_argument("--cluster-id")
     p.add_argument("--log-level", default=None)
-    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
+    p.add_argument("--metrics", metavar="[HOST:]PORT",
+                   help="serve Prometheus metrics here (a bare PORT: 127.0.0.1:PORT)")
     p.add_argument("--max-command-bytes", type=int, metavar="BYTES",
                    help=f"refuse writes larger than this (default {DEFAULT_MAX_COMMAND_BYTES})")
     p.add_argument("--max-scan-bytes", type=int, metavar="BYTES",
@@ -123,7 +124,7 @@ def build_config(args: argparse.Namespace) -> tuple[NodeConfig, str]:
             fsync=not merged.get("no-fsync", False),
             insecure=bool(merged.get("insecure", False)),
             initial_ranges=int(merged.get("ranges", 16)),
-            metrics_listen=merged.get("metrics"),
+            metrics_listen=None if merged.get("metrics") is None else str(merged["metrics"]),
             max_command_bytes=int(merged.get("max-command-bytes", DEFAULT_MAX_COMMAND_BYTES)),
             max_scan_bytes=int(merged.get("max-scan-bytes", DEFAULT_MAX_SCAN_BYTES)),
         )
