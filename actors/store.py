@@ -16,6 +16,7 @@ from typing import Any, Callable
 import pykka
 
 from multiraft.raft import MessageType as MT
+from multiraft.replica.counters import ReplicaCounters
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 from multiraft.transport.handler import Responder
 
@@ -47,7 +48,7 @@ class StoreActor(FailStop, pykka.ThreadingActor):
 
     def __init__(self, node_id: int, transport: Any, inbound: StoreInbound,
                  heartbeats: CoalescedHeartbeats, peers: list[int], liveness_ticks: int,
-                 fatal: Fatal) -> None:
+                 fatal: Fatal, replica_counters: ReplicaCounters | None = None) -> None:
         super().__init__()
         self.node_id = node_id
         self.fatal = fatal
@@ -56,7 +57,7 @@ class StoreActor(FailStop, pykka.ThreadingActor):
         self.heartbeats = heartbeats
         self.replicas: dict[int, Any] = {}
         self.router = RangeRouter()
-        self.counters = StoreCounters()
+        self.counters = StoreCounters(replica_counters)
         self.liveness = Liveness(list(peers), liveness_ticks)
         self._factory: ReplicaFactory | None = None
         self._peers = list(peers)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from multiraft.raft import Message, MessageType as MT
 from multiraft.replica.core import ReplicaCore
+from multiraft.replica.counters import ReplicaCounters
 from multiraft.store.counters import StoreCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import Fatal
@@ -43,7 +44,8 @@ class LockStore:
     only under ``_work_cv``."""
 
     def __init__(self, node_id: int, heartbeats: CoalescedHeartbeats, peers: list[int],
-                 liveness_ticks: int, tick_interval: float, fatal: Fatal) -> None:
+                 liveness_ticks: int, tick_interval: float, fatal: Fatal,
+                 replica_counters: ReplicaCounters | None = None) -> None:
         self.node_id = node_id
         #: the node's fail-stop: a replica or the raft loop that raised stops the node
         self.fatal = fatal
@@ -54,7 +56,7 @@ class LockStore:
         self.mu = threading.Lock()
         self.replicas: dict[int, LockedReplica] = {}
         self.router = RangeRouter()
-        self.counters = StoreCounters()
+        self.counters = StoreCounters(replica_counters)
         self.liveness = Liveness(list(peers), liveness_ticks)
         self._peers = list(peers)
         self._awake: dict[int, LockedReplica] = {}

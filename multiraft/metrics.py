@@ -46,6 +46,8 @@ _STORE_COUNTER_HELP = {
     "heartbeat_responses_sent": "heartbeat responses sent inside coalesced frames",
     "client_requests": "client requests routed by the store (STATUS and metric scrapes included)",
     "range_not_found": "client requests for a key no range of this node holds",
+    "raft_sender_mismatches": "raft messages, heartbeats and snapshot chunks dropped: the replica "
+                              "they claim to come from is not on the node that sent them",
 }
 
 

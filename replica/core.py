@@ -67,8 +67,12 @@ class ReplicaCore:
             heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,
             check_quorum=True, pre_vote=True, max_size_per_msg=256 << 10,
             rng=random.Random((svc.node_id << 64) | range_id)))
-        #: replica id -> node id, from the descriptor and from who sent us messages
+        #: replica id -> node id: the descriptor's (see ``_sender_ok``), or, while the replica
+        #: has no descriptor, learned from who sent us messages
         self.nodes: dict[int, int] = {}
+        #: replica id -> node id by the descriptor; None while uninitialized (no descriptor)
+        self._placement: dict[int, int] | None = None
+        self._mismatch_logged = False
         self._learn_descriptor()
         self.pending = PendingRequests()
         self._inflight: tuple[Ready, list[Message], list[Applied]] | None = None
@@ -106,9 +110,16 @@ class ReplicaCore:
     # -- inputs --
 
     def step_raft(self, from_node: int, messages: list[Message]) -> None:
+        placed = self._placement
+        if placed is None:  # uninitialized: nothing to check against; learn who is where
+            for m in messages:
+                self.nodes.setdefault(m.from_, from_node)
+        elif any(placed.get(m.from_) != from_node for m in messages):
+            messages = [m for m in messages if self._sender_ok(from_node, m.from_, m.type.name)]
+            if not messages:
+                return
         self.wake()
         for m in messages:
-            self.nodes.setdefault(m.from_, from_node)
             self.rn.step(m)
 
     def tick(self) -> None:
@@ -122,7 +133,8 @@ class ReplicaCore:
             self.pending.expire_writes(self.svc.write_expiry)
 
     def heartbeat(self, from_node: int, hb: Heartbeat, response: bool) -> None:
-        self.nodes.setdefault(hb.from_replica, from_node)
+        if not self._sender_ok(from_node, hb.from_replica, "heartbeat"):
+            return
         if response:
             self.wake()
             self.rn.step(Message(MT.HEARTBEAT_RESP, hb.to_replica, hb.from_replica, hb.term))
@@ -175,7 +187,8 @@ class ReplicaCore:
         self.pending.add_write(r.term, r.raft_log.last_index(), req.op, responder)
 
     def snapshot_chunk(self, from_node: int, c: SnapshotChunk) -> None:
-        self.nodes.setdefault(c.from_replica, from_node)
+        if not self._sender_ok(from_node, c.from_replica, "snapshot chunk"):
+            return
         snap = self._snapshot_in.add(self.svc.engine, c, from_node)
         if snap is None:
             return
@@ -183,6 +196,26 @@ class ReplicaCore:
         self.rn.step(snap)
         if not self.rn.raft.raft_log.has_pending_snapshot():
             self._snapshot_in.installer = None  # raft did not take it (stale): nothing to install
+
+    def _sender_ok(self, from_node: int, replica_id: int, what: str) -> bool:
+        """Whether ``replica_id`` lives on ``from_node``, the node the transport says sent the
+        input (authenticated when CURVE is on). An input claiming a replica that the descriptor
+        puts elsewhere (or does not list) is a forgery or a bug: dropped and counted, never
+        stepped. Without a descriptor (uninitialized) there is nothing to check against: the
+        sender is learned and the input stepped; the check applies once a snapshot brings the
+        descriptor (which then replaces whatever was learned)."""
+        placed = self._placement
+        if placed is None:
+            self.nodes.setdefault(replica_id, from_node)
+            return True
+        if placed.get(replica_id) == from_node:
+            return True
+        self.svc.counters.add("raft_sender_mismatches")
+        (log.debug if self._mismatch_logged else log.warning)(
+            "range %d: dropped a %s claiming replica %d from node %d: the descriptor puts it on "
+            "node %s", self.range_id, what, replica_id, from_node, placed.get(replica_id))
+        self._mismatch_logged = True
+        return False
 
     def node_unreachable(self, node_id: int) -> None:
         for rid, node in self.nodes.items():
@@ -353,8 +386,8 @@ class ReplicaCore:
     def _learn_descriptor(self) -> None:
         d = self.sm.descriptor
         if d is not None:
-            for node, rid in d.replicas:
-                self.nodes[rid] = node
+            self._placement = {rid: node for node, rid in d.replicas}
+            self.nodes = dict(self._placement)  # forget what senders claimed before it
 
     def _range_end(self) -> bytes | None:
         d = self.sm.descriptor

@@ -8,7 +8,7 @@ descriptor. The actor design answers with messages; the lock-based one with call
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from multiraft.storage.engine import Engine, WriteBatch
@@ -17,6 +17,8 @@ from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
 from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import Heartbeat
+
+from .counters import ReplicaCounters
 
 __all__ = ["ReplicaServices", "ReplicaEnv", "HeartbeatSink"]
 
@@ -49,6 +51,8 @@ class ReplicaServices:
     max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES
     #: about how many bytes of pairs one SCAN answer carries
     max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES
+    #: the node's counters of refused inputs, shared by all its replicas (any thread)
+    counters: ReplicaCounters = field(default_factory=ReplicaCounters)
 
 
 class ReplicaEnv(Protocol):
