@@ -91,10 +91,12 @@ class Reply(Responder):
 
 
 def make_replica(node_id: int = 1, peers: tuple[int, ...] = (2, 3), range_id: int = 1,
-                 bootstrap: bool = True, **svc_options: Any) -> tuple[ReplicaCore, FakeEnv]:
+                 bootstrap: bool = True, engine: MemoryEngine | None = None,
+                 **svc_options: Any) -> tuple[ReplicaCore, FakeEnv]:
     """The replica of ``range_id`` on node ``node_id`` of a new cluster ``{node_id} | peers``
-    of one range (replica id = node id); ``bootstrap=False``: an uninitialized one."""
-    engine = MemoryEngine()
+    of one range (replica id = node id); ``bootstrap=False``: an uninitialized one. With no
+    peers it campaigns at once, so it leads."""
+    engine = MemoryEngine() if engine is None else engine
     if bootstrap:
         bootstrap_node(engine, node_id, list(peers), 1)
     svc = ReplicaServices(node_id, engine, FakeTransport(), FakeHeartbeats(), **svc_options)
@@ -110,3 +112,24 @@ def put(core: ReplicaCore, key: bytes, value: bytes, seq: int, client_id: int = 
     reply = Reply()
     core.client(ClientRequest(seq, ClientOp.PUT, (key, value), client_id, seq), reply)
     return reply
+
+
+def get(core: ReplicaCore, key: bytes) -> Reply:
+    reply = Reply()
+    core.client(ClientRequest(0, ClientOp.GET, (key,)), reply)
+    return reply
+
+
+def elect(core: ReplicaCore, env: FakeEnv) -> None:
+    """Make ``core`` (of a 3-replica range) leader by answering its (pre-)vote requests from
+    replica 2 by hand; its later appends are never acknowledged: nothing commits."""
+    from multiraft.raft.types import MessageType as MT
+    core.rn.campaign()
+    for kind, answer in ((MT.PRE_VOTE, MT.PRE_VOTE_RESP), (MT.VOTE, MT.VOTE_RESP)):
+        env.flush()
+        asks = [m for _, _, m in core.svc.transport.sent if m.type == kind and m.to == 2]
+        assert asks, f"no {kind.name} sent"
+        core.step_raft(2, [Message(answer, to=core.replica_id, from_=2, term=asks[-1].term)])
+    env.flush()
+    from multiraft.raft import StateType
+    assert core.rn.raft.state == StateType.LEADER
