@@ -71,7 +71,8 @@ class ActorNode(NodeLifecycle):
         svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats,
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
-                              max_scan_bytes=c.max_scan_bytes, counters=replica_counters)
+                              max_scan_bytes=c.max_scan_bytes,
+                              range_quota_bytes=c.range_quota_bytes, counters=replica_counters)
         actors = NodeActors(self.writer, self.store, self.timer, self.fail)
         runtime = self.runtime
 

@@ -60,7 +60,8 @@ class LockNode(NodeLifecycle):
         svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats,
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
-                              max_scan_bytes=c.max_scan_bytes, counters=replica_counters)
+                              max_scan_bytes=c.max_scan_bytes,
+                              range_quota_bytes=c.range_quota_bytes, counters=replica_counters)
 
         def make(range_id: int, replica_id: int, campaign: bool) -> LockedReplica:
             return LockedReplica(svc, store, writer, range_id, replica_id, campaign)

@@ -48,6 +48,8 @@ _STORE_COUNTER_HELP = {
     "range_not_found": "client requests for a key no range of this node holds",
     "raft_sender_mismatches": "raft messages, heartbeats and snapshot chunks dropped: the replica "
                               "they claim to come from is not on the node that sent them",
+    "busy_range_quota": "writes answered BUSY (never proposed): their range's proposal quota "
+                        "(bytes proposed, not yet applied) was full",
 }
 
 

@@ -35,6 +35,7 @@ from multiraft.transport.handler import Responder
 
 from .env import ReplicaEnv, ReplicaServices
 from .histogram import LATENCY_BOUNDS, Histogram
+from .limits import ProposalQuota
 from .pending import READ_OPS, PendingRequests, respond_result, to_command, wire_descriptor
 from .snapshots import SnapshotReceiver, send_snapshot
 
@@ -66,6 +67,8 @@ class ReplicaCore:
             replica_id, self.storage, election_tick=svc.election_tick,
             heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,
             check_quorum=True, pre_vote=True, max_size_per_msg=256 << 10,
+            # A backstop behind the proposal quota (which is released later, on apply).
+            max_uncommitted_entries_size=2 * svc.range_quota_bytes,
             rng=random.Random((svc.node_id << 64) | range_id)))
         #: replica id -> node id: the descriptor's (see ``_sender_ok``), or, while the replica
         #: has no descriptor, learned from who sent us messages
@@ -74,7 +77,7 @@ class ReplicaCore:
         self._placement: dict[int, int] | None = None
         self._mismatch_logged = False
         self._learn_descriptor()
-        self.pending = PendingRequests()
+        self.pending = PendingRequests(ProposalQuota(svc.range_quota_bytes))
         self._inflight: tuple[Ready, list[Message], list[Applied]] | None = None
         self.quiesced = True  # dormant until woken (see start)
         self._snapshot_in = SnapshotReceiver(range_id)
@@ -84,6 +87,8 @@ class ReplicaCore:
         self.proposals = 0
         self.proposals_dropped = 0
         self.proposals_too_large = 0
+        self.proposals_over_quota = 0
+        self._quota_term = 0  # the leader term the proposal quota is held in
         self.leader_changes = 0  # times this replica became leader (elections it won)
         self.apply_latency = Histogram(LATENCY_BOUNDS)  # proposal to answer, seconds
 
@@ -174,17 +179,29 @@ class ReplicaCore:
             responder.respond(ClientStatus.TOO_LARGE, f"{req.op.name}: the command is over "
                               f"{self.svc.max_command_bytes} bytes (max_command_bytes)")
             return
+        data = cmd.encode()
+        quota = self.pending.quota
+        if self._quota_term != r.term:  # a new leadership (even one no Ready saw us lose)
+            self.pending.release_quota()
+            self._quota_term = r.term
+        if not quota.try_acquire(len(data)):
+            self.proposals_over_quota += 1
+            self.svc.counters.add("busy_range_quota")
+            responder.respond(ClientStatus.BUSY, f"range {self.range_id}: proposal quota full "
+                              f"({quota.used} of {quota.capacity} bytes proposed, not applied)")
+            return
         self.proposals += 1
         try:
-            self.rn.propose(cmd.encode())
+            self.rn.propose(data)
         except ProposalDropped as e:
             # Nothing was appended: the client may retry (a leader transfer, too much
             # uncommitted data).
+            quota.release(len(data))
             self.proposals_dropped += 1
             responder.respond(ClientStatus.BUSY, f"proposal dropped: {e}")
             return
         # A leader appends a proposal at once: it is the last entry of the log, in this term.
-        self.pending.add_write(r.term, r.raft_log.last_index(), req.op, responder)
+        self.pending.add_write(r.term, r.raft_log.last_index(), req.op, responder, len(data))
 
     def snapshot_chunk(self, from_node: int, c: SnapshotChunk) -> None:
         if not self._sender_ok(from_node, c.from_replica, "snapshot chunk"):
@@ -246,6 +263,7 @@ class ReplicaCore:
                 self.leader_changes += 1
             else:
                 self.pending.fail_reads(ClientStatus.NOT_LEADER, self.nodes.get(rd.soft_state.lead, 0))
+                self.pending.release_quota()
         if rd.snapshot is not None:
             self.snapshots_installed += 1
             batch = self._snapshot_in.take().finish(self.storage, self.sm)
@@ -410,6 +428,8 @@ class ReplicaCore:
             "snapshots_sent": self.snapshots_sent, "snapshots_installed": self.snapshots_installed,
             "proposals": self.proposals, "proposals_dropped": self.proposals_dropped,
             "proposals_too_large": self.proposals_too_large,
+            "proposals_over_quota": self.proposals_over_quota,
+            "quota_bytes_used": self.pending.quota.used,
             "leader_changes": self.leader_changes, "apply_latency": self.apply_latency.as_dict(),
             "progress": [[rid, pr.match] for rid, pr in sorted(st.progress.items())],
         }

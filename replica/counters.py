@@ -18,7 +18,9 @@ class ReplicaCounters:
 
     #: raft messages, heartbeats and snapshot chunks dropped because the replica they claim to
     #: come from does not live, by the range's descriptor, on the node that sent them
-    NAMES = ("raft_sender_mismatches",)
+    #: ``busy_range_quota``: writes answered BUSY, never proposed, because their range's
+    #: proposal quota was used up (commands proposed and not yet applied)
+    NAMES = ("raft_sender_mismatches", "busy_range_quota")
 
     __slots__ = ("_lock", "_counts")
 

@@ -19,6 +19,7 @@ from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import Heartbeat
 
 from .counters import ReplicaCounters
+from .limits import DEFAULT_RANGE_QUOTA_BYTES
 
 __all__ = ["ReplicaServices", "ReplicaEnv", "HeartbeatSink"]
 
@@ -51,6 +52,9 @@ class ReplicaServices:
     max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES
     #: about how many bytes of pairs one SCAN answer carries
     max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES
+    #: bytes of commands a range's leader may have proposed and not yet applied; a write past
+    #: it is answered BUSY, never proposed (raft's max_uncommitted_entries_size: twice this)
+    range_quota_bytes: int = DEFAULT_RANGE_QUOTA_BYTES
     #: the node's counters of refused inputs, shared by all its replicas (any thread)
     counters: ReplicaCounters = field(default_factory=ReplicaCounters)
 

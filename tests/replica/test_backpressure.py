@@ -48,7 +48,7 @@ def test_writes_over_the_range_quota_are_busy_at_once_and_the_quota_returns_on_a
     env.flush()  # durable, committed, applied: answered, and the quota is back
     assert all(r.status is ClientStatus.OK for r in accepted)
     assert core.status()["quota_bytes_used"] == 0
-    again = [put(core, b"again%d" % i, VALUE, 100 + i) for i in range(len(accepted))]
+    again = [put(core, b"j%02d" % i, VALUE, 100 + i) for i in range(len(accepted))]
     assert all(r.status is None for r in again)
     env.flush()
     assert all(r.status is ClientStatus.OK for r in again)
