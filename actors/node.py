@@ -15,6 +15,7 @@ import pykka
 
 from multiraft.replica.counters import ReplicaCounters
 from multiraft.replica.env import ReplicaServices
+from multiraft.replica.limits import PendingLimit
 from multiraft.store.counters import WriterCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import NodeFailure, NodeLifecycle, StopStep
@@ -72,7 +73,8 @@ class ActorNode(NodeLifecycle):
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
                               max_scan_bytes=c.max_scan_bytes,
-                              range_quota_bytes=c.range_quota_bytes, counters=replica_counters)
+                              range_quota_bytes=c.range_quota_bytes, counters=replica_counters,
+                              pending_limit=PendingLimit(c.max_pending_requests))
         actors = NodeActors(self.writer, self.store, self.timer, self.fail)
         runtime = self.runtime
 

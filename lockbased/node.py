@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from multiraft.replica.core import ReplicaCore
 from multiraft.replica.counters import ReplicaCounters
 from multiraft.replica.env import ReplicaServices
+from multiraft.replica.limits import PendingLimit
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import NodeFailure, NodeLifecycle, StopStep
 from multiraft.storage.range_descriptor import load_descriptors
@@ -61,7 +62,8 @@ class LockNode(NodeLifecycle):
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
                               max_scan_bytes=c.max_scan_bytes,
-                              range_quota_bytes=c.range_quota_bytes, counters=replica_counters)
+                              range_quota_bytes=c.range_quota_bytes, counters=replica_counters,
+                              pending_limit=PendingLimit(c.max_pending_requests))
 
         def make(range_id: int, replica_id: int, campaign: bool) -> LockedReplica:
             return LockedReplica(svc, store, writer, range_id, replica_id, campaign)

@@ -50,6 +50,8 @@ _STORE_COUNTER_HELP = {
                               "they claim to come from is not on the node that sent them",
     "busy_range_quota": "writes answered BUSY (never proposed): their range's proposal quota "
                         "(bytes proposed, not yet applied) was full",
+    "busy_pending_limit": "client requests answered BUSY: the node held max_pending_requests "
+                          "requests already",
 }
 
 

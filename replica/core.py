@@ -77,7 +77,7 @@ class ReplicaCore:
         self._placement: dict[int, int] | None = None
         self._mismatch_logged = False
         self._learn_descriptor()
-        self.pending = PendingRequests(ProposalQuota(svc.range_quota_bytes))
+        self.pending = PendingRequests(ProposalQuota(svc.range_quota_bytes), svc.pending_limit)
         self._inflight: tuple[Ready, list[Message], list[Applied]] | None = None
         self.quiesced = True  # dormant until woken (see start)
         self._snapshot_in = SnapshotReceiver(range_id)
@@ -172,7 +172,8 @@ class ReplicaCore:
             responder.respond(ClientStatus.REFUSED, str(e))
             return
         if req.op in READ_OPS:
-            self.pending.read_batch.append((cmd, req.op, responder))
+            if self._admit_pending(responder):
+                self.pending.read_batch.append((cmd, req.op, responder))
             return
         if command_bytes(req.op, req.args) > self.svc.max_command_bytes:
             self.proposals_too_large += 1
@@ -190,6 +191,9 @@ class ReplicaCore:
             responder.respond(ClientStatus.BUSY, f"range {self.range_id}: proposal quota full "
                               f"({quota.used} of {quota.capacity} bytes proposed, not applied)")
             return
+        if not self._admit_pending(responder):
+            quota.release(len(data))
+            return
         self.proposals += 1
         try:
             self.rn.propose(data)
@@ -197,11 +201,22 @@ class ReplicaCore:
             # Nothing was appended: the client may retry (a leader transfer, too much
             # uncommitted data).
             quota.release(len(data))
+            self.pending.limit.release()
             self.proposals_dropped += 1
             responder.respond(ClientStatus.BUSY, f"proposal dropped: {e}")
             return
         # A leader appends a proposal at once: it is the last entry of the log, in this term.
         self.pending.add_write(r.term, r.raft_log.last_index(), req.op, responder, len(data))
+
+    def _admit_pending(self, responder: Responder) -> bool:
+        """Take one of the node's pending-request slots, or answer BUSY (and count it)."""
+        limit = self.pending.limit
+        if limit.try_acquire():
+            return True
+        self.svc.counters.add("busy_pending_limit")
+        responder.respond(ClientStatus.BUSY, f"node {self.svc.node_id}: {limit.limit} client "
+                          "requests pending already (max_pending_requests)")
+        return False
 
     def snapshot_chunk(self, from_node: int, c: SnapshotChunk) -> None:
         if not self._sender_ok(from_node, c.from_replica, "snapshot chunk"):
@@ -339,7 +354,7 @@ class ReplicaCore:
             if index > applied:
                 keep.append((index, ctx))
                 continue
-            for cmd, op, responder in p.reads.pop(ctx, ()):
+            for cmd, op, responder in p.take_reads(ctx):
                 respond_result(responder, op, self.sm.read(cmd), end)
         p.ready_reads = keep
 

@@ -20,7 +20,9 @@ class ReplicaCounters:
     #: come from does not live, by the range's descriptor, on the node that sent them
     #: ``busy_range_quota``: writes answered BUSY, never proposed, because their range's
     #: proposal quota was used up (commands proposed and not yet applied)
-    NAMES = ("raft_sender_mismatches", "busy_range_quota")
+    #: ``busy_pending_limit``: client requests answered BUSY because the node held
+    #: max_pending_requests requests already (proposed writes, reads waiting for ReadIndex)
+    NAMES = ("raft_sender_mismatches", "busy_range_quota", "busy_pending_limit")
 
     __slots__ = ("_lock", "_counts")
 

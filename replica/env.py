@@ -19,7 +19,7 @@ from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import Heartbeat
 
 from .counters import ReplicaCounters
-from .limits import DEFAULT_RANGE_QUOTA_BYTES
+from .limits import DEFAULT_RANGE_QUOTA_BYTES, PendingLimit
 
 __all__ = ["ReplicaServices", "ReplicaEnv", "HeartbeatSink"]
 
@@ -57,6 +57,8 @@ class ReplicaServices:
     range_quota_bytes: int = DEFAULT_RANGE_QUOTA_BYTES
     #: the node's counters of refused inputs, shared by all its replicas (any thread)
     counters: ReplicaCounters = field(default_factory=ReplicaCounters)
+    #: the node's bound on client requests waiting in its replicas, shared by all of them
+    pending_limit: PendingLimit = field(default_factory=PendingLimit)
 
 
 class ReplicaEnv(Protocol):

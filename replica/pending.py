@@ -11,7 +11,7 @@ from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus, WireDescriptor
 from multiraft.transport.handler import Responder
 
-from .limits import DEFAULT_RANGE_QUOTA_BYTES, ProposalQuota
+from .limits import DEFAULT_RANGE_QUOTA_BYTES, PendingLimit, ProposalQuota
 
 __all__ = ["PendingRequests", "to_command", "respond_result", "wire_descriptor", "READ_OPS"]
 
@@ -78,12 +78,16 @@ class PendingRequests:
     machine keeps a retry applied once); a read batch is keyed by the ReadIndex context it waits
     on."""
 
-    __slots__ = ("writes", "read_batch", "reads", "ready_reads", "_next_ctx", "quota")
+    __slots__ = ("writes", "read_batch", "reads", "ready_reads", "_next_ctx", "quota", "limit")
 
-    def __init__(self, quota: ProposalQuota | None = None) -> None:
+    def __init__(self, quota: ProposalQuota | None = None,
+                 limit: PendingLimit | None = None) -> None:
         #: the range's proposal quota: a pending write holds its share until it is taken
         #: (applied), expires, or the leadership is lost (``release_quota``)
         self.quota = ProposalQuota(DEFAULT_RANGE_QUOTA_BYTES) if quota is None else quota
+        #: the node's bound on pending requests: every write and read held here holds one slot
+        #: (acquired by the caller), given back when it is answered, expired or failed
+        self.limit = PendingLimit() if limit is None else limit
         self.writes: dict[tuple[int, int], PendingWrite] = {}  # (term, index) -> write
         #: reads received since the last ReadIndex was issued (one ReadIndex serves them all)
         self.read_batch: list[tuple[Command, ClientOp, Responder]] = []
@@ -108,8 +112,17 @@ class PendingRequests:
         return w
 
     def _forget(self, w: PendingWrite) -> None:
+        """``w`` left ``writes``: its quota and its pending slot go back."""
         self.quota.release(w.quota)
         w.quota = 0
+        self.limit.release()
+
+    def take_reads(self, ctx: bytes) -> list[tuple[Command, ClientOp, Responder]]:
+        """The reads waiting on ReadIndex context ``ctx`` (to be served now); their slots go
+        back."""
+        batch = self.reads.pop(ctx, [])
+        self.limit.release(len(batch))
+        return batch
 
     def release_quota(self) -> None:
         """The leadership is lost: the whole quota goes back (a new leadership starts with an
@@ -133,6 +146,7 @@ class PendingRequests:
         for batch in (*self.reads.values(), self.read_batch):
             for _, _, responder in batch:
                 responder.respond(status, result)
+            self.limit.release(len(batch))
         self.reads.clear()
         self.read_batch = []
         self.ready_reads = []

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from multiraft.replica.limits import DEFAULT_RANGE_QUOTA_BYTES
+from multiraft.replica.limits import DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_RANGE_QUOTA_BYTES
 from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
 from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import MAX_FRAME_BYTES
@@ -98,6 +98,9 @@ class NodeConfig:
     #: bytes of writes a range's leader may have proposed and not yet applied (its proposal
     #: quota, CockroachDB's 8 MiB); a write past it is answered BUSY at once, never proposed
     range_quota_bytes: int = DEFAULT_RANGE_QUOTA_BYTES
+    #: client requests (writes proposed, reads waiting for ReadIndex) the node's replicas may
+    #: hold at once; past it, BUSY at once
+    max_pending_requests: int = DEFAULT_MAX_PENDING_REQUESTS
 
     def validate(self) -> None:
         if self.node_id <= 0:
@@ -117,6 +120,8 @@ class NodeConfig:
             raise ValueError("max_scan_bytes must be positive")
         if self.range_quota_bytes <= 0:
             raise ValueError("range_quota_bytes must be positive")
+        if self.max_pending_requests <= 0:
+            raise ValueError("max_pending_requests must be positive")
         if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")
         if self.metrics_listen is not None:
