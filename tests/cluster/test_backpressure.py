@@ -123,3 +123,24 @@ def test_unknown_ranges_from_an_unknown_node_create_nothing(make_cluster: Any) -
     assert c["replicas_created"] == 0
     st = cluster.status(target)
     assert st is not None and st["node"]["ranges"] == 2
+
+
+def test_a_first_contact_naming_replica_zero_is_refused_not_fatal(make_cluster: Any) -> None:
+    """Replica id 0 is raft's "none": a replica cannot be built with it. A known node's message
+    for an unknown range addressed to replica 0 is refused and counted; the node goes on."""
+    cluster = make_cluster("inproc", ranges=1)
+    cluster.wait_all_led()
+    target = 1
+    with RawPeer(3, {target: cluster.raft_addr[target]}) as peer:
+        peer.wait_connected(target)
+        peer.send(target, [(5_000, Message(MT.APP, to=0, from_=3, term=5, log_term=1, index=1))])
+        wait_until(lambda: peer.sent(target) >= 1, 10, "the message to leave")
+    c = wait_until(lambda: (c := _counters(cluster, target))[
+        "replica_create_refused_type"] >= 1 and c, 20, "the message to be refused",
+        diagnose=cluster.describe)
+    assert c["replicas_created"] == 0
+    assert cluster.nodes[target].failure is None
+    with cluster.client(timeout=10) as client:
+        key = key_in(cluster.range_table()[1], "still")
+        client.put(key, b"serving")
+        assert client.get(key) == b"serving"

@@ -52,6 +52,13 @@ def test_term_zero_does_not() -> None:
     assert counters.as_dict()["replica_create_refused_type"] == 1
 
 
+def test_replica_id_zero_does_not() -> None:
+    p, counters, _ = policy()
+    assert not p.admit(2, 10, MT.APP, 3, to_replica=0)
+    assert counters.as_dict()["replica_create_refused_type"] == 1
+    assert p.admit(2, 10, MT.APP, 3, to_replica=4)
+
+
 @pytest.mark.parametrize("node", [0, 1, 4, 99])
 def test_an_unknown_node_does_not(node: int) -> None:
     p, counters, _ = policy()
