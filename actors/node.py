@@ -65,7 +65,8 @@ class ActorNode(NodeLifecycle):
         replica_counters = ReplicaCounters()
         self.store = StoreActor.start(c.node_id, self.transport, inbound, heartbeats,
                                       sorted(c.peers), liveness_ticks=2 * c.election_ticks,
-                                      fatal=self.fail, replica_counters=replica_counters)
+                                      fatal=self.fail, replica_counters=replica_counters,
+                                      creation=c.creation_limits())
         inbound.bind(self.store)
         self.timer = TimerActor.start(self.store, self.fail)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()

@@ -52,7 +52,7 @@ class LockNode(NodeLifecycle):
         replica_counters = ReplicaCounters()
         store = self.store = LockStore(c.node_id, heartbeats, sorted(c.peers),
                                        2 * c.election_ticks, c.tick_interval, self.fail,
-                                       replica_counters)
+                                       replica_counters, c.creation_limits())
         self.transport = Transport(c.node_id, c.listen, c.peers, store,
                                    client_listen=c.client_listen, curve=c.curve)
         store.transport = self.transport

@@ -41,6 +41,16 @@ STATUS_TIMEOUT = 5.0
 _STORE_COUNTER_HELP = {
     "dropped_unknown_range": "raft messages and heartbeats dropped: range unknown on this node",
     "replicas_created": "replicas created on first contact from a leader",
+    "replica_create_refused_unknown_node": "messages for unknown ranges from a node that is not a "
+                                           "configured peer: no replica created",
+    "replica_create_refused_type": "messages for unknown ranges that cannot create a replica (not "
+                                   "from a leader or candidate, term 0, replica 0)",
+    "replica_create_refused_rate": "messages for unknown ranges refused: the sending node's "
+                                   "replica creation rate was used up",
+    "replica_create_refused_cap": "messages for unknown ranges refused: max_uninitialized_replicas "
+                                  "uninitialized replicas exist",
+    "uninitialized_replicas_removed": "replicas dropped (with their raft state) because they "
+                                      "stayed uninitialized past the ttl",
     "heartbeat_frames_sent": "coalesced heartbeat frames sent (one per peer node per tick)",
     "heartbeats_sent": "heartbeats sent inside coalesced frames (divide by frames: mean size)",
     "heartbeat_responses_sent": "heartbeat responses sent inside coalesced frames",
@@ -149,6 +159,10 @@ class NodeCollector(Collector):
         yield _gauge("multiraft_ranges", "ranges this node holds a replica of", node["ranges"])
         yield _gauge("multiraft_silent_peers", "peer nodes not heard from for a liveness period",
                      len(node["silent_peers"]))
+        if "uninitialized_replicas" in node:
+            yield _gauge("multiraft_uninitialized_replicas",
+                         "replicas created on first contact still waiting for their snapshot",
+                         node["uninitialized_replicas"])
         for name, value in node["counters"].items():
             yield _counter(f"multiraft_store_{name}",
                            _STORE_COUNTER_HELP.get(name, f"store counter {name}"), value)

@@ -25,6 +25,7 @@ from typing import Any
 from multiraft.raft import (Config, ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType as MT,
                   RawNode, Ready, StateType)
 from multiraft.raft.errors import ProposalDropped
+from multiraft.storage import keys
 from multiraft.storage.commands import Result
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.replica_storage import ReplicaStorage
@@ -77,6 +78,11 @@ class ReplicaCore:
         self._placement: dict[int, int] | None = None
         self._mismatch_logged = False
         self._learn_descriptor()
+        #: set once ``drop_if_uninitialized`` dropped the replica: it takes no more input
+        self.dropped = False
+        #: whether this replica's raft state may be deleted when it is dropped: it found none
+        #: on disk and has voted in no term (see ``drop_if_uninitialized``)
+        self._may_forget = self.storage.hard_state.is_empty()
         self.pending = PendingRequests(ProposalQuota(svc.range_quota_bytes), svc.pending_limit)
         self._inflight: tuple[Ready, list[Message], list[Applied]] | None = None
         self.quiesced = True  # dormant until woken (see start)
@@ -115,6 +121,8 @@ class ReplicaCore:
     # -- inputs --
 
     def step_raft(self, from_node: int, messages: list[Message]) -> None:
+        if self.dropped:
+            return
         placed = self._placement
         if placed is None:  # uninitialized: nothing to check against; learn who is where
             for m in messages:
@@ -128,7 +136,7 @@ class ReplicaCore:
             self.rn.step(m)
 
     def tick(self) -> None:
-        if self.quiesced:
+        if self.quiesced or self.dropped:
             return
         if self._should_quiesce():
             self._quiesce_as_leader()
@@ -138,7 +146,7 @@ class ReplicaCore:
             self.pending.expire_writes(self.svc.write_expiry)
 
     def heartbeat(self, from_node: int, hb: Heartbeat, response: bool) -> None:
-        if not self._sender_ok(from_node, hb.from_replica, "heartbeat"):
+        if self.dropped or not self._sender_ok(from_node, hb.from_replica, "heartbeat"):
             return
         if response:
             self.wake()
@@ -156,6 +164,9 @@ class ReplicaCore:
         self.rn.step(Message(MT.HEARTBEAT, hb.to_replica, hb.from_replica, hb.term, commit=hb.commit))
 
     def client(self, req: ClientRequest, responder: Responder) -> None:
+        if self.dropped:
+            responder.respond(ClientStatus.RANGE_NOT_FOUND, None)
+            return
         self.wake()
         r = self.rn.raft
         if r.state != StateType.LEADER:
@@ -219,7 +230,7 @@ class ReplicaCore:
         return False
 
     def snapshot_chunk(self, from_node: int, c: SnapshotChunk) -> None:
-        if not self._sender_ok(from_node, c.from_replica, "snapshot chunk"):
+        if self.dropped or not self._sender_ok(from_node, c.from_replica, "snapshot chunk"):
             return
         snap = self._snapshot_in.add(self.svc.engine, c, from_node)
         if snap is None:
@@ -250,6 +261,8 @@ class ReplicaCore:
         return False
 
     def node_unreachable(self, node_id: int) -> None:
+        if self.dropped:
+            return
         for rid, node in self.nodes.items():
             if node == node_id:
                 self.rn.report_unreachable(rid)
@@ -257,13 +270,45 @@ class ReplicaCore:
     def node_silent(self, node_id: int) -> None:
         """Nothing heard from ``node_id`` for a liveness period (0: a period since start)."""
         lead = self.rn.raft.lead
-        if self.quiesced and (lead == 0 or self.nodes.get(lead) == node_id):
+        if self.quiesced and not self.dropped and (lead == 0 or self.nodes.get(lead) == node_id):
             self.wake()
+
+    def drop_if_uninitialized(self) -> bool:
+        """Drop this replica if it is still uninitialized (created on first contact, and no
+        snapshot brought it a descriptor) and idle; True if it is dropped (now or before).
+
+        A dropped replica takes no more input (the owner removes it from its store). Its raft
+        state (its HardState, and any log entries: all an uninitialized replica has) is deleted
+        through the writer, unless it found some on disk when it was created or has voted since:
+        then it is kept whole, since a replica recreated without its HardState could vote a
+        second time in a term it already voted in. Deleting is safe otherwise: a replica that
+        never voted is in no election's quorum, and an uninitialized one acknowledged no entry a
+        leader counts (a range's log starts after its initial snapshot: there is nothing for an
+        empty log to match). Refused (False) while a snapshot is arriving or a write is in
+        flight."""
+        if self.dropped:
+            return True
+        if (self.sm.descriptor is not None or self._inflight is not None
+                or self._snapshot_in.installer is not None
+                or self.rn.raft.raft_log.has_pending_snapshot()):
+            return False
+        self.dropped = True
+        self.pending.fail_reads(ClientStatus.RANGE_NOT_FOUND, None)
+        if not self.quiesced:
+            self.quiesced = True
+            self.env.quiesced()
+        if self._may_forget and self.rn.raft.vote == 0:
+            batch = self.svc.engine.batch()
+            rid = self.range_id
+            hi = keys.range_prefix(rid + 1) if rid < 2**64 - 1 else keys.USER_PREFIX
+            batch.delete_range(keys.range_prefix(rid), hi)
+            self.env.submit_write(batch, False)
+        return True
 
     # -- the Ready cycle --
 
     def process_ready(self) -> None:
-        if self._inflight is not None:
+        if self._inflight is not None or self.dropped:
             return
         ctx = self.pending.start_read_index()
         if ctx is not None:
@@ -273,6 +318,8 @@ class ReplicaCore:
             return
         prev_hs = self.storage.hard_state
         rd = rn.ready()
+        if rd.hard_state is not None and rd.hard_state.vote:
+            self._may_forget = False
         if rd.soft_state is not None:
             if rd.soft_state.raft_state == StateType.LEADER:
                 self.leader_changes += 1

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Literal
 
 from multiraft.replica.limits import DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_RANGE_QUOTA_BYTES
 from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
+from multiraft.store.replica_creation import (DEFAULT_MAX_UNINITIALIZED_REPLICAS,
+                                              DEFAULT_REPLICA_CREATION_RATE,
+                                              DEFAULT_UNINITIALIZED_REPLICA_TTL, CreationLimits)
 from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import MAX_FRAME_BYTES
 
@@ -101,6 +104,18 @@ class NodeConfig:
     #: client requests (writes proposed, reads waiting for ReadIndex) the node's replicas may
     #: hold at once; past it, BUSY at once
     max_pending_requests: int = DEFAULT_MAX_PENDING_REQUESTS
+    #: replicas created per second per peer node for ranges this node does not hold (a range's
+    #: leader reaching it first), at most ``max_uninitialized_replicas`` waiting for their
+    #: snapshot at once; one still uninitialized after ``uninitialized_replica_ttl`` seconds is
+    #: dropped with its raft state (store.replica_creation)
+    replica_creation_rate: float = DEFAULT_REPLICA_CREATION_RATE
+    max_uninitialized_replicas: int = DEFAULT_MAX_UNINITIALIZED_REPLICAS
+    uninitialized_replica_ttl: float = DEFAULT_UNINITIALIZED_REPLICA_TTL
+
+    def creation_limits(self) -> CreationLimits:
+        """The settings of the store's ``ReplicaCreationPolicy``."""
+        return CreationLimits(self.replica_creation_rate, self.max_uninitialized_replicas,
+                              self.uninitialized_replica_ttl)
 
     def validate(self) -> None:
         if self.node_id <= 0:
@@ -122,6 +137,10 @@ class NodeConfig:
             raise ValueError("range_quota_bytes must be positive")
         if self.max_pending_requests <= 0:
             raise ValueError("max_pending_requests must be positive")
+        if (self.replica_creation_rate <= 0 or self.max_uninitialized_replicas <= 0
+                or self.uninitialized_replica_ttl <= 0):
+            raise ValueError("replica_creation_rate, max_uninitialized_replicas and "
+                             "uninitialized_replica_ttl must be positive")
         if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")
         if self.metrics_listen is not None:

@@ -11,7 +11,12 @@ __all__ = ["StoreCounters", "WriterCounters"]
 
 #: the plain int counters of ``StoreCounters``, in the order STATUS lists them
 _COUNTS = ("dropped_unknown_range", "replicas_created", "heartbeat_frames_sent",
-           "heartbeats_sent", "heartbeat_responses_sent", "client_requests", "range_not_found")
+           "heartbeats_sent", "heartbeat_responses_sent", "client_requests", "range_not_found",
+           # why a message for an unknown range created no replica (store.replica_creation)
+           "replica_create_refused_unknown_node", "replica_create_refused_type",
+           "replica_create_refused_rate", "replica_create_refused_cap",
+           # replicas dropped because they stayed uninitialized past the ttl
+           "uninitialized_replicas_removed")
 
 
 class StoreCounters:
@@ -24,6 +29,9 @@ class StoreCounters:
         self.dropped_unknown_range = self.replicas_created = self.heartbeat_frames_sent = 0
         self.heartbeats_sent = self.heartbeat_responses_sent = 0
         self.client_requests = self.range_not_found = 0
+        self.replica_create_refused_unknown_node = self.replica_create_refused_type = 0
+        self.replica_create_refused_rate = self.replica_create_refused_cap = 0
+        self.uninitialized_replicas_removed = 0
         self.heartbeat_frame_size = Histogram(SIZE_BOUNDS)
         self.replicas = ReplicaCounters() if replicas is None else replicas
 
