@@ -31,6 +31,8 @@ class _Signal:
 
 # -- to a replica --
 TICK = _Signal("TICK")                    #: advance raft's logical clock (from the timer)
+#: from the store: drop yourself if you are still uninitialized (then tell it ReplicaDropped)
+DROP_IF_UNINITIALIZED = _Signal("DROP_IF_UNINITIALIZED")
 PROCESS_READY = _Signal("PROCESS_READY")  #: handle raft's Ready now that the mailbox is drained
 WRITE_DONE = _Signal("WRITE_DONE")        #: the writer made this replica's last batch durable
 
@@ -127,6 +129,15 @@ class DescriptorChanged:
     """A replica's range descriptor is new (bootstrap, snapshot, membership change)."""
 
     descriptor: RangeDescriptor
+
+
+@dataclass(slots=True)
+class ReplicaDropped:
+    """An uninitialized replica dropped itself (``DROP_IF_UNINITIALIZED``): the store removes
+    it from its map and stops it."""
+
+    range_id: int
+    replica: Any
 
 
 # -- to the timer --

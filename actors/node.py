@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from multiraft.replica.counters import ReplicaCounters
 from multiraft.replica.env import ReplicaServices
+from multiraft.replica.limits import PendingLimit
 from multiraft.replica.snapshot_sender import SnapshotSender
 from multiraft.store.counters import WriterCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
@@ -62,9 +64,11 @@ class ActorNode(NodeLifecycle):
         self.transport = Transport(c.node_id, c.listen, c.peers, inbound,
                                    client_listen=c.client_listen, curve=c.curve)
         self.writer = StorageWriterActor.start(engine, self.fail)
+        replica_counters = ReplicaCounters()
         self.store = StoreActor.start(c.node_id, self.transport, inbound, heartbeats,
                                       sorted(c.peers), liveness_ticks=2 * c.election_ticks,
-                                      fatal=self.fail)
+                                      fatal=self.fail, replica_counters=replica_counters,
+                                      creation=c.creation_limits())
         inbound.bind(self.store)
         self.timer = TimerActor.start(self.store, self.fail)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
@@ -72,7 +76,9 @@ class ActorNode(NodeLifecycle):
         svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats, self.snapshots,
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
-                              max_scan_bytes=c.max_scan_bytes)
+                              max_scan_bytes=c.max_scan_bytes,
+                              range_quota_bytes=c.range_quota_bytes, counters=replica_counters,
+                              pending_limit=PendingLimit(c.max_pending_requests))
         actors = NodeActors(self.writer, self.store, self.timer, self.fail)
         runtime = self.runtime
 

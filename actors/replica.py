@@ -19,10 +19,10 @@ from multiraft.store.lifecycle import Fatal
 
 from .fail_stop import FailStop
 
-from .messages import (PROCESS_READY, TICK, WRITE_DONE, Awake, ClientCommand, DescriptorChanged,
-                       InboundHeartbeat, InboundSnapshotAck, InboundSnapshotChunk, NodeSilent,
-                       NodeUnreachable,
-                       Quiesced, RaftMessages, ReportStatus, WriteRequest)
+from .messages import (DROP_IF_UNINITIALIZED, PROCESS_READY, TICK, WRITE_DONE, Awake,
+                       ClientCommand, DescriptorChanged, InboundHeartbeat, InboundSnapshotAck,
+                       InboundSnapshotChunk, NodeSilent, NodeUnreachable, Quiesced,
+                       RaftMessages, ReplicaDropped, ReportStatus, WriteRequest)
 from .runtime import PooledActor
 
 __all__ = ["ReplicaActor", "NodeActors"]
@@ -87,6 +87,10 @@ class ReplicaActor(FailStop, PooledActor):
                 core.node_silent(msg.node_id)
             elif t is ReportStatus:
                 msg.reply(core.status())
+                return None
+            elif msg is DROP_IF_UNINITIALIZED:
+                if core.drop_if_uninitialized():
+                    self.actors.store.tell(ReplicaDropped(core.range_id, self.actor_ref))
                 return None
             else:
                 return super().on_receive(msg)

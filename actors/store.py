@@ -3,6 +3,10 @@ ranges this node holds; it routes inbound raft traffic and client requests to re
 a replica on first contact for a range it does not hold yet, and sends the coalesced heartbeats
 (one frame per peer node per tick) that double as node liveness pings.
 
+Which unknown ranges get a replica is ``store.replica_creation``'s policy (known nodes, leader or
+candidate messages, a rate and a cap); replicas that stay uninitialized past its ttl are asked
+to drop themselves, and removed.
+
 The store publishes a ``RouteTable`` (a snapshot of its replicas map and router) to the
 transport's handler (``actors.inbound``), which then sends raft messages and client requests
 for those ranges straight to the replicas; the store sees only the rest.
@@ -16,6 +20,7 @@ from typing import Any, Callable
 import pykka
 
 from multiraft.raft import MessageType as MT
+from multiraft.replica.counters import ReplicaCounters
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 from multiraft.transport.handler import Responder
 
@@ -24,12 +29,14 @@ from multiraft.store.liveness import Liveness
 from multiraft.store.routing import RangeRouter, group_pairs
 from multiraft.store.counters import StoreCounters
 from multiraft.store.lifecycle import Fatal
+from multiraft.store.replica_creation import CreationLimits
 
 from .fail_stop import FailStop
 from .inbound import RouteTable, StoreInbound
-from .messages import (FLUSH_HEARTBEATS, ClientCommand, DescriptorChanged, InboundClient,
-                       InboundHeartbeat, InboundHeartbeats, InboundRaft, InboundSnapshotChunk,
-                       NodeSilent, NodeUnreachable, RaftMessages)
+from .messages import (DROP_IF_UNINITIALIZED, FLUSH_HEARTBEATS, ClientCommand,
+                       DescriptorChanged, InboundClient, InboundHeartbeat, InboundHeartbeats,
+                       InboundRaft, InboundSnapshotChunk, NodeSilent, NodeUnreachable,
+                       RaftMessages, ReplicaDropped)
 from .status import StatusCollector
 
 __all__ = ["StoreActor"]
@@ -47,7 +54,8 @@ class StoreActor(FailStop, pykka.ThreadingActor):
 
     def __init__(self, node_id: int, transport: Any, inbound: StoreInbound,
                  heartbeats: CoalescedHeartbeats, peers: list[int], liveness_ticks: int,
-                 fatal: Fatal) -> None:
+                 fatal: Fatal, replica_counters: ReplicaCounters | None = None,
+                 creation: CreationLimits | None = None) -> None:
         super().__init__()
         self.node_id = node_id
         self.fatal = fatal
@@ -56,8 +64,9 @@ class StoreActor(FailStop, pykka.ThreadingActor):
         self.heartbeats = heartbeats
         self.replicas: dict[int, Any] = {}
         self.router = RangeRouter()
-        self.counters = StoreCounters()
+        self.counters = StoreCounters(replica_counters)
         self.liveness = Liveness(list(peers), liveness_ticks)
+        self.creation = (creation or CreationLimits()).policy(peers, self.counters)
         self._factory: ReplicaFactory | None = None
         self._peers = list(peers)
         self._stopping = False
@@ -99,14 +108,22 @@ class StoreActor(FailStop, pykka.ThreadingActor):
             self._route_client(msg.request, msg.responder)
         elif t is InboundSnapshotChunk:
             self.liveness.heard(msg.from_node)
-            replica = self._replica_for(msg.chunk.range_id, msg.chunk.to_replica)
-            if replica is not None:
+            c = msg.chunk
+            replica = self.replicas.get(c.range_id)
+            if replica is None and c.index == 0:  # a stream's start may create the replica
+                replica = self._create(msg.from_node, c.range_id, MT.SNAP, c.term, c.to_replica)
+            if replica is None:
+                self.counters.dropped_unknown_range += 1
+            else:
                 replica.tell(msg)
         elif t is NodeUnreachable:
             self._report_unreachable(msg)
         elif t is DescriptorChanged:
             self.router.update(msg.descriptor)
+            self.creation.initialized(msg.descriptor.range_id)
             self._routes_dirty = True
+        elif t is ReplicaDropped:
+            self._remove_dropped(msg)
         else:
             return super().on_receive(msg)
         return None
@@ -116,24 +133,44 @@ class StoreActor(FailStop, pykka.ThreadingActor):
         for range_id, msgs in group_pairs(msg.items).items():
             replica = self.replicas.get(range_id)
             if replica is None:
-                # First contact: only a message a leader sends makes us create the replica.
+                # First contact: the creation policy decides (a known node's leader or
+                # candidate message, within the rate and the cap).
                 m0 = msgs[0]
-                if m0.type not in (MT.APP, MT.SNAP, MT.HEARTBEAT, MT.VOTE, MT.PRE_VOTE):
-                    self.counters.dropped_unknown_range += 1
-                    continue
-                replica = self._replica_for(range_id, m0.to)
+                replica = self._create(msg.from_node, range_id, m0.type, m0.term, m0.to)
                 if replica is None:
+                    self.counters.dropped_unknown_range += 1
                     continue
             replica.tell(RaftMessages(msg.from_node, msgs))
 
-    def _replica_for(self, range_id: int, replica_id: int) -> Any:
-        replica = self.replicas.get(range_id)
-        if replica is None and self._factory is not None and not self._stopping:
-            replica = self._factory(range_id, replica_id)
-            self.replicas[range_id] = replica
-            self.counters.replicas_created += 1
-            self._routes_dirty = True  # published at the next tick, after its first messages
+    def _create(self, from_node: int, range_id: int, kind: MT, term: int,
+                replica_id: int) -> Any:
+        """A new replica of ``range_id`` (not held yet) if the creation policy admits it."""
+        if self._factory is None or self._stopping:
+            return None
+        if not self.creation.admit(from_node, range_id, kind, term, replica_id):
+            return None
+        replica = self._factory(range_id, replica_id)
+        self.replicas[range_id] = replica
+        self.counters.replicas_created += 1
+        self._routes_dirty = True  # published at the next tick, after its first messages
         return replica
+
+    def _drop_expired(self) -> None:
+        """Ask the replicas uninitialized past the policy's ttl to drop themselves."""
+        for range_id in self.creation.expired():
+            replica = self.replicas.get(range_id)
+            if replica is None:
+                self.creation.removed(range_id)
+            else:
+                replica.tell(DROP_IF_UNINITIALIZED)
+
+    def _remove_dropped(self, msg: ReplicaDropped) -> None:
+        if self.replicas.get(msg.range_id) is msg.replica:
+            del self.replicas[msg.range_id]
+            self.counters.uninitialized_replicas_removed += 1
+            self._routes_dirty = True
+        self.creation.removed(msg.range_id)
+        msg.replica.stop(block=False)  # after what is queued for it (ignored: it is dropped)
 
     def _fan_out_heartbeats(self, msg: InboundHeartbeats) -> None:
         replicas = self.replicas
@@ -148,6 +185,7 @@ class StoreActor(FailStop, pykka.ThreadingActor):
         """Once per tick: the coalesced heartbeats (one frame per peer node), then liveness,
         then the route table if it changed."""
         self.heartbeats.flush(self.transport, self._peers, self.counters)
+        self._drop_expired()
         if self._routes_dirty:
             self._publish_routes()
         for node in self.liveness.tick():
@@ -188,5 +226,6 @@ class StoreActor(FailStop, pykka.ThreadingActor):
         counters = self.counters.as_dict()
         counters["client_requests"] += self.inbound.client_requests  # routed on its thread
         return {"node_id": self.node_id, "ranges": len(self.replicas),
+                "uninitialized_replicas": self.creation.uninitialized,
                 "silent_peers": sorted(self.liveness.silent), "counters": counters,
                 "histograms": self.counters.histograms()}

@@ -34,10 +34,16 @@ class TimerActor(FailStop, pykka.ThreadingActor):
     def on_receive(self, msg: Any) -> Any:
         if msg is TICK_NOW:
             self.ticks += 1
-            for replica in self.awake.values():
+            gone = []
+            for range_id, replica in self.awake.items():
                 # Coalesced: a replica still behind on its last tick is not sent another, so
                 # under overload raft's clock slows down instead of a backlog building up.
-                replica.tell_coalesced(TICK)
+                try:
+                    replica.tell_coalesced(TICK)
+                except pykka.ActorDeadError:  # dropped (uninitialized) or the node stopping
+                    gone.append(range_id)
+            for range_id in gone:
+                del self.awake[range_id]
             self.store.tell(FLUSH_HEARTBEATS)
         elif type(msg) is Awake:
             self.awake[msg.range_id] = msg.replica

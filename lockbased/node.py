@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from multiraft.replica.core import ReplicaCore
+from multiraft.replica.counters import ReplicaCounters
 from multiraft.replica.env import ReplicaServices
+from multiraft.replica.limits import PendingLimit
 from multiraft.replica.snapshot_sender import SnapshotSender
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import NodeFailure, NodeLifecycle, StopStep
@@ -49,8 +51,10 @@ class LockNode(NodeLifecycle):
         c = self.config
         engine, fresh = self._open_engine()
         heartbeats = CoalescedHeartbeats()
+        replica_counters = ReplicaCounters()
         store = self.store = LockStore(c.node_id, heartbeats, sorted(c.peers),
-                                       2 * c.election_ticks, c.tick_interval, self.fail)
+                                       2 * c.election_ticks, c.tick_interval, self.fail,
+                                       replica_counters, c.creation_limits())
         self.transport = Transport(c.node_id, c.listen, c.peers, store,
                                    client_listen=c.client_listen, curve=c.curve)
         store.transport = self.transport
@@ -60,7 +64,9 @@ class LockNode(NodeLifecycle):
         svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats, self.snapshots,
                               c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
-                              max_scan_bytes=c.max_scan_bytes)
+                              max_scan_bytes=c.max_scan_bytes,
+                              range_quota_bytes=c.range_quota_bytes, counters=replica_counters,
+                              pending_limit=PendingLimit(c.max_pending_requests))
 
         def make(range_id: int, replica_id: int, campaign: bool) -> LockedReplica:
             return LockedReplica(svc, store, writer, range_id, replica_id, campaign)

@@ -2,7 +2,9 @@
 ranges to tick, liveness and the counters. It is the transport's Handler: the receive thread
 routes each input under the store's lock, then steps the replica under the replica's lock.
 ``process_raft`` (its own thread) ticks awake replicas every interval, sends the coalesced
-heartbeats, and handles the Ready of every replica that has work.
+heartbeats, and handles the Ready of every replica that has work. Which unknown ranges get a
+replica is ``store.replica_creation``'s policy, shared with the actor design; process_raft drops
+the replicas that stay uninitialized past its ttl.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import threading
 import time
 from typing import Any, Callable
 
-from multiraft.raft import Message, MessageType as MT
+from multiraft.raft import Message
 from multiraft.replica.core import ReplicaCore
+from multiraft.replica.counters import ReplicaCounters
 from multiraft.store.counters import StoreCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import Fatal
 from multiraft.store.liveness import Liveness
+from multiraft.store.replica_creation import CreationLimits
 from multiraft.store.routing import RangeRouter, group_pairs
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
@@ -33,17 +37,15 @@ log = logging.getLogger(__name__)
 #: Creates the replica of (range id, replica id, campaign at start).
 ReplicaFactory = Callable[[int, int, bool], LockedReplica]
 
-#: Messages that make a store create a replica for a range it does not hold (sent by a leader
-#: or a candidate of the range).
-_FIRST_CONTACT = frozenset({MT.APP, MT.SNAP, MT.HEARTBEAT, MT.VOTE, MT.PRE_VOTE})
-
 
 class LockStore:
     """Invariant: every field below ``mu`` is read or written only with ``mu`` held; ``_work``
     only under ``_work_cv``."""
 
     def __init__(self, node_id: int, heartbeats: CoalescedHeartbeats, peers: list[int],
-                 liveness_ticks: int, tick_interval: float, fatal: Fatal) -> None:
+                 liveness_ticks: int, tick_interval: float, fatal: Fatal,
+                 replica_counters: ReplicaCounters | None = None,
+                 creation: CreationLimits | None = None) -> None:
         self.node_id = node_id
         #: the node's fail-stop: a replica or the raft loop that raised stops the node
         self.fatal = fatal
@@ -54,8 +56,9 @@ class LockStore:
         self.mu = threading.Lock()
         self.replicas: dict[int, LockedReplica] = {}
         self.router = RangeRouter()
-        self.counters = StoreCounters()
+        self.counters = StoreCounters(replica_counters)
         self.liveness = Liveness(list(peers), liveness_ticks)
+        self.creation = (creation or CreationLimits()).policy(peers, self.counters)
         self._peers = list(peers)
         self._awake: dict[int, LockedReplica] = {}
         self._stopping = False
@@ -80,6 +83,7 @@ class LockStore:
     def set_descriptor(self, d: RangeDescriptor) -> None:
         with self.mu:
             self.router.update(d)
+            self.creation.initialized(d.range_id)
 
     # -- the transport's Handler (the receive thread) --
 
@@ -88,7 +92,7 @@ class LockStore:
         created: list[LockedReplica] = []
         with self.mu:
             self.liveness.heard(from_node)
-            targets = [(self._replica_for(rid, msgs[0], created), msgs)
+            targets = [(self._replica_for(from_node, rid, msgs[0], created), msgs)
                        for rid, msgs in by_range.items()]
         for r in created:  # outside the store's lock: starting reaches back into the store
             r.call(ReplicaCore.start)
@@ -106,6 +110,8 @@ class LockStore:
         with self.mu:
             self.liveness.heard(from_node)
             r = self.replicas.get(chunk.range_id)
+            if r is None:
+                self.counters.dropped_unknown_range += 1
         if r is not None:
             r.call(ReplicaCore.snapshot_chunk, from_node, chunk)
 
@@ -157,13 +163,16 @@ class LockStore:
         for r, hb in targets:
             r.call(ReplicaCore.heartbeat, from_node, hb, response)
 
-    def _replica_for(self, range_id: int, first: Any,
+    def _replica_for(self, from_node: int, range_id: int, first: Message,
                      created: list[LockedReplica]) -> LockedReplica | None:
-        """The replica of ``range_id``, created on first contact from a leader (mu held; a new
-        one is added to ``created`` for the caller to start once ``mu`` is released)."""
+        """The replica of ``range_id``, created on first contact if the creation policy admits
+        it (mu held; a new one is added to ``created`` for the caller to start once ``mu`` is
+        released)."""
         r = self.replicas.get(range_id)
         if r is None:
-            if first.type not in _FIRST_CONTACT or self.factory is None or self._stopping:
+            if (self.factory is None or self._stopping
+                    or not self.creation.admit(from_node, range_id, first.type, first.term,
+                                               first.to)):
                 self.counters.dropped_unknown_range += 1
                 return None
             r = self.replicas[range_id] = self.factory(range_id, first.to, False)
@@ -210,12 +219,27 @@ class LockStore:
             self.heartbeats.flush(self.transport, self._peers, self.counters)
             silent = self.liveness.tick()
             everyone = list(self.replicas.values()) if silent else []
+            expired = [(rid, self.replicas.get(rid)) for rid in self.creation.expired()]
+        self._drop_expired(expired)
         for node in silent:
             if node:
                 log.info("node %d: nothing heard from node %d for %d ticks", self.node_id, node,
                          self.liveness.period)
             for r in everyone:
                 r.call(ReplicaCore.node_silent, node)
+
+    def _drop_expired(self, expired: list[tuple[int, LockedReplica | None]]) -> None:
+        """Drop the replicas uninitialized past the policy's ttl (each under its own lock, then
+        out of the map under the store's)."""
+        for rid, r in expired:
+            dropped = r is None or r.call(ReplicaCore.drop_if_uninitialized)
+            with self.mu:
+                if r is not None and dropped and self.replicas.get(rid) is r:
+                    del self.replicas[rid]
+                    self._awake.pop(rid, None)
+                    self.counters.uninitialized_replicas_removed += 1
+                if dropped:
+                    self.creation.removed(rid)
 
     def stop_loop(self) -> None:
         with self._work_cv:
@@ -231,6 +255,7 @@ class LockStore:
     def status(self, include_ranges: bool = True) -> dict[str, Any]:
         with self.mu:
             node = {"node_id": self.node_id, "ranges": len(self.replicas),
+                    "uninitialized_replicas": self.creation.uninitialized,
                     "silent_peers": sorted(self.liveness.silent),
                     "counters": self.counters.as_dict(), "histograms": self.counters.histograms()}
             replicas = list(self.replicas.values()) if include_ranges else []

@@ -23,10 +23,12 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                    HistogramMetricFamily, Metric)
 from prometheus_client.registry import Collector
 
+from multiraft.store.config import parse_metrics_address
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 from multiraft.transport.handler import Responder
 
-__all__ = ["NodeCollector", "MetricsServer", "node_collector", "RANGE_SERIES_LIMIT"]
+__all__ = ["NodeCollector", "MetricsServer", "node_collector", "parse_metrics_address",
+           "RANGE_SERIES_LIMIT"]
 
 #: Above this many ranges on a node, per-range series are replaced by aggregates.
 RANGE_SERIES_LIMIT = 1_000
@@ -39,11 +41,27 @@ STATUS_TIMEOUT = 5.0
 _STORE_COUNTER_HELP = {
     "dropped_unknown_range": "raft messages and heartbeats dropped: range unknown on this node",
     "replicas_created": "replicas created on first contact from a leader",
+    "replica_create_refused_unknown_node": "messages for unknown ranges from a node that is not a "
+                                           "configured peer: no replica created",
+    "replica_create_refused_type": "messages for unknown ranges that cannot create a replica (not "
+                                   "from a leader or candidate, term 0, replica 0)",
+    "replica_create_refused_rate": "messages for unknown ranges refused: the sending node's "
+                                   "replica creation rate was used up",
+    "replica_create_refused_cap": "messages for unknown ranges refused: max_uninitialized_replicas "
+                                  "uninitialized replicas exist",
+    "uninitialized_replicas_removed": "replicas dropped (with their raft state) because they "
+                                      "stayed uninitialized past the ttl",
     "heartbeat_frames_sent": "coalesced heartbeat frames sent (one per peer node per tick)",
     "heartbeats_sent": "heartbeats sent inside coalesced frames (divide by frames: mean size)",
     "heartbeat_responses_sent": "heartbeat responses sent inside coalesced frames",
     "client_requests": "client requests routed by the store (STATUS and metric scrapes included)",
     "range_not_found": "client requests for a key no range of this node holds",
+    "raft_sender_mismatches": "raft messages, heartbeats and snapshot chunks dropped: the replica "
+                              "they claim to come from is not on the node that sent them",
+    "busy_range_quota": "writes answered BUSY (never proposed): their range's proposal quota "
+                        "(bytes proposed, not yet applied) was full",
+    "busy_pending_limit": "client requests answered BUSY: the node held max_pending_requests "
+                          "requests already",
 }
 
 
@@ -141,6 +159,10 @@ class NodeCollector(Collector):
         yield _gauge("multiraft_ranges", "ranges this node holds a replica of", node["ranges"])
         yield _gauge("multiraft_silent_peers", "peer nodes not heard from for a liveness period",
                      len(node["silent_peers"]))
+        if "uninitialized_replicas" in node:
+            yield _gauge("multiraft_uninitialized_replicas",
+                         "replicas created on first contact still waiting for their snapshot",
+                         node["uninitialized_replicas"])
         for name, value in node["counters"].items():
             yield _counter(f"multiraft_store_{name}",
                            _STORE_COUNTER_HELP.get(name, f"store counter {name}"), value)
@@ -239,13 +261,12 @@ def node_collector(impl: Any, range_series_limit: int = RANGE_SERIES_LIMIT) -> N
 
 class MetricsServer:
     """Serves ``collector`` at ``http://listen/metrics`` (and ``/``) from its own registry, so
-    several nodes in one process each have their own endpoint. ``stop`` ends its thread."""
+    several nodes in one process each have their own endpoint. ``stop`` ends its thread.
+    ``listen`` is ``HOST:PORT``, or ``PORT`` / ``:PORT`` for 127.0.0.1:PORT (a non-loopback
+    host only when given: ``parse_metrics_address``)."""
 
     def __init__(self, listen: str, collector: Collector) -> None:
-        host, sep, port = listen.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError(f"bad metrics address {listen!r}: expected HOST:PORT")
-        self._host, self._port = host or "0.0.0.0", int(port)
+        self._host, self._port = parse_metrics_address(listen)
         self._registry = CollectorRegistry()
         self._registry.register(collector)
         self._server: Any = None

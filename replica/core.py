@@ -26,6 +26,7 @@ from typing import Any
 from multiraft.raft import (Config, ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType as MT,
                   RawNode, Ready, StateType)
 from multiraft.raft.errors import ProposalDropped
+from multiraft.storage import keys
 from multiraft.storage.commands import Result
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.replica_storage import ReplicaStorage
@@ -36,6 +37,7 @@ from multiraft.transport.handler import Responder
 
 from .env import ReplicaEnv, ReplicaServices
 from .histogram import LATENCY_BOUNDS, Histogram
+from .limits import ProposalQuota
 from .pending import READ_OPS, PendingRequests, respond_result, to_command, wire_descriptor
 from .snapshot_sender import SENDING
 from .snapshots import (SNAPSHOT_SLOW_BYTES_PER_S, SNAPSHOT_TIMEOUT, IncomingStream,
@@ -69,11 +71,22 @@ class ReplicaCore:
             replica_id, self.storage, election_tick=svc.election_tick,
             heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,
             check_quorum=True, pre_vote=True, max_size_per_msg=256 << 10,
+            # A backstop behind the proposal quota (which is released later, on apply).
+            max_uncommitted_entries_size=2 * svc.range_quota_bytes,
             rng=random.Random((svc.node_id << 64) | range_id)))
-        #: replica id -> node id, from the descriptor and from who sent us messages
+        #: replica id -> node id: the descriptor's (see ``_sender_ok``), or, while the replica
+        #: has no descriptor, learned from who sent us messages
         self.nodes: dict[int, int] = {}
+        #: replica id -> node id by the descriptor; None while uninitialized (no descriptor)
+        self._placement: dict[int, int] | None = None
+        self._mismatch_logged = False
         self._learn_descriptor()
-        self.pending = PendingRequests()
+        #: set once ``drop_if_uninitialized`` dropped the replica: it takes no more input
+        self.dropped = False
+        #: whether this replica's raft state may be deleted when it is dropped: it found none
+        #: on disk and has voted in no term (see ``drop_if_uninitialized``)
+        self._may_forget = self.storage.hard_state.is_empty()
+        self.pending = PendingRequests(ProposalQuota(svc.range_quota_bytes), svc.pending_limit)
         self._inflight: tuple[Ready, list[Message], list[Applied]] | None = None
         self.quiesced = True  # dormant until woken (see start)
         self._snapshot_in = SnapshotReceiver(range_id)
@@ -88,6 +101,8 @@ class ReplicaCore:
         self.proposals = 0
         self.proposals_dropped = 0
         self.proposals_too_large = 0
+        self.proposals_over_quota = 0
+        self._quota_term = 0  # the leader term the proposal quota is held in
         self.leader_changes = 0  # times this replica became leader (elections it won)
         self.apply_latency = Histogram(LATENCY_BOUNDS)  # proposal to answer, seconds
 
@@ -114,13 +129,22 @@ class ReplicaCore:
     # -- inputs --
 
     def step_raft(self, from_node: int, messages: list[Message]) -> None:
+        if self.dropped:
+            return
+        placed = self._placement
+        if placed is None:  # uninitialized: nothing to check against; learn who is where
+            for m in messages:
+                self.nodes.setdefault(m.from_, from_node)
+        elif any(placed.get(m.from_) != from_node for m in messages):
+            messages = [m for m in messages if self._sender_ok(from_node, m.from_, m.type.name)]
+            if not messages:
+                return
         self.wake()
         for m in messages:
-            self.nodes.setdefault(m.from_, from_node)
             self.rn.step(m)
 
     def tick(self) -> None:
-        if self.quiesced:
+        if self.quiesced or self.dropped:
             return
         if self._should_quiesce():
             self._quiesce_as_leader()
@@ -132,7 +156,8 @@ class ReplicaCore:
             self._expire_snapshots()
 
     def heartbeat(self, from_node: int, hb: Heartbeat, response: bool) -> None:
-        self.nodes.setdefault(hb.from_replica, from_node)
+        if self.dropped or not self._sender_ok(from_node, hb.from_replica, "heartbeat"):
+            return
         if response:
             self.wake()
             self.rn.step(Message(MT.HEARTBEAT_RESP, hb.to_replica, hb.from_replica, hb.term))
@@ -149,6 +174,9 @@ class ReplicaCore:
         self.rn.step(Message(MT.HEARTBEAT, hb.to_replica, hb.from_replica, hb.term, commit=hb.commit))
 
     def client(self, req: ClientRequest, responder: Responder) -> None:
+        if self.dropped:
+            responder.respond(ClientStatus.RANGE_NOT_FOUND, None)
+            return
         self.wake()
         r = self.rn.raft
         if r.state != StateType.LEADER:
@@ -165,27 +193,55 @@ class ReplicaCore:
             responder.respond(ClientStatus.REFUSED, str(e))
             return
         if req.op in READ_OPS:
-            self.pending.read_batch.append((cmd, req.op, responder))
+            if self._admit_pending(responder):
+                self.pending.read_batch.append((cmd, req.op, responder))
             return
         if command_bytes(req.op, req.args) > self.svc.max_command_bytes:
             self.proposals_too_large += 1
             responder.respond(ClientStatus.TOO_LARGE, f"{req.op.name}: the command is over "
                               f"{self.svc.max_command_bytes} bytes (max_command_bytes)")
             return
+        data = cmd.encode()
+        quota = self.pending.quota
+        if self._quota_term != r.term:  # a new leadership (even one no Ready saw us lose)
+            self.pending.release_quota()
+            self._quota_term = r.term
+        if not quota.try_acquire(len(data)):
+            self.proposals_over_quota += 1
+            self.svc.counters.add("busy_range_quota")
+            responder.respond(ClientStatus.BUSY, f"range {self.range_id}: proposal quota full "
+                              f"({quota.used} of {quota.capacity} bytes proposed, not applied)")
+            return
+        if not self._admit_pending(responder):
+            quota.release(len(data))
+            return
         self.proposals += 1
         try:
-            self.rn.propose(cmd.encode())
+            self.rn.propose(data)
         except ProposalDropped as e:
             # Nothing was appended: the client may retry (a leader transfer, too much
             # uncommitted data).
+            quota.release(len(data))
+            self.pending.limit.release()
             self.proposals_dropped += 1
             responder.respond(ClientStatus.BUSY, f"proposal dropped: {e}")
             return
         # A leader appends a proposal at once: it is the last entry of the log, in this term.
-        self.pending.add_write(r.term, r.raft_log.last_index(), req.op, responder)
+        self.pending.add_write(r.term, r.raft_log.last_index(), req.op, responder, len(data))
+
+    def _admit_pending(self, responder: Responder) -> bool:
+        """Take one of the node's pending-request slots, or answer BUSY (and count it)."""
+        limit = self.pending.limit
+        if limit.try_acquire():
+            return True
+        self.svc.counters.add("busy_pending_limit")
+        responder.respond(ClientStatus.BUSY, f"node {self.svc.node_id}: {limit.limit} client "
+                          "requests pending already (max_pending_requests)")
+        return False
 
     def snapshot_chunk(self, from_node: int, c: SnapshotChunk) -> None:
-        self.nodes.setdefault(c.from_replica, from_node)
+        if self.dropped or not self._sender_ok(from_node, c.from_replica, "snapshot chunk"):
+            return
         out = self._snapshot_in.add(self.svc.engine, c, from_node)
         if out.refused is not None:
             self._answer_stream(out.reply_to, out.refused, False)
@@ -209,7 +265,29 @@ class ReplicaCore:
         self.wake()
         self.rn.report_snapshot(ack.from_replica, ack.accepted)
 
+    def _sender_ok(self, from_node: int, replica_id: int, what: str) -> bool:
+        """Whether ``replica_id`` lives on ``from_node``, the node the transport says sent the
+        input (authenticated when CURVE is on). An input claiming a replica that the descriptor
+        puts elsewhere (or does not list) is a forgery or a bug: dropped and counted, never
+        stepped. Without a descriptor (uninitialized) there is nothing to check against: the
+        sender is learned and the input stepped; the check applies once a snapshot brings the
+        descriptor (which then replaces whatever was learned)."""
+        placed = self._placement
+        if placed is None:
+            self.nodes.setdefault(replica_id, from_node)
+            return True
+        if placed.get(replica_id) == from_node:
+            return True
+        self.svc.counters.add("raft_sender_mismatches")
+        (log.debug if self._mismatch_logged else log.warning)(
+            "range %d: dropped a %s claiming replica %d from node %d: the descriptor puts it on "
+            "node %s", self.range_id, what, replica_id, from_node, placed.get(replica_id))
+        self._mismatch_logged = True
+        return False
+
     def node_unreachable(self, node_id: int) -> None:
+        if self.dropped:
+            return
         for rid, node in self.nodes.items():
             if node == node_id:
                 self.rn.report_unreachable(rid)
@@ -222,13 +300,45 @@ class ReplicaCore:
     def node_silent(self, node_id: int) -> None:
         """Nothing heard from ``node_id`` for a liveness period (0: a period since start)."""
         lead = self.rn.raft.lead
-        if self.quiesced and (lead == 0 or self.nodes.get(lead) == node_id):
+        if self.quiesced and not self.dropped and (lead == 0 or self.nodes.get(lead) == node_id):
             self.wake()
+
+    def drop_if_uninitialized(self) -> bool:
+        """Drop this replica if it is still uninitialized (created on first contact, and no
+        snapshot brought it a descriptor) and idle; True if it is dropped (now or before).
+
+        A dropped replica takes no more input (the owner removes it from its store). Its raft
+        state (its HardState, and any log entries: all an uninitialized replica has) is deleted
+        through the writer, unless it found some on disk when it was created or has voted since:
+        then it is kept whole, since a replica recreated without its HardState could vote a
+        second time in a term it already voted in. Deleting is safe otherwise: a replica that
+        never voted is in no election's quorum, and an uninitialized one acknowledged no entry a
+        leader counts (a range's log starts after its initial snapshot: there is nothing for an
+        empty log to match). Refused (False) while a snapshot is arriving or a write is in
+        flight."""
+        if self.dropped:
+            return True
+        if (self.sm.descriptor is not None or self._inflight is not None
+                or self._snapshot_in.busy()
+                or self.rn.raft.raft_log.has_pending_snapshot()):
+            return False
+        self.dropped = True
+        self.pending.fail_reads(ClientStatus.RANGE_NOT_FOUND, None)
+        if not self.quiesced:
+            self.quiesced = True
+            self.env.quiesced()
+        if self._may_forget and self.rn.raft.vote == 0:
+            batch = self.svc.engine.batch()
+            rid = self.range_id
+            hi = keys.range_prefix(rid + 1) if rid < 2**64 - 1 else keys.USER_PREFIX
+            batch.delete_range(keys.range_prefix(rid), hi)
+            self.env.submit_write(batch, False)
+        return True
 
     # -- the Ready cycle --
 
     def process_ready(self) -> None:
-        if self._inflight is not None:
+        if self._inflight is not None or self.dropped:
             return
         ctx = self.pending.start_read_index()
         if ctx is not None:
@@ -238,11 +348,14 @@ class ReplicaCore:
             return
         prev_hs = self.storage.hard_state
         rd = rn.ready()
+        if rd.hard_state is not None and rd.hard_state.vote:
+            self._may_forget = False
         if rd.soft_state is not None:
             if rd.soft_state.raft_state == StateType.LEADER:
                 self.leader_changes += 1
             else:
                 self.pending.fail_reads(ClientStatus.NOT_LEADER, self.nodes.get(rd.soft_state.lead, 0))
+                self.pending.release_quota()
         if rd.snapshot is not None:
             self.snapshots_installed += 1
             self._installing = done = self._snapshot_in.take()
@@ -322,7 +435,7 @@ class ReplicaCore:
             if index > applied:
                 keep.append((index, ctx))
                 continue
-            for cmd, op, responder in p.reads.pop(ctx, ()):
+            for cmd, op, responder in p.take_reads(ctx):
                 respond_result(responder, op, self.sm.read(cmd), end)
         p.ready_reads = keep
 
@@ -413,8 +526,8 @@ class ReplicaCore:
     def _learn_descriptor(self) -> None:
         d = self.sm.descriptor
         if d is not None:
-            for node, rid in d.replicas:
-                self.nodes[rid] = node
+            self._placement = {rid: node for node, rid in d.replicas}
+            self.nodes = dict(self._placement)  # forget what senders claimed before it
 
     def _range_end(self) -> bytes | None:
         d = self.sm.descriptor
@@ -437,6 +550,8 @@ class ReplicaCore:
             "snapshots_sent": self.snapshots_sent, "snapshots_installed": self.snapshots_installed,
             "proposals": self.proposals, "proposals_dropped": self.proposals_dropped,
             "proposals_too_large": self.proposals_too_large,
+            "proposals_over_quota": self.proposals_over_quota,
+            "quota_bytes_used": self.pending.quota.used,
             "leader_changes": self.leader_changes, "apply_latency": self.apply_latency.as_dict(),
             "progress": [[rid, pr.match] for rid, pr in sorted(st.progress.items())],
         }

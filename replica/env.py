@@ -8,7 +8,7 @@ descriptor. The actor design answers with messages; the lock-based one with call
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from multiraft.storage.engine import Engine, WriteBatch
@@ -18,6 +18,8 @@ from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
 from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import Heartbeat
 
+from .counters import ReplicaCounters
+from .limits import DEFAULT_RANGE_QUOTA_BYTES, PendingLimit
 from .snapshot_sender import SnapshotSender
 
 __all__ = ["ReplicaServices", "ReplicaEnv", "HeartbeatSink"]
@@ -52,6 +54,13 @@ class ReplicaServices:
     max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES
     #: about how many bytes of pairs one SCAN answer carries
     max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES
+    #: bytes of commands a range's leader may have proposed and not yet applied; a write past
+    #: it is answered BUSY, never proposed (raft's max_uncommitted_entries_size: twice this)
+    range_quota_bytes: int = DEFAULT_RANGE_QUOTA_BYTES
+    #: the node's counters of refused inputs, shared by all its replicas (any thread)
+    counters: ReplicaCounters = field(default_factory=ReplicaCounters)
+    #: the node's bound on client requests waiting in its replicas, shared by all of them
+    pending_limit: PendingLimit = field(default_factory=PendingLimit)
 
 
 class ReplicaEnv(Protocol):

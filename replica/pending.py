@@ -11,6 +11,8 @@ from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus, WireDescriptor
 from multiraft.transport.handler import Responder
 
+from .limits import DEFAULT_RANGE_QUOTA_BYTES, PendingLimit, ProposalQuota
+
 __all__ = ["PendingRequests", "to_command", "respond_result", "wire_descriptor", "READ_OPS"]
 
 READ_OPS = frozenset({ClientOp.GET, ClientOp.SCAN})
@@ -65,6 +67,8 @@ class PendingWrite:
     op: ClientOp
     responder: Responder
     since: float
+    #: bytes of the range's proposal quota this write holds (0 once given back)
+    quota: int = 0
 
 
 class PendingRequests:
@@ -74,9 +78,16 @@ class PendingRequests:
     machine keeps a retry applied once); a read batch is keyed by the ReadIndex context it waits
     on."""
 
-    __slots__ = ("writes", "read_batch", "reads", "ready_reads", "_next_ctx")
+    __slots__ = ("writes", "read_batch", "reads", "ready_reads", "_next_ctx", "quota", "limit")
 
-    def __init__(self) -> None:
+    def __init__(self, quota: ProposalQuota | None = None,
+                 limit: PendingLimit | None = None) -> None:
+        #: the range's proposal quota: a pending write holds its share until it is taken
+        #: (applied), expires, or the leadership is lost (``release_quota``)
+        self.quota = ProposalQuota(DEFAULT_RANGE_QUOTA_BYTES) if quota is None else quota
+        #: the node's bound on pending requests: every write and read held here holds one slot
+        #: (acquired by the caller), given back when it is answered, expired or failed
+        self.limit = PendingLimit() if limit is None else limit
         self.writes: dict[tuple[int, int], PendingWrite] = {}  # (term, index) -> write
         #: reads received since the last ReadIndex was issued (one ReadIndex serves them all)
         self.read_batch: list[tuple[Command, ClientOp, Responder]] = []
@@ -86,13 +97,39 @@ class PendingRequests:
         self.ready_reads: list[tuple[int, bytes]] = []
         self._next_ctx = 0
 
-    def add_write(self, term: int, index: int, op: ClientOp, responder: Responder) -> None:
-        """A write proposed as the entry at ``index`` of ``term``."""
-        self.writes[(term, index)] = PendingWrite(op, responder, time.monotonic())
+    def add_write(self, term: int, index: int, op: ClientOp, responder: Responder,
+                  quota: int = 0) -> None:
+        """A write proposed as the entry at ``index`` of ``term``, holding ``quota`` bytes of
+        the proposal quota (acquired by the caller)."""
+        self.writes[(term, index)] = PendingWrite(op, responder, time.monotonic(), quota)
 
     def take_write(self, term: int, index: int) -> PendingWrite | None:
-        """The write waiting for the entry (term, index), if it was proposed here."""
-        return self.writes.pop((term, index), None)
+        """The write waiting for the entry (term, index), if it was proposed here; its quota
+        is given back."""
+        w = self.writes.pop((term, index), None)
+        if w is not None:
+            self._forget(w)
+        return w
+
+    def _forget(self, w: PendingWrite) -> None:
+        """``w`` left ``writes``: its quota and its pending slot go back."""
+        self.quota.release(w.quota)
+        w.quota = 0
+        self.limit.release()
+
+    def take_reads(self, ctx: bytes) -> list[tuple[Command, ClientOp, Responder]]:
+        """The reads waiting on ReadIndex context ``ctx`` (to be served now); their slots go
+        back."""
+        batch = self.reads.pop(ctx, [])
+        self.limit.release(len(batch))
+        return batch
+
+    def release_quota(self) -> None:
+        """The leadership is lost: the whole quota goes back (a new leadership starts with an
+        empty pool). The writes stay: their entries may still apply, and are answered if so."""
+        for w in self.writes.values():
+            w.quota = 0
+        self.quota.reset()
 
     def start_read_index(self) -> bytes | None:
         """Move the batch of waiting reads under a fresh context; None if there are none."""
@@ -109,6 +146,7 @@ class PendingRequests:
         for batch in (*self.reads.values(), self.read_batch):
             for _, _, responder in batch:
                 responder.respond(status, result)
+            self.limit.release(len(batch))
         self.reads.clear()
         self.read_batch = []
         self.ready_reads = []
@@ -120,7 +158,7 @@ class PendingRequests:
         cutoff = time.monotonic() - older_than
         stale = [k for k, w in self.writes.items() if w.since < cutoff]
         for k in stale:
-            del self.writes[k]
+            self._forget(self.writes.pop(k))
         return len(stale)
 
     def is_idle(self) -> bool:

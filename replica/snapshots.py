@@ -139,6 +139,10 @@ class SnapshotReceiver:
         s.last_data = c.data
         return _NOTHING
 
+    def busy(self) -> bool:
+        """Whether a stream is arriving, or a verified one waits to be installed."""
+        return self.stream is not None or self.complete is not None
+
     def take(self) -> IncomingStream:
         """The verified stream raft restored (its installer builds the install batch)."""
         done, self.complete = self.complete, None

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from multiraft.replica.limits import DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_RANGE_QUOTA_BYTES
 from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
+from multiraft.store.replica_creation import (DEFAULT_MAX_UNINITIALIZED_REPLICAS,
+                                              DEFAULT_REPLICA_CREATION_RATE,
+                                              DEFAULT_UNINITIALIZED_REPLICA_TTL, CreationLimits)
 from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import MAX_FRAME_BYTES
 
@@ -13,7 +18,7 @@ if TYPE_CHECKING:
     from multiraft.transport.keys import CurveConfig
 
 __all__ = ["NodeConfig", "EngineName", "DesignName", "DEFAULT_MAX_COMMAND_BYTES",
-           "DEFAULT_MAX_SCAN_BYTES"]
+           "DEFAULT_MAX_SCAN_BYTES", "is_loopback", "parse_metrics_address"]
 
 #: "rocksdb" (durable, the default) or "memory" (tests and the simulator)
 EngineName = Literal["rocksdb", "memory"]
@@ -23,6 +28,37 @@ DesignName = Literal["actors", "locks"]
 #: The largest max_command_bytes: a quarter of a transport frame's limit, so an entry plus a
 #: MsgApp's other entries (max_size_per_msg) always fits in a frame a peer accepts.
 MAX_COMMAND_BYTES_LIMIT = MAX_FRAME_BYTES // 4
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``host:port`` names a loopback host: 127.0.0.0/8, ::1 (``[::1]:P``) or
+    ``localhost``. Anything else is not, 0.0.0.0 and ``*`` (every interface) included, and so
+    is any other host name (it is not resolved: what it resolves to can change)."""
+    host = address.rpartition(":")[0].strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host.lower() == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def parse_metrics_address(listen: str | int) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` or ``PORT`` -> (host, port). With no host the endpoint binds
+    127.0.0.1 (what it exports describes the node: it is not served to the network unless a
+    host is given, e.g. ``0.0.0.0:9100``). Raises ValueError for anything else."""
+    text = str(listen).strip()
+    host, _, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"bad metrics address {text!r}: expected [HOST:]PORT")
+    return host or "127.0.0.1", int(port)
 
 
 @dataclass(slots=True)
@@ -53,11 +89,33 @@ class NodeConfig:
     workers: int = 1                 # pooled threads running replicas (the GIL: 1 is usual)
     log_keep_entries: int = 5_000    # applied entries kept for slow followers; older go by snapshot
     curve: CurveConfig | None = None  # to run CurveZMQ (multiraft.transport.keys)
-    metrics_listen: str | None = None  # HOST:PORT of the Prometheus endpoint (None: no endpoint)
+    #: bind a non-loopback raft or client address without CurveZMQ (plaintext, anyone who can
+    #: reach the port can inject raft messages and client requests): refused unless set
+    insecure: bool = False
+    #: [HOST:]PORT of the Prometheus endpoint (None: no endpoint; no host: 127.0.0.1)
+    metrics_listen: str | None = None
     #: a write larger than this (key and values, bytes) is refused, never proposed
     max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES
     #: about how many bytes of pairs one SCAN answer carries (the client resumes)
     max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES
+    #: bytes of writes a range's leader may have proposed and not yet applied (its proposal
+    #: quota, CockroachDB's 8 MiB); a write past it is answered BUSY at once, never proposed
+    range_quota_bytes: int = DEFAULT_RANGE_QUOTA_BYTES
+    #: client requests (writes proposed, reads waiting for ReadIndex) the node's replicas may
+    #: hold at once; past it, BUSY at once
+    max_pending_requests: int = DEFAULT_MAX_PENDING_REQUESTS
+    #: replicas created per second per peer node for ranges this node does not hold (a range's
+    #: leader reaching it first), at most ``max_uninitialized_replicas`` waiting for their
+    #: snapshot at once; one still uninitialized after ``uninitialized_replica_ttl`` seconds is
+    #: dropped with its raft state (store.replica_creation)
+    replica_creation_rate: float = DEFAULT_REPLICA_CREATION_RATE
+    max_uninitialized_replicas: int = DEFAULT_MAX_UNINITIALIZED_REPLICAS
+    uninitialized_replica_ttl: float = DEFAULT_UNINITIALIZED_REPLICA_TTL
+
+    def creation_limits(self) -> CreationLimits:
+        """The settings of the store's ``ReplicaCreationPolicy``."""
+        return CreationLimits(self.replica_creation_rate, self.max_uninitialized_replicas,
+                              self.uninitialized_replica_ttl)
 
     def validate(self) -> None:
         if self.node_id <= 0:
@@ -75,5 +133,22 @@ class NodeConfig:
                              "entry must fit in one transport frame")
         if self.max_scan_bytes <= 0:
             raise ValueError("max_scan_bytes must be positive")
+        if self.range_quota_bytes <= 0:
+            raise ValueError("range_quota_bytes must be positive")
+        if self.max_pending_requests <= 0:
+            raise ValueError("max_pending_requests must be positive")
+        if (self.replica_creation_rate <= 0 or self.max_uninitialized_replicas <= 0
+                or self.uninitialized_replica_ttl <= 0):
+            raise ValueError("replica_creation_rate, max_uninitialized_replicas and "
+                             "uninitialized_replica_ttl must be positive")
         if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")
+        if self.metrics_listen is not None:
+            parse_metrics_address(self.metrics_listen)
+        if self.curve is None and not self.insecure:
+            for what, addr in (("raft", self.listen), ("client", self.client_listen)):
+                if addr is not None and not is_loopback(addr):
+                    raise ValueError(
+                        f"the {what} address {addr} is not loopback and the node has no "
+                        "CurveZMQ keys: give --keys DIR (NodeConfig.curve) to authenticate and "
+                        "encrypt, or --insecure (NodeConfig.insecure) to run plaintext anyway")

@@ -5,8 +5,13 @@ Flags (or the same keys in a TOML file given with ``--config``; flags win):
     --id N  --listen HOST:PORT  --client HOST:PORT  --peers ID=HOST:PORT,...
     --data-dir DIR  --engine rocksdb|memory  --tick-ms MS  --ranges R  --design actors|locks
     --keys DIR (CurveZMQ: DIR/node-ID.key_secret, DIR/node-*.key, DIR/client*.key)
+    --insecure (bind a non-loopback --listen/--client without --keys: plaintext, unauthenticated)
     --no-fsync (benchmarks only)  --cluster-id NAME  --log-level LEVEL
-    --metrics HOST:PORT (serve Prometheus metrics at http://HOST:PORT/metrics)
+    --metrics [HOST:]PORT (serve Prometheus metrics at http://HOST:PORT/metrics; no HOST: 127.0.0.1)
+
+A raft or client address that is not loopback (127.0.0.0/8, ::1, localhost; 0.0.0.0 is not)
+needs ``--keys`` or ``--insecure``: without either the node refuses to start (exit 2), as
+CockroachDB does. ``--metrics PORT`` (no host) binds 127.0.0.1; give a host to bind another.
 
 Exit status: 0 after a clean stop; 2 for a bad flag or config; 1 if the node cannot start
 (busy port, unreadable or foreign data dir, a data dir whose engine was wiped), with a
@@ -74,11 +79,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ranges", type=int, help="ranges of a new cluster (same on every node)")
     p.add_argument("--design", choices=["actors", "locks"])
     p.add_argument("--keys", help="CurveZMQ key directory (multiraft keys gen)")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="allow a non-loopback --listen/--client without --keys (plaintext: "
+                        "anyone who reaches the ports can send raft messages and requests)")
     p.add_argument("--no-fsync", action="store_true", default=None,
                    help="do not fsync (benchmarks only: acknowledged writes may be lost)")
     p.add_argument("--cluster-id")
     p.add_argument("--log-level", default=None)
-    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here")
+    p.add_argument("--metrics", metavar="[HOST:]PORT",
+                   help="serve Prometheus metrics here (a bare PORT: 127.0.0.1:PORT)")
     p.add_argument("--max-command-bytes", type=int, metavar="BYTES",
                    help=f"refuse writes larger than this (default {DEFAULT_MAX_COMMAND_BYTES})")
     p.add_argument("--max-scan-bytes", type=int, metavar="BYTES",
@@ -113,8 +122,9 @@ def build_config(args: argparse.Namespace) -> tuple[NodeConfig, str]:
             cluster_id=merged.get("cluster-id", "multiraft"),
             tick_interval=int(merged.get("tick-ms", 100)) / 1000,
             fsync=not merged.get("no-fsync", False),
+            insecure=bool(merged.get("insecure", False)),
             initial_ranges=int(merged.get("ranges", 16)),
-            metrics_listen=merged.get("metrics"),
+            metrics_listen=None if merged.get("metrics") is None else str(merged["metrics"]),
             max_command_bytes=int(merged.get("max-command-bytes", DEFAULT_MAX_COMMAND_BYTES)),
             max_scan_bytes=int(merged.get("max-scan-bytes", DEFAULT_MAX_SCAN_BYTES)),
         )

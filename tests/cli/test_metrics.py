@@ -95,3 +95,34 @@ def test_node_serves_metrics_until_stopped():
         urllib.request.urlopen(f"http://{addr}/metrics", timeout=2)
     time.sleep(0.2)
     assert not [t for t in set(threading.enumerate()) - before if t.is_alive()]
+
+
+# Issue 12, defect 8 (b): the endpoint binds loopback unless a host is given explicitly.
+
+@pytest.mark.parametrize("listen", ["0", ":0"])
+def test_metrics_without_a_host_bind_loopback(listen):
+    from multiraft.metrics import MetricsServer
+    server = MetricsServer(listen, NodeCollector(lambda: None)).start()
+    try:
+        host, _, port = server.address.rpartition(":")
+        assert host == "127.0.0.1" and int(port) > 0
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+        assert b"multiraft_status_ok 0.0" in body
+    finally:
+        server.stop()
+
+
+def test_metrics_bind_the_host_given():
+    from multiraft.metrics import MetricsServer
+    server = MetricsServer("0.0.0.0:0", NodeCollector(lambda: None)).start()
+    try:
+        assert server.address.startswith("0.0.0.0:")
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("listen", ["", "nope", "host:port", "127.0.0.1:", "127.0.0.1:99999"])
+def test_bad_metrics_addresses_are_refused(listen):
+    from multiraft.metrics import MetricsServer
+    with pytest.raises(ValueError, match="metrics address"):
+        MetricsServer(listen, NodeCollector(lambda: None))

@@ -269,18 +269,26 @@ class Cluster:
 class InProcessCluster(Cluster):
     kind = "inproc"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, node_options: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.nodes: dict[int, Node] = {}
         #: called as ``hook(node_id, node)`` right after each start of a node
         self.on_start: list[Callable[[int, Node], None]] = []
+        #: ``NodeConfig`` fields set on every node (``make_cluster(..., node_options={...})``)
+        self.node_options: dict[str, Any] = dict(node_options or {})
+        #: node id -> ``NodeConfig`` fields set on that node only (over ``node_options``)
+        self.overrides: dict[int, dict[str, Any]] = {}
 
     def config(self, node: int) -> NodeConfig:
-        return NodeConfig(node_id=node, listen=self.raft_addr[node],
-                          client_listen=self.client_addr[node], peers=self.peers(node),
-                          data_dir=str(self.data_dir(node)), engine=self.engine,
-                          design=self.design, tick_interval=self.tick_ms / 1000,
-                          initial_ranges=self.ranges)
+        cfg = NodeConfig(node_id=node, listen=self.raft_addr[node],
+                         client_listen=self.client_addr[node], peers=self.peers(node),
+                         data_dir=str(self.data_dir(node)), engine=self.engine,
+                         design=self.design, tick_interval=self.tick_ms / 1000,
+                         initial_ranges=self.ranges)
+        for name, value in {**self.node_options, **self.overrides.get(node, {})}.items():
+            setattr(cfg, name, value)
+        return cfg
 
     def start_all(self) -> None:
         """Start the three nodes in parallel (a slow start of one must not stall the others)."""

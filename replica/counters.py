@@ -1,0 +1,42 @@
+"""``ReplicaCounters``: node-wide counters every replica of a node adds to.
+
+Replicas run on whichever thread their design gives them (pooled workers, the transport thread,
+process_raft), so these are incremented under a lock. Only rare events are counted here
+(refused or dropped inputs), never the hot path. The store reports them with its own counters
+(``store.StoreCounters``), so they appear in STATUS and in the metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["ReplicaCounters"]
+
+
+class ReplicaCounters:
+    """Invariant: ``_counts`` holds exactly ``NAMES``, each only ever incremented."""
+
+    #: raft messages, heartbeats and snapshot chunks dropped because the replica they claim to
+    #: come from does not live, by the range's descriptor, on the node that sent them
+    #: ``busy_range_quota``: writes answered BUSY, never proposed, because their range's
+    #: proposal quota was used up (commands proposed and not yet applied)
+    #: ``busy_pending_limit``: client requests answered BUSY because the node held
+    #: max_pending_requests requests already (proposed writes, reads waiting for ReadIndex)
+    NAMES = ("raft_sender_mismatches", "busy_range_quota", "busy_pending_limit")
+
+    __slots__ = ("_lock", "_counts")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self.NAMES, 0)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += n
+
+    def get(self, name: str) -> int:
+        return self._counts[name]
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
