@@ -9,6 +9,7 @@ from typing import Any
 from multiraft.raft.types import Message
 from multiraft.replica.core import ReplicaCore
 from multiraft.replica.env import ReplicaServices
+from multiraft.replica.snapshot_sender import SnapshotSender
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.layout import bootstrap_node
 from multiraft.storage.memory_engine import MemoryEngine
@@ -99,7 +100,9 @@ def make_replica(node_id: int = 1, peers: tuple[int, ...] = (2, 3), range_id: in
     engine = MemoryEngine() if engine is None else engine
     if bootstrap:
         bootstrap_node(engine, node_id, list(peers), 1)
-    svc = ReplicaServices(node_id, engine, FakeTransport(), FakeHeartbeats(), **svc_options)
+    transport = FakeTransport()
+    svc = ReplicaServices(node_id, engine, transport, FakeHeartbeats(),
+                          SnapshotSender(transport, node_id=node_id), **svc_options)
     env = FakeEnv(engine)
     core = ReplicaCore(svc, env, range_id, node_id, campaign=bootstrap and not peers)
     env.core = core

@@ -69,7 +69,7 @@ def test_a_forged_snapshot_chunk_is_dropped_and_counted() -> None:
                           0, False, b"not even a header")
     core.snapshot_chunk(3, chunk)
     assert mismatches(core) == 1
-    assert core._snapshot_in.installer is None
+    assert not core._snapshot_in.busy()
 
 
 def test_an_uninitialized_replica_steps_what_it_gets_until_it_has_a_descriptor() -> None:
