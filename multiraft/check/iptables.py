@@ -181,7 +181,7 @@ class Firewall:
         """Remove the rules left by nemesis processes that are gone; their descriptions."""
         def stale(tag: str) -> bool:
             pid = tag.removeprefix(TAG_PREFIX)
-            return tag != self.tag and (not pid.isdigit() or not pids.alive(int(pid)))
+            return tag != self.tag and pid.isdigit() and not pids.alive(int(pid))
         return self._delete_tagged(stale)
 
     def listed(self) -> list[list[str]]:
