@@ -118,6 +118,14 @@ def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=30)
 
 
+def _find(program: str) -> str:
+    """``program`` on the PATH, else in /usr/sbin or /sbin (not on every user's PATH)."""
+    for where in (shutil.which(program), f"/usr/sbin/{program}", f"/sbin/{program}"):
+        if where is not None and os.access(where, os.X_OK):
+            return where
+    return program
+
+
 class Firewall:
     """The partition rules of one process (tag ``multiraft-nemesis-<pid>``).
 
@@ -128,7 +136,7 @@ class Firewall:
                  program: str = "iptables") -> None:
         self.tag = tag or f"{TAG_PREFIX}{os.getpid()}"
         self._run = run
-        self._program = program
+        self._program = _find(program) if run is _run else program
         self.applied: list[DropRule] = []
 
     def _iptables(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -148,7 +156,7 @@ class Firewall:
 
     def probe(self) -> None:
         """Raise ``FirewallError`` unless a rule of ours can be inserted and deleted."""
-        if self._run is _run and shutil.which(self._program) is None:
+        if self._run is _run and not os.access(self._program, os.X_OK):
             raise FirewallError(f"{self._program} is not installed (Debian/Ubuntu: apt-get "
                                 f"install iptables; needs root)")
         probe = DropRule("127.0.0.255", Endpoint("127.0.0.255", 9), self.tag)
