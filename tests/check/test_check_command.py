@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,33 @@ def test_a_constructed_broken_history_is_reported_not_linearizable(tmp_path: Pat
     assert done.returncode == 1, done
     assert "linearizable: NO" in done.stdout
     assert "client 2: get(b'k') -> b'b'" in done.stderr
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_check_heals_and_stops_everything(sig: int, tmp_path: Path) -> None:
+    """Ctrl-C (or SIGTERM) in the middle of a partition: the rules are removed and every node
+    process is stopped before the command exits."""
+    data = tmp_path / "cluster"
+    proc = subprocess.Popen(
+        [*MULTIRAFT, "check", "--local", "--dir", str(data), "--seconds", "60",
+         "--nemesis", "partition"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path)
+    assert proc.stderr is not None
+    seen = []
+    try:
+        for line in proc.stderr:  # bounded: the partition comes ~1 s after the cluster is up
+            seen.append(line)
+            if "fault partition" in line:
+                break
+        assert _rules_tagged(f"{TAG_PREFIX}{proc.pid} "), "the partition is in place"
+        proc.send_signal(sig)
+        rc = proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert rc == 130, "".join(seen)
+    assert _rules_tagged(f"{TAG_PREFIX}{proc.pid} ") == []
+    node_pids = [n["pid"] for n in json.loads((data / "cluster.json").read_text())["nodes"]]
+    assert len(node_pids) == 3 and not [p for p in node_pids if pids.alive(p)]
