@@ -104,6 +104,9 @@ def validate(o: CheckOptions) -> None:
     if not 1 <= o.clients <= MAX_CLIENTS:
         raise CheckUsageError(f"--clients must be 1 to {MAX_CLIENTS}")
     if o.history is not None:
+        if o.local or o.dir is not None or o.design is not None:
+            raise CheckUsageError("--history checks a saved history: no --local, --dir or "
+                                  "--design")
         return
     if not o.local:
         if o.dir is not None:
@@ -218,6 +221,7 @@ class _Check:
                     _say(problem)
                 else:
                     self.stop.wait(plan.final)
+                    nemesis.check_alive()
         except _CouldNotRun as e:
             problem = str(e)
         finally:

@@ -289,6 +289,19 @@ class Nemesis:
             self._incident(f"node(s) {silent} not answering {SERVE_TIMEOUT:.0f} s after the "
                            f"final heal")
 
+    def check_alive(self) -> None:
+        """At the end of the final phase: a node that died since the final heal is an
+        incident too (it is started again by ``cleanup(restart=True)``, if at all)."""
+        if self.nodes is None:
+            return
+        for i in self.ids:
+            if not self.nodes.running(i) and i not in self._killed:
+                last = self._last_fault.get(i)
+                self._incident(f"node {i} died by itself ({self.nodes.how_it_ended(i)}) in the "
+                               f"final phase" + (f"; the last fault on it was {last}" if last
+                                                 else "") + _tail(self.nodes.log_tail(i)))
+                self._killed.add(i)  # reported once
+
     def cleanup(self, restart: bool) -> list[str]:
         """Whatever happened: remove every rule and resume every paused node (and, with
         ``restart``, start the killed ones again). Returns the errors (never raises)."""

@@ -93,6 +93,7 @@ def test_a_local_cluster_under_every_nemesis_is_linearizable(design: str, tmp_pa
     (["--dir", "x", "--nemesis", "none"], "--dir is for --local"),
     (["--local", "--addr", "127.0.0.2:1"], "no --addr or --cluster"),
     (["--history", "does-not-exist.json"], "cannot read"),
+    (["--history", "h.json", "--local"], "no --local, --dir or --design"),
 ])
 def test_usage_errors_exit_2_before_anything_runs(args: list[str], message: str,
                                                   tmp_path: Path) -> None:

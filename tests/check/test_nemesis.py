@@ -197,3 +197,14 @@ def test_real_partitions_cut_exactly_the_directions_they_name(tmp_path: Path) ->
         finally:
             fw.heal()
         _wait_silent(cluster, {1: [], 2: [], 3: []})
+
+
+def test_a_node_that_dies_in_the_final_phase_is_an_incident_once() -> None:
+    n, procs, _ = nemesis(["pause"])
+    n.final_heal()
+    procs.state[2] = "dead"  # after the final heal, by itself
+    n.check_alive()
+    n.check_alive()
+    (incident,) = n.incidents
+    assert "node 2 died by itself (SIGABRT) in the final phase" in incident
+    assert n.cleanup(restart=True) == [] and procs.state[2] == "running"
