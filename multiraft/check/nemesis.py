@@ -220,7 +220,7 @@ class Nemesis:
     def heal(self) -> None:
         """Undo the current fault; restart any node that died by itself (an incident)."""
         fault, self._current = self._current, None
-        errors = []
+        errors: list[str] = []
         if self.firewall is not None and (fault is None or fault.nemesis == "partition"):
             try:
                 self.firewall.heal()
@@ -233,29 +233,42 @@ class Nemesis:
                 except ProcessError:
                     pass  # it died while stopped: found below
                 self._paused.discard(i)
-            for i in self.ids:
-                if self.nodes.running(i):
-                    continue
-                if i not in self._killed:
-                    last = self._last_fault.get(i)
-                    self._incident(f"node {i} died by itself ({self.nodes.how_it_ended(i)})"
-                                   + (f"; the last fault on it was {last}" if last else "")
-                                   + _tail(self.nodes.log_tail(i)))
-                try:
-                    self.nodes.restart(i)
-                except ProcessError as e:
-                    errors.append(f"restart: {e}")
-                    continue
-                self._killed.discard(i)
+            errors += self._revive()
         if fault is not None:
             self._event("heal", fault.nemesis, _healed(fault))
         if errors:
             raise NemesisError("; ".join(errors))
 
+    def _revive(self, when: str = "") -> list[str]:
+        """Start every node that is down again: the killed ones, and the ones that died by
+        themselves (an incident each). The errors."""
+        errors: list[str] = []
+        if self.nodes is None:
+            return errors
+        for i in self.ids:
+            if self.nodes.running(i) or i in self._paused:
+                continue
+            if i not in self._killed:
+                last = self._last_fault.get(i)
+                self._incident(f"node {i} died by itself ({self.nodes.how_it_ended(i)}){when}"
+                               + (f"; the last fault on it was {last}" if last else "")
+                               + _tail(self.nodes.log_tail(i)))
+            try:
+                self.nodes.restart(i)
+            except ProcessError as e:
+                errors.append(f"restart: {e}")
+                self._killed.add(i)  # retried at the next heal, reported once
+                continue
+            self._killed.discard(i)
+        return errors
+
     def wait_serving(self, timeout: float = SERVE_TIMEOUT) -> list[int]:
-        """Wait until every node answers (at most ``timeout``); the nodes that do not."""
+        """Wait until every node answers (at most ``timeout``), starting again a node that
+        dies meanwhile (e.g. just after its SIGCONT); the nodes that do not answer."""
         deadline = time.monotonic() + timeout
         while True:
+            for err in self._revive(" after the heal"):
+                self._event("incident", "-", err)
             silent = [i for i in self.ids if not self.serving(i)]
             if not silent or time.monotonic() >= deadline or self.stop.is_set():
                 return silent
