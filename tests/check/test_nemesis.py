@@ -208,3 +208,23 @@ def test_a_node_that_dies_in_the_final_phase_is_an_incident_once() -> None:
     (incident,) = n.incidents
     assert "node 2 died by itself (SIGABRT) in the final phase" in incident
     assert n.cleanup(restart=True) == [] and procs.state[2] == "running"
+
+
+def test_a_node_that_dies_just_after_its_heal_is_restarted_without_waiting_out_the_heal() -> None:
+    procs, ipt = FakeProcesses(), FakeIptables()
+    dies = {2}
+
+    def serving(i: int) -> bool:
+        if i in dies:  # aborts on resume, a moment after SIGCONT
+            dies.discard(i)
+            procs.state[i] = "dead"
+            return False
+        return procs.state[i] == "running"
+
+    n = Nemesis(["pause"], IDS, nodes=procs, firewall=Firewall("multiraft-nemesis-1", run=ipt),
+                endpoints=ENDPOINTS, serving=serving)
+    t0 = time.monotonic()
+    assert n.wait_serving(timeout=20) == []
+    assert time.monotonic() - t0 < 5 and procs.restarts == [2]
+    (incident,) = n.incidents
+    assert "node 2 died by itself (SIGABRT) after the heal" in incident
