@@ -1,27 +1,37 @@
-"""``LocalCluster``: N node processes on 127.0.0.1, each ``python -m multiraft.cli.node``.
+"""``LocalCluster``: N node processes on loopback, each ``python -m multiraft.cli.node``.
 
-Used by ``multiraft-cluster``, the benchmarks and the tests. Node i listens for raft on
-``base_port + i`` and for clients on ``base_port + 100 + i`` (and, with ``metrics=True``, serves
-Prometheus metrics on ``base_port + 200 + i``); its data lives in ``DIR/node-i``.
-Restarting on the same DIR brings the same cluster back with its data.
+Used by ``multiraft-cluster``, ``multiraft check --local``, the benchmarks and the tests. Node i
+listens on its host (127.0.0.1 for every node, or ``hosts[i - 1]``: ``multiraft check`` puts
+node i on 127.0.0.(i+1) so that iptables rules can cut it off) for raft on ``base_port + i``
+and for clients on ``base_port + 100 + i`` (and, with ``metrics=True``, serves Prometheus
+metrics on ``base_port + 200 + i``); its data lives in ``DIR/node-i``. ``free_base_port``
+finds a base port whose ports are all free. Restarting on the same DIR brings the same cluster
+back with its data.
+
+``stop`` also stops a node process that another program restarted in this cluster and wrote
+into ``DIR/cluster.json`` (``multiraft check --cluster DIR`` restarts the nodes it kills).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from . import pids
 from .client import Client
 from .errors import ClientError
 
-__all__ = ["LocalCluster", "NodeProcess"]
+__all__ = ["LocalCluster", "NodeProcess", "free_base_port"]
 
 #: how a node process starts: the installed package, wherever it is (a wheel has no bin/)
 NODE_COMMAND = (sys.executable, "-m", "multiraft.cli.node")
@@ -36,6 +46,31 @@ class NodeProcess:
     metrics: str | None = None  # the Prometheus endpoint, if the cluster runs them
 
 
+#: a node's ports: raft, client and metrics, at these offsets from ``base_port + i``
+PORT_OFFSETS = (0, 100, 200)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port(hosts: Sequence[str], low: int = 20_000, high: int = 40_000) -> int:
+    """A base port P whose raft, client and metrics ports of node i (P+i, P+100+i, P+200+i on
+    ``hosts[i - 1]``) are all free now; RuntimeError after 200 tries."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(low, high, 10)
+        if all(_port_free(host, base + off + i) for i, host in enumerate(hosts, 1)
+               for off in PORT_OFFSETS):
+            return base
+    raise RuntimeError(f"no free port range for {list(hosts)}")
+
+
 class LocalCluster:
     """Invariant: ``procs[i]`` is the running process of node i (absent once stopped)."""
 
@@ -43,9 +78,13 @@ class LocalCluster:
                  base_port: int = 7100, design: str = "actors", tick_ms: int = 100,
                  fsync: bool = True, engine: str = "rocksdb", log_level: str = "WARNING",
                  extra_args: list[str] | None = None, metrics: bool = False,
-                 keys: str | None = None) -> None:
+                 keys: str | None = None, hosts: Sequence[str] | None = None) -> None:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
+        if hosts is not None and len(hosts) != nodes:
+            raise ValueError(f"{nodes} nodes need {nodes} hosts, got {list(hosts)}")
+        #: node i's host is ``hosts[i - 1]``; every node on 127.0.0.1 by default
+        self.hosts = list(hosts) if hosts is not None else ["127.0.0.1"] * nodes
         self.dir = Path(directory).resolve()
         self.ids = list(range(1, nodes + 1))
         self.ranges = ranges
@@ -61,14 +100,17 @@ class LocalCluster:
         self.metrics = metrics
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
+    def host(self, i: int) -> str:
+        return self.hosts[i - 1]
+
     def raft_addr(self, i: int) -> str:
-        return f"127.0.0.1:{self.base_port + i}"
+        return f"{self.host(i)}:{self.base_port + i}"
 
     def client_addr(self, i: int) -> str:
-        return f"127.0.0.1:{self.base_port + 100 + i}"
+        return f"{self.host(i)}:{self.base_port + 100 + i}"
 
     def metrics_addr(self, i: int) -> str | None:
-        return f"127.0.0.1:{self.base_port + 200 + i}" if self.metrics else None
+        return f"{self.host(i)}:{self.base_port + 200 + i}" if self.metrics else None
 
     @property
     def client_addrs(self) -> list[str]:
@@ -171,12 +213,32 @@ class LocalCluster:
             p.wait()
 
     def stop(self) -> None:
-        """Stop every node: SIGTERM (graceful), SIGKILL after 30 s."""
+        """Stop every node: SIGTERM (graceful), SIGKILL after 30 s; the nodes another program
+        restarted in this cluster too (see the module docstring)."""
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
         for i in list(self.procs):
             self.kill(i, signal.SIGTERM)
+        for pid in self._restarted_elsewhere():
+            pids.stop(pid)
+
+    def _restarted_elsewhere(self) -> list[int]:
+        """Running pids in ``cluster.json`` that are none of ours: node processes of this
+        cluster (their argv names the node's data dir) another program started."""
+        try:
+            nodes = json.loads((self.dir / "cluster.json").read_text())["nodes"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+        found = []
+        for n in nodes:
+            pid, data_dir = n.get("pid"), str(self.dir / f"node-{n.get('id')}")
+            if not isinstance(pid, int) or not pids.alive(pid):
+                continue
+            argv = pids.cmdline(pid) or []
+            if any(a == "--data-dir" and b == data_dir for a, b in zip(argv, argv[1:])):
+                found.append(pid)
+        return found
 
     def __enter__(self) -> LocalCluster:
         return self.start()

@@ -29,6 +29,7 @@ and handed to the ``Handler`` on the transport thread.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import logging
 import os
 import threading
@@ -90,6 +91,21 @@ def _endpoint(address: str) -> str:
     """``host:port`` -> a zmq tcp endpoint; port 0 binds a free port."""
     host, _, port = address.rpartition(":")
     return f"tcp://{host}:{'*' if port == '0' else port}"
+
+
+def _peer_endpoint(listen: str, address: str) -> str:
+    """The endpoint a node connects to a peer at: from its own listen address when that is one
+    IPv4 address (not a wildcard or a name), so its raft traffic leaves from the address peers
+    know it by (a node on 127.0.0.2 is seen as 127.0.0.2, not as 127.0.0.1; partitions made
+    with iptables rules on the nodes' addresses rely on it)."""
+    host = listen.rpartition(":")[0]
+    try:
+        source = ipaddress.ip_address(host)
+    except ValueError:
+        return _endpoint(address)
+    if source.version != 4 or source.is_unspecified:
+        return _endpoint(address)
+    return f"tcp://{host}:0;{address}"
 
 
 class Transport:
@@ -342,7 +358,7 @@ class Transport:
             s.curve_secretkey = self._curve.secret_key
             s.curve_publickey = self._curve.public_key
             s.curve_serverkey = key
-        s.connect(_endpoint(address))
+        s.connect(_peer_endpoint(self.address, address))
         self._peers[node_id] = s
 
     def _disconnect_peer(self, node_id: int) -> None:

@@ -20,6 +20,11 @@
           [--idle-ranges 1000,10000] [--idle-seconds S] [--no-pysyncobj] [--quick]
                                       start its own 3-process clusters and compare the actor
                                       and lock designs (and PySyncObj): JSON, markdown, PNGs
+    check [--seconds S] [--clients N] [--nemesis partition,kill,pause] [--local [--dir DIR]
+          [--design actors|locks]] [--seed N] | check --history FILE
+                                      clients doing put/get/cas while a nemesis partitions,
+                                      kills and pauses nodes; prints whether the history is
+                                      linearizable (exit 0 yes, 1 no, 3 could not run)
 
 Where it connects: see ``multiraft.cli.addresses``. The global flags may come before or after
 the command. Keys and values on the command line are UTF-8 (undecodable argv bytes are kept
@@ -207,6 +212,26 @@ def cmd_keys_gen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """``multiraft check``: see ``multiraft.check.command``."""
+    from multiraft.check.command import CheckOptions, CheckUsageError, run
+    from multiraft.check.nemesis import parse_nemeses
+    try:
+        nemesis = parse_nemeses(args.nemesis)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    options = CheckOptions(
+        seconds=args.seconds, clients=args.clients, nemesis=nemesis, local=args.local,
+        dir=args.dir, design=args.design, addr=getattr(args, "addr", None),
+        cluster=getattr(args, "cluster", None), json=args.json,
+        timeout=getattr(args, "timeout", 5.0), history=args.history, seed=args.seed,
+        curve=lambda addrs: _curve(args, addrs))
+    try:
+        return run(options)
+    except CheckUsageError as e:
+        raise UsageError(str(e)) from None
+
+
 def cmd_bench(c: Client, args: argparse.Namespace) -> int:
     from .bench import print_summary, run_bench
     inflight, ranges = args.inflight or [64], args.ranges or [None]
@@ -308,6 +333,37 @@ def _parser() -> _Parser:
                      help="a one-minute smoke run of the harness (tiny matrix)")
     cmp.add_argument("--base-port", type=int, default=7800,
                      help="cluster ports: raft base+i, clients base+100+i")
+    sp = command("check", "is the cluster linearizable under faults? clients do put/get/cas "
+                          "while a nemesis partitions, kills and pauses nodes; then the "
+                          "history's verdict", cmd_check)
+    sp.epilog = (
+        "kill and pause signal the nodes by pid: against a cluster this command did not "
+        "start they need --cluster DIR (the pids in its cluster.json, written by "
+        "multiraft-cluster); a killed node is started again as it was. partition inserts "
+        "iptables rules (root, the iptables program) between the nodes' addresses, so it "
+        "needs every node on its own loopback address (127.0.0.x): --local runs node i on "
+        "127.0.0.(i+1); a multiraft-cluster (every node on 127.0.0.1) cannot be partitioned. "
+        "split and move come with range splits and membership changes. Exit status: 0 "
+        "linearizable, 1 not (the history is saved as JSON, its path printed), 2 usage, "
+        "3 could not run (cluster unreachable, nemesis not applicable, checker gave up).")
+    sp.add_argument("--seconds", type=float, default=30.0,
+                    help="how long the clients run (default 30; each requested nemesis runs "
+                         "at least once from 10 s on)")
+    sp.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
+    sp.add_argument("--nemesis", default="partition,kill,pause", metavar="NAME[,NAME...]",
+                    help="faults: partition, kill, pause (default: all three), or none")
+    sp.add_argument("--local", action="store_true",
+                    help="start a 3-node cluster on 127.0.0.2-4 (free ports) for the check, "
+                         "stop it at the end")
+    sp.add_argument("--dir", default=None,
+                    help="--local: the cluster's folder (default: a temporary one); a failing "
+                         "history is saved there")
+    sp.add_argument("--design", choices=["actors", "locks"], default=None,
+                    help="--local: the node design (default actors)")
+    sp.add_argument("--seed", type=int, default=None, help="seed of the nemesis' and clients' "
+                                                           "random choices")
+    sp.add_argument("--history", default=None, metavar="FILE",
+                    help="check a saved history (JSON) again instead of running a workload")
     return p
 
 
@@ -349,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         command: Callable[..., int] = args.fn
         if command is cmd_keys_gen:
             return cmd_keys_gen(args)
+        if command is cmd_check:
+            return cmd_check(args)
         if command is cmd_bench and args.compare:
             from .bench import run_compare_command
             return run_compare_command(args)

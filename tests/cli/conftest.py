@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,31 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from multiraft import local_cluster
 from tests.support.quick_start import NODE_LINE, pid_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "bin"
 
 
-
-def _ports_free(ports: list[int]) -> bool:
-    for port in ports:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
 def free_base_port(nodes: int = 3) -> int:
-    """A base port P whose P+i, P+100+i and P+200+i (i = 1..nodes) are free now."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 40_000, 10)
-        if _ports_free([base + off + i for off in (0, 100, 200) for i in range(1, nodes + 1)]):
-            return base
-    raise RuntimeError("no free port range")
+    """A base port P whose P+i, P+100+i and P+200+i (i = 1..nodes) are free on 127.0.0.1 now."""
+    return local_cluster.free_base_port(["127.0.0.1"] * nodes)
 
 
 def run(program: str, *args: str, env: dict[str, str] | None = None,

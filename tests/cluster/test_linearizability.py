@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from multiraft import ClientError, Timeout
-from tests.support.history import HistoryRecorder, OpKind
-from tests.support.linearizability import check_linearizable
+from multiraft.check.history import HistoryRecorder, OpKind
+from multiraft.check.linearizability import check_linearizable
 
 from .conftest import Cluster, key_in, wait_until
 

@@ -1,5 +1,3 @@
-"""Shared helpers for the test suite: client-history recording and the linearizability checker.
-
-Import as ``from tests.support.history import HistoryRecorder`` and
-``from tests.support.linearizability import check_linearizable``.
-"""
+"""Shared helpers for the test suite: a scripted stand-in for a node's client endpoint
+(``fake_node``) and the README's quick start checked end to end (``quick_start``). The history
+recorder and the linearizability checker are a product feature: ``multiraft.check``."""

@@ -5,7 +5,6 @@ its summary, keeps serving, and stops everything on Ctrl-C (SIGINT). Used from a
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import signal
@@ -15,16 +14,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from multiraft.pids import alive as pid_alive
+
 #: ``node ID client=HOST:PORT raft=HOST:PORT pid=PID``, as multiraft-cluster prints it.
 NODE_LINE = re.compile(r"^node (\d+) client=(\S+:\d+) raft=(\S+:\d+) pid=(\d+)$")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def check_quick_start(command: Sequence[str], data_dir: Path, *, cwd: Path,

@@ -3,7 +3,7 @@
 A history is a list of :class:`Operation`: what a client asked (kind and arguments), what it got
 back, and the monotonic-clock interval ``[call_ns, return_ns]`` within which the operation must
 have taken effect. :class:`HistoryRecorder` is what concurrent client threads write to while a
-test runs; the checker (``tests.support.linearizability``) reads the finished list.
+test runs; the checker (``multiraft.check.linearizability``) reads the finished list.
 
 An operation whose outcome the client never learned (it timed out, the connection dropped) is
 recorded with ``return_ns = math.inf`` and ``output = UNKNOWN_OUTPUT``: it may have taken effect
@@ -78,7 +78,8 @@ class Operation:
     @property
     def key(self) -> Hashable:
         """The single key this operation touches; histories are partitioned by it."""
-        return self.args[0]
+        key: Hashable = self.args[0]
+        return key
 
     @property
     def outcome_known(self) -> bool:

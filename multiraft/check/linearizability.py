@@ -1,7 +1,7 @@
 """Linearizability checker for KV client histories, in the style of Porcupine.
 
 What: decide whether a concurrent history of put / get / delete / cas operations (see
-``tests.support.history``) is linearizable with respect to a sequential single-register-per-key
+``multiraft.check.history``) is linearizable with respect to a sequential single-register-per-key
 model. Why: the cluster tests run many clients against a store whose leaders are killed and
 restarted; "every reply looked plausible" is not evidence, a linearizability check is.
 
@@ -38,7 +38,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support.history import UNKNOWN_OUTPUT, OpKind, Operation
+from multiraft.check.history import UNKNOWN_OUTPUT, OpKind, Operation
 
 __all__ = ["Verdict", "CheckResult", "check_linearizable", "partition_by_key", "kv_step"]
 
@@ -154,7 +154,9 @@ def partition_by_key(history: Iterable[Operation]) -> dict[Hashable, list[Operat
 class _Event:
     """A call or return event in the search's doubly linked list.
 
-    A call event's ``match`` is its return event; a return event's ``match`` is ``None``.
+    A call event's ``match`` is its return event; a return event's ``match`` is ``None``. The
+    list runs from a head sentinel to a tail sentinel, so every real event has a ``prev`` and a
+    ``next`` (a sentinel points at itself where it has no neighbour).
     """
 
     __slots__ = ("op_id", "match", "prev", "next")
@@ -162,8 +164,8 @@ class _Event:
     def __init__(self, op_id: int, match: _Event | None = None) -> None:
         self.op_id = op_id
         self.match = match
-        self.prev: _Event | None = None
-        self.next: _Event | None = None
+        self.prev: _Event = self
+        self.next: _Event = self
 
 
 def _linked_events(ops: Sequence[Operation]) -> _Event:
@@ -177,25 +179,32 @@ def _linked_events(ops: Sequence[Operation]) -> _Event:
         event = returns[i] if is_return else calls[i]
         event.prev, prev.next = prev, event
         prev = event
+    tail = _Event(-1)
+    tail.prev, prev.next = prev, tail
     return head
+
+
+def _return_of(call: _Event) -> _Event:
+    ret = call.match
+    if ret is None:
+        raise AssertionError(f"event of operation {call.op_id} is a return, not a call")
+    return ret
 
 
 def _lift(call: _Event) -> None:
     """Unlink a call event and its return event: the operation is linearized."""
     call.prev.next = call.next
     call.next.prev = call.prev  # a call is always followed, at least by its return
-    ret = call.match
+    ret = _return_of(call)
     ret.prev.next = ret.next
-    if ret.next is not None:
-        ret.next.prev = ret.prev
+    ret.next.prev = ret.prev
 
 
 def _unlift(call: _Event) -> None:
     """Undo :func:`_lift` of ``call`` (in reverse order, so adjacent events relink right)."""
-    ret = call.match
+    ret = _return_of(call)
     ret.prev.next = ret
-    if ret.next is not None:
-        ret.next.prev = ret
+    ret.next.prev = ret
     call.prev.next = call
     call.next.prev = call
 

@@ -1,4 +1,4 @@
-"""Tests of the linearizability checker and the history recorder (tests/support).
+"""Tests of the linearizability checker and the history recorder (multiraft.check).
 
 Known-good and known-bad hand-written histories, a concurrent recorder run against a locked dict,
 property tests on histories generated from a real sequential dict run under random concurrent
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support.history import UNKNOWN_OUTPUT, HistoryRecorder, OpKind, Operation
-from tests.support.linearizability import CheckResult, Verdict, check_linearizable
+from multiraft.check.history import UNKNOWN_OUTPUT, HistoryRecorder, OpKind, Operation
+from multiraft.check.linearizability import CheckResult, Verdict, check_linearizable
 
 INF = math.inf
 NEVER_WRITTEN = "never-written"
