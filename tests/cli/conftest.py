@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,3 +83,28 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess
     while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [p for p in pids if pid_alive(p)], "node processes outlived multiraft-cluster"
+
+
+def start_node_until_ready(args: list[str],
+                           timeout: float = 60.0) -> tuple[subprocess.Popen[str], str]:
+    """``bin/multiraft-node ARGS`` once it has logged that it is ready: (process, that line).
+    Its stderr is drained from then on, so the node never blocks on a full pipe."""
+    proc = subprocess.Popen([sys.executable, str(BIN / "multiraft-node"), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stderr is not None
+    err = proc.stderr
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    try:
+        seen = []
+        while True:
+            line = err.readline()
+            if not line:
+                raise AssertionError(f"multiraft-node exited {proc.wait()}: {''.join(seen)}")
+            seen.append(line)
+            if " ready (pid " in line:
+                break
+    finally:
+        watchdog.cancel()
+    threading.Thread(target=err.read, daemon=True).start()
+    return proc, line

@@ -7,13 +7,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 import zmq
 
-from .conftest import BIN, ROOT, free_base_port, run
+from .conftest import BIN, ROOT, free_base_port, run, start_node_until_ready
 
 
 def node_fails(*args: str, fragment: str) -> None:
@@ -40,28 +39,6 @@ def test_node_on_a_foreign_data_dir_exits_1(cluster):
                "--data-dir", str(cluster.dir / "node-1"), fragment="belongs to node 1")
 
 
-def start_node_until_ready(args: list[str], timeout: float = 60.0) -> subprocess.Popen[str]:
-    """``bin/multiraft-node ARGS``, returned once it has logged that it is ready."""
-    proc = subprocess.Popen([sys.executable, str(BIN / "multiraft-node"), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    watchdog = threading.Timer(timeout, proc.kill)
-    watchdog.start()
-    try:
-        seen = []
-        while True:
-            line = proc.stderr.readline()
-            if not line:
-                raise AssertionError(f"multiraft-node exited {proc.wait()}: {''.join(seen)}")
-            seen.append(line)
-            if " ready (pid " in line:
-                break
-    finally:
-        watchdog.cancel()
-    # keep draining stderr so the node never blocks on a full pipe
-    threading.Thread(target=proc.stderr.read, daemon=True).start()
-    return proc
-
-
 @pytest.mark.parametrize("wipe", ["engine dir removed", "engine dir emptied"])
 def test_node_with_ident_but_a_wiped_engine_exits_1_before_contacting_peers(tmp_path, wipe):
     """Amnesia (issue 12, defect 3): a node whose IDENT survived but whose engine was wiped
@@ -73,7 +50,7 @@ def test_node_with_ident_but_a_wiped_engine_exits_1_before_contacting_peers(tmp_
     args = ["--id", "1", "--listen", f"127.0.0.1:{base + 1}", "--client", f"127.0.0.1:{base + 101}",
             "--peers", ",".join(f"{n}={a}" for n, a in peers.items()), "--data-dir", str(data),
             "--ranges", "2", "--tick-ms", "50"]
-    first = start_node_until_ready(args)
+    first, _ = start_node_until_ready(args)
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=60) == 0
     assert (data / "IDENT").exists() and (data / "engine" / "CURRENT").exists()

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-import threading
 import urllib.request
 
 import pytest
 
-from .conftest import BIN, ROOT, free_base_port, run
+from .conftest import free_base_port, run, start_node_until_ready
 
 
 @pytest.mark.parametrize("flag", ["--listen", "--client"])
@@ -26,27 +24,6 @@ def test_a_public_address_without_keys_or_insecure_is_a_usage_error(flag: str, a
     assert addr in lines[0] and "--keys" in lines[0] and "--insecure" in lines[0], lines[0]
 
 
-def _start(args: list[str], timeout: float = 60.0) -> tuple[subprocess.Popen[str], str]:
-    """``bin/multiraft-node ARGS`` and its "ready" log line, once it logged it."""
-    proc = subprocess.Popen([sys.executable, str(BIN / "multiraft-node"), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    watchdog = threading.Timer(timeout, proc.kill)
-    watchdog.start()
-    try:
-        seen = []
-        while True:
-            line = proc.stderr.readline()  # type: ignore[union-attr]
-            if not line:
-                raise AssertionError(f"multiraft-node exited {proc.wait()}: {''.join(seen)}")
-            seen.append(line)
-            if " ready (pid " in line:
-                break
-    finally:
-        watchdog.cancel()
-    threading.Thread(target=proc.stderr.read, daemon=True).start()  # type: ignore[union-attr]
-    return proc, line
-
-
 def _stop(proc: subprocess.Popen[str]) -> int:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -58,7 +35,7 @@ def _stop(proc: subprocess.Popen[str]) -> int:
 
 
 def test_insecure_lets_a_node_bind_every_interface() -> None:
-    proc, ready = _start(["--id", "1", "--listen", "0.0.0.0:0", "--client", "0.0.0.0:0",
+    proc, ready = start_node_until_ready(["--id", "1", "--listen", "0.0.0.0:0", "--client", "0.0.0.0:0",
                           "--engine", "memory", "--ranges", "1", "--insecure"])
     assert _stop(proc) == 0
     assert "raft 0.0.0.0:" in ready, ready
@@ -66,7 +43,7 @@ def test_insecure_lets_a_node_bind_every_interface() -> None:
 
 def test_a_bare_metrics_port_binds_loopback() -> None:
     port = free_base_port(1) + 201
-    proc, ready = _start(["--id", "1", "--listen", "127.0.0.1:0", "--client", "127.0.0.1:0",
+    proc, ready = start_node_until_ready(["--id", "1", "--listen", "127.0.0.1:0", "--client", "127.0.0.1:0",
                           "--engine", "memory", "--ranges", "1", "--metrics", str(port)])
     try:
         assert f"metrics 127.0.0.1:{port}," in ready, ready
