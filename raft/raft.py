@@ -20,7 +20,6 @@ from .log import RaftLog
 from .progress import Progress, ProgressState
 from .quorum import VoteResult
 from .read_only import ReadOnly
-from .sizing import payload_size
 from .tracker import ProgressTracker, TrackerConfig
 from .types import (NONE, ConfChange, ConfChangeV2, ConfState, Entry, EntryType, HardState,
                     Message, MessageType as MT, ReadState, Snapshot, SoftState, StateType,

@@ -22,7 +22,6 @@ from multiraft.raft.types import ConfState, Entry, HardState, Snapshot, Snapshot
 from . import keys
 from .engine import Engine, WriteBatch
 from .errors import StorageCorruptionError
-from .range_descriptor import encode_descriptor
 from .records import (AppliedState, TruncatedState, decode_applied_state, decode_entry,
                       decode_hard_state, decode_truncated_state, encode_entry, encode_hard_state,
                       encode_truncated_state)

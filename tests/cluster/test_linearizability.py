@@ -15,7 +15,7 @@ from multiraft import ClientError, Timeout
 from multiraft.check.history import HistoryRecorder, OpKind
 from multiraft.check.linearizability import check_linearizable
 
-from .conftest import Cluster, key_in, wait_until
+from .conftest import Cluster, key_in
 
 RANGES = 64
 KEYS_PER_RANGE = 4

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multiraft.raft.types import LOCAL_MESSAGES, Entry, Message, MessageType
+from multiraft.raft.types import LOCAL_MESSAGES, Message, MessageType
 from multiraft.transport import (DecodeError, decode_frame, decode_request, decode_response,
                        encode_request, encode_response)
 from multiraft.transport.codec import (VERSION, FrameKind, heartbeats_frame, raft_frame, raft_item,
