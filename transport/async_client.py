@@ -63,8 +63,15 @@ class AsyncClientConnection:
         if self._reader is None:
             self._reader = asyncio.ensure_future(self._read())
         try:
-            await sock.send(encode_request(ClientRequest(request_id, op, args, client_id, seq)))
+            try:
+                # Never wait: the node may have gone since the check (no pipe left to queue on).
+                await sock.send(encode_request(ClientRequest(request_id, op, args, client_id,
+                                                             seq)), zmq.NOBLOCK)
+            except zmq.Again:
+                raise NotConnected(f"connection to {self.address} lost before sending") from None
             return await asyncio.wait_for(fut, timeout)
+        except NotConnected:
+            raise
         except TimeoutError:
             raise TimeoutError(f"no response to {op.name} request {request_id} "
                                f"within {timeout}s") from None

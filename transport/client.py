@@ -69,7 +69,12 @@ class ClientConnection:
         # moment, and fail fast for a node that is not there.
         if not self._socket.poll(min(self._connect_wait_ms, int(timeout * 1000)), zmq.POLLOUT):
             raise NotConnected(f"not connected to {self.address}")
-        self._socket.send(encode_request(ClientRequest(request_id, op, args, client_id, seq)))
+        try:
+            # Never block: the node may have gone between the check and the send (no pipe left).
+            self._socket.send(encode_request(ClientRequest(request_id, op, args, client_id, seq)),
+                              zmq.NOBLOCK)
+        except zmq.Again:
+            raise NotConnected(f"connection to {self.address} lost before sending") from None
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             if not self._socket.poll(int(left * 1000) + 1):
