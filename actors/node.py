@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 import pykka
 
 from multiraft.replica.counters import ReplicaCounters
-from multiraft.replica.env import ReplicaServices
-from multiraft.replica.limits import PendingLimit
 from multiraft.replica.snapshot_sender import SnapshotSender
 from multiraft.store.counters import WriterCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
@@ -73,12 +71,8 @@ class ActorNode(NodeLifecycle):
         self.timer = TimerActor.start(self.store, self.fail)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
         self.snapshots = SnapshotSender(self.transport, node_id=c.node_id).start()
-        svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats, self.snapshots,
-                              c.election_ticks, c.heartbeat_ticks, c.fsync,
-                              log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
-                              max_scan_bytes=c.max_scan_bytes,
-                              range_quota_bytes=c.range_quota_bytes, counters=replica_counters,
-                              pending_limit=PendingLimit(c.max_pending_requests))
+        svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots,
+                                 replica_counters)
         actors = NodeActors(self.writer, self.store, self.timer, self.fail)
         runtime = self.runtime
 

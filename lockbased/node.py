@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from multiraft.replica.core import ReplicaCore
 from multiraft.replica.counters import ReplicaCounters
-from multiraft.replica.env import ReplicaServices
-from multiraft.replica.limits import PendingLimit
 from multiraft.replica.snapshot_sender import SnapshotSender
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import NodeFailure, NodeLifecycle, StopStep
@@ -61,12 +59,8 @@ class LockNode(NodeLifecycle):
         writer = self.writer = GroupCommitWriter(engine, self.fail)
         writer.start()
         self.snapshots = SnapshotSender(self.transport, node_id=c.node_id).start()
-        svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats, self.snapshots,
-                              c.election_ticks, c.heartbeat_ticks, c.fsync,
-                              log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
-                              max_scan_bytes=c.max_scan_bytes,
-                              range_quota_bytes=c.range_quota_bytes, counters=replica_counters,
-                              pending_limit=PendingLimit(c.max_pending_requests))
+        svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots,
+                                 replica_counters)
 
         def make(range_id: int, replica_id: int, campaign: bool) -> LockedReplica:
             return LockedReplica(svc, store, writer, range_id, replica_id, campaign)

@@ -20,7 +20,9 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (``X as X``: re-
     from multiraft.errors import RangeKeyMismatch as RangeKeyMismatch
     from multiraft.errors import RangeNotFound as RangeNotFound
     from multiraft.errors import Refused as Refused
+    from multiraft.errors import SessionExpired as SessionExpired
     from multiraft.errors import Timeout as Timeout
+    from multiraft.errors import TooManySessions as TooManySessions
     from multiraft.errors import Unavailable as Unavailable
     from multiraft.node import Node as Node
     from multiraft.store.config import NodeConfig as NodeConfig
@@ -39,10 +41,13 @@ _EXPORTS = {
     "RangeNotFound": "multiraft.errors",
     "RangeKeyMismatch": "multiraft.errors",
     "Refused": "multiraft.errors",
+    "SessionExpired": "multiraft.errors",
+    "TooManySessions": "multiraft.errors",
 }
 
 __all__ = ["Busy", "Client", "ClientError", "CommandTooLarge", "Node", "NodeConfig", "NotLeader",
-           "RangeKeyMismatch", "RangeNotFound", "Refused", "Timeout", "Unavailable"]
+           "RangeKeyMismatch", "RangeNotFound", "Refused", "SessionExpired", "Timeout",
+           "TooManySessions", "Unavailable"]
 
 
 def __getattr__(name: str) -> Any:

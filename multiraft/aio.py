@@ -171,7 +171,8 @@ class Client:
                 raise attempts.closed()
             try:
                 resp = await self._conn(attempts.target).request(
-                    attempts.op, args, timeout=attempts.try_timeout(), client_id=cid, seq=seq)
+                    attempts.op, args, timeout=attempts.try_timeout(), client_id=cid, seq=seq,
+                    register=attempts.register)
             except NotConnected:
                 attempts.unanswered(sent=False)
                 continue

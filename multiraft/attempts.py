@@ -7,6 +7,9 @@ error to raise when time is up. The blocking ``Client`` and the asyncio ``multir
 drive the same two classes, so they retry, redirect and give up by the same rules:
 
 - an answer ``OK`` ends the operation; ``REFUSED`` ends it with ``Refused`` (not applied);
+- a write may open its session in the range (``register``) until an attempt went unanswered:
+  a retry of that attempt must find the session that may have applied it, and if it is gone
+  (``SESSION_EXPIRED``) the operation ends in ``SessionExpired``, a ``Timeout``;
 - ``NOT_LEADER`` with a known leader goes there at once; other retryable answers try the next
   address, pausing after each full round (``BUSY`` backs off at once);
 - time is up: ``Timeout`` if any attempt went unanswered after it was sent (it may have
@@ -25,7 +28,7 @@ from multiraft.transport.client_protocol import (DEFAULT_MAX_COMMAND_BYTES, Clie
                                                  ClientResponse, ClientStatus, command_bytes)
 
 from .errors import (Busy, ClientError, CommandTooLarge, NotLeader, RangeKeyMismatch,
-                     RangeNotFound, Refused, Timeout, Unavailable)
+                     RangeNotFound, Refused, SessionExpired, Timeout, TooManySessions, Unavailable)
 from .routing import RangeCache
 
 __all__ = ["ClientRouting", "Attempts", "ScanCursor"]
@@ -120,6 +123,11 @@ class Attempts:
         self.target = r.avoid_suspect(r.cache.leader_addr(self.key) or next(self._rotation),
                                       self._rotation)
 
+    @property
+    def register(self) -> bool:
+        """Whether the next attempt may open the client's session in the key's range."""
+        return not self.in_doubt
+
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
 
@@ -156,6 +164,10 @@ class Attempts:
             raise Refused(f"{self.op.name} {self.key!r}: {resp.result}")
         if st is ClientStatus.TOO_LARGE:
             raise CommandTooLarge(f"{self.op.name} {self.key[:64]!r}: {resp.result}")
+        if st is ClientStatus.SESSION_EXPIRED:
+            raise SessionExpired(f"{self.op.name} {self.key!r}: outcome unknown: {resp.result}")
+        if st is ClientStatus.SESSIONS_FULL:
+            raise TooManySessions(f"{self.op.name} {self.key!r}: {resp.result}")
         what = f"{self.op.name} {self.key!r}"
         if st is ClientStatus.NOT_LEADER:
             hinted = routing.cache.node_addrs.get(resp.result)

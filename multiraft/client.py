@@ -176,7 +176,8 @@ class Client:
                 raise attempts.closed()
             try:
                 resp = self._conn(attempts.target).request(
-                    op, args, timeout=attempts.try_timeout(), client_id=cid, seq=seq)
+                    op, args, timeout=attempts.try_timeout(), client_id=cid, seq=seq,
+                    register=attempts.register)
             except NotConnected:
                 attempts.unanswered(sent=False)
                 continue

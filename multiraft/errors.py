@@ -9,8 +9,10 @@ applied at most once).
 
     ClientError
     ├── Timeout               no answer in time: outcome unknown
+    │   └── SessionExpired    a retry found its session gone: outcome unknown
     ├── Refused               the cluster will never apply this request as sent
-    │   └── CommandTooLarge   a write over max_command_bytes (1.5 MiB by default)
+    │   ├── CommandTooLarge   a write over max_command_bytes (1.5 MiB by default)
+    │   └── TooManySessions   the range holds max_sessions client sessions already
     └── Unavailable           every attempt was refused before it applied; retry later
         ├── NotLeader         the nodes asked do not lead the key's range (an election?)
         ├── Busy              the range's leader is overloaded or handing over leadership
@@ -23,8 +25,9 @@ attempt was refused, else ``Timeout``.
 
 from __future__ import annotations
 
-__all__ = ["ClientError", "Timeout", "Refused", "CommandTooLarge", "Unavailable", "NotLeader", "Busy",
-           "RangeNotFound", "RangeKeyMismatch"]
+__all__ = ["ClientError", "Timeout", "SessionExpired", "Refused", "CommandTooLarge",
+           "TooManySessions", "Unavailable", "NotLeader", "Busy", "RangeNotFound",
+           "RangeKeyMismatch"]
 
 
 class ClientError(Exception):
@@ -36,6 +39,12 @@ class Timeout(ClientError):
     retrying it with the same client keeps it applied at most once)."""
 
 
+class SessionExpired(Timeout):
+    """A retry of a write reached a range that holds no session for this client any more
+    (idle past the session ttl, by the range's log clock): the retry was not run, but an
+    earlier attempt may have applied before the session expired, so the outcome is unknown."""
+
+
 class Refused(ClientError):
     """The cluster refused the request and will refuse it again (malformed, or a write the state
     machine cannot express): not applied; retrying it as it is cannot help."""
@@ -44,6 +53,11 @@ class Refused(ClientError):
 class CommandTooLarge(Refused):
     """A write whose key and values are over ``max_command_bytes``: refused before it was sent
     (the client's own check) or before it was proposed (the node's)."""
+
+
+class TooManySessions(Refused):
+    """The write would open a client session in a range that holds ``max_sessions`` already:
+    not applied. New sessions open there once idle ones expire."""
 
 
 class Unavailable(ClientError):

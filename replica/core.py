@@ -66,7 +66,7 @@ class ReplicaCore:
         self.range_id = range_id
         self.replica_id = replica_id
         self.storage = ReplicaStorage(svc.engine, range_id)
-        self.sm = KVStateMachine(svc.engine, range_id, max_scan_bytes=svc.max_scan_bytes)
+        self.sm = KVStateMachine(svc.engine, range_id, svc.sessions, svc.max_scan_bytes)
         self.rn = RawNode(Config(
             replica_id, self.storage, election_tick=svc.election_tick,
             heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,
@@ -188,7 +188,7 @@ class ReplicaCore:
             responder.respond(ClientStatus.RANGE_KEY_MISMATCH, (wire_descriptor(d),))
             return
         try:
-            cmd = to_command(req)
+            cmd = to_command(req, int(time.time() * 1000))
         except ValueError as e:
             responder.respond(ClientStatus.REFUSED, str(e))
             return

@@ -15,6 +15,7 @@ from multiraft.storage.engine import Engine, WriteBatch
 from multiraft.storage.range_descriptor import RangeDescriptor
 
 from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
+from multiraft.storage.sessions import SessionLimits
 from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import Heartbeat
 
@@ -57,6 +58,8 @@ class ReplicaServices:
     #: bytes of commands a range's leader may have proposed and not yet applied; a write past
     #: it is answered BUSY, never proposed (raft's max_uncommitted_entries_size: twice this)
     range_quota_bytes: int = DEFAULT_RANGE_QUOTA_BYTES
+    #: client sessions' ttl and bound (cluster-wide: see ``NodeConfig.sessions``)
+    sessions: SessionLimits = field(default_factory=SessionLimits)
     #: the node's counters of refused inputs, shared by all its replicas (any thread)
     counters: ReplicaCounters = field(default_factory=ReplicaCounters)
     #: the node's bound on client requests waiting in its replicas, shared by all of them

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from multiraft.storage.commands import Command, Result, Status
+from multiraft.storage.commands import Command, Op, Result, Status
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus, WireDescriptor
 from multiraft.transport.handler import Responder
@@ -18,27 +18,26 @@ __all__ = ["PendingRequests", "to_command", "respond_result", "wire_descriptor",
 READ_OPS = frozenset({ClientOp.GET, ClientOp.SCAN})
 
 
-def to_command(req: ClientRequest) -> Command:
-    """The KV command for a client request (GET/SCAN become reads, never log entries).
+_OPS = {ClientOp.PUT: Op.PUT, ClientOp.GET: Op.GET, ClientOp.DELETE: Op.DELETE,
+        ClientOp.CAS: Op.CAS, ClientOp.SCAN: Op.SCAN}
+
+
+def to_command(req: ClientRequest, time_ms: int) -> Command:
+    """The KV command for a client request (GET/SCAN become reads, never log entries), stamped
+    with the proposing leader's wall clock ``time_ms`` (for session expiry).
 
     Raises ValueError for a request the state machine cannot express.
     """
-    a = req.args
-    cid, seq = req.client_id, req.seq
-    op = req.op
-    if op == ClientOp.PUT:
-        return Command.put(cid, seq, a[0], a[1])
-    if op == ClientOp.GET:
-        return Command.get(cid, seq, a[0])
-    if op == ClientOp.DELETE:
-        return Command.delete(cid, seq, a[0])
+    a, op = req.args, req.op
+    kv_op = _OPS.get(op)
+    if kv_op is None:
+        raise ValueError(f"{op.name} is not a key operation")
     if op == ClientOp.CAS:
         if a[2] is None:
             raise ValueError("CAS needs a new value")
-        return Command.cas(cid, seq, a[0], a[1], a[2])
-    if op == ClientOp.SCAN:
-        return Command.scan(cid, seq, a[0], a[1] or None, a[2])
-    raise ValueError(f"{op.name} is not a key operation")
+    elif op == ClientOp.SCAN:
+        a = (a[0], a[1] or None, a[2], False)
+    return Command(kv_op, req.client_id, req.seq, a, time_ms, req.register)
 
 
 def wire_descriptor(d: RangeDescriptor) -> WireDescriptor:
@@ -46,10 +45,16 @@ def wire_descriptor(d: RangeDescriptor) -> WireDescriptor:
     return (d.range_id, d.start_key, d.end_key or b"", d.generation)
 
 
+#: the client status of each state-machine status that means "not run"
+_REFUSALS = {Status.ERROR: ClientStatus.REFUSED, Status.SESSION_EXPIRED: ClientStatus.SESSION_EXPIRED,
+             Status.SESSIONS_FULL: ClientStatus.SESSIONS_FULL}
+
+
 def respond_result(responder: Responder, op: ClientOp, res: Result, range_end: bytes | None) -> None:
     """Answer a client with a state-machine result, in the client protocol's shapes."""
-    if res.status == Status.ERROR:
-        responder.respond(ClientStatus.REFUSED, str(res.value))
+    status = res.status
+    if status is not Status.OK and status is not Status.FAILED:
+        responder.respond(_REFUSALS[status], str(res.value))
     elif op == ClientOp.CAS:
         responder.respond(ClientStatus.OK, (res.status == Status.OK, res.value))
     elif op == ClientOp.SCAN:

@@ -17,7 +17,8 @@ from .records import AppliedState, TruncatedState
 from .replica_storage import ReplicaStorage
 from .rocks_engine import RocksEngine
 from .snapshot import SnapshotHeader, SnapshotInstaller, SnapshotSource
-from .state_machine import DedupRecord, KVStateMachine
+from .sessions import DedupRecord, SessionLimits
+from .state_machine import KVStateMachine
 
 __all__ = [
     "bootstrap_range", "Command", "CommandError", "Op", "Result", "Status", "decode_command",
@@ -25,5 +26,5 @@ __all__ = [
     "ReadSnapshot", "WriteBatch", "DataDirError", "SnapshotStreamError",
     "StorageCorruptionError", "StorageError", "MemoryEngine", "RangeDescriptor",
     "load_descriptors", "AppliedState", "TruncatedState", "ReplicaStorage", "RocksEngine",
-    "SnapshotHeader", "SnapshotInstaller", "SnapshotSource", "DedupRecord", "KVStateMachine",
+    "SnapshotHeader", "SnapshotInstaller", "SnapshotSource", "DedupRecord", "SessionLimits", "KVStateMachine",
 ]

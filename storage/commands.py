@@ -1,6 +1,8 @@
 """KV commands (what a proposal's entry data holds) and their results, as msgpack positional arrays.
 
-A command is ``[op, client_id, seq, *args]``:
+A command is ``[op, client_id, seq, time_ms, register, *args]``: ``time_ms`` is the leader's
+wall clock when it proposed the command and ``register`` whether it may open a client session
+(``storage.sessions``).
 
 ======  ===============================================  ===========================================
 op      args                                             result
@@ -16,8 +18,10 @@ SCAN    start: bytes, end: bytes | None, limit: int,     OK, ``[[key, value], ..
         reverse: bool                                    (``end=None``: to the end of the range)
 ======  ===============================================  ===========================================
 
-``client_id`` + ``seq`` make retries idempotent (see ``state_machine``); ``client_id=0`` opts out.
-Any command that fails to decode or validate, or is refused, yields ``Status.ERROR`` with a message.
+``client_id`` + ``seq`` make retries idempotent (see ``sessions``); ``client_id=0`` opts out.
+Any command that fails to decode or validate, or is refused, yields ``Status.ERROR`` with a message;
+a write whose session is gone yields ``SESSION_EXPIRED``, one that would open a session past the
+bound ``SESSIONS_FULL`` (neither ran).
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class Status(IntEnum):
     OK = 0
     FAILED = 1  # a condition (CAS, CPUT) did not hold; the value is the current one
     ERROR = 2  # the command was malformed or refused; the value is a message
+    SESSION_EXPIRED = 3  # not run: the client's session is gone (it may have run before)
+    SESSIONS_FULL = 4  # not run: it would open a session past the range's bound
 
 
 class CommandError(ValueError):
@@ -98,9 +104,12 @@ class Command:
     client_id: int
     seq: int
     args: tuple[Any, ...]
+    time_ms: int = 0
+    register: bool = True
 
     def encode(self) -> bytes:
-        return msgpack.packb([int(self.op), self.client_id, self.seq, *self.args])
+        return msgpack.packb([int(self.op), self.client_id, self.seq, self.time_ms, self.register,
+                              *self.args])
 
     @classmethod
     def put(cls, client_id: int, seq: int, key: bytes, value: bytes) -> Command:
@@ -136,19 +145,22 @@ def decode_command(data: bytes) -> Command:
         arr = msgpack.unpackb(data, use_list=False)
     except Exception as e:  # msgpack raises several unrelated types on bad input
         raise CommandError(f"undecodable command: {e!r}") from None
-    if type(arr) is not tuple or len(arr) < 3:
-        raise CommandError("a command is an array [op, client_id, seq, *args]")
+    if type(arr) is not tuple or len(arr) < 5:
+        raise CommandError("a command is an array [op, client_id, seq, time_ms, register, *args]")
     op = _OPS.get(arr[0]) if type(arr[0]) is int else None
     if op is None:
         raise CommandError(f"unknown op {arr[0]!r}")
-    client_id, seq, args = arr[1], arr[2], arr[3:]
+    client_id, seq, time_ms, register, args = arr[1], arr[2], arr[3], arr[4], arr[5:]
     if not (type(client_id) is int and 0 <= client_id <= _U64_MAX
-            and type(seq) is int and 0 <= seq <= _U64_MAX):
-        raise CommandError("client_id and seq must be unsigned 64-bit integers")
+            and type(seq) is int and 0 <= seq <= _U64_MAX
+            and type(time_ms) is int and 0 <= time_ms <= _U64_MAX):
+        raise CommandError("client_id, seq and time_ms must be unsigned 64-bit integers")
+    if type(register) is not bool:
+        raise CommandError("register must be a bool")
     checks = _ARGS[op]
     if len(args) != len(checks) or not all(check(a) for check, a in zip(checks, args)):
         raise CommandError(f"bad arguments for {op.name}: {args!r}"[:200])
-    return Command(op, client_id, seq, args)
+    return Command(op, client_id, seq, args, time_ms, register)
 
 
 @dataclass(slots=True, frozen=True)

@@ -28,7 +28,8 @@ from .errors import SnapshotStreamError, StorageCorruptionError
 from .range_descriptor import RangeDescriptor, decode_descriptor, encode_descriptor
 from .records import AppliedState, decode_applied_state, encode_applied_state
 from .replica_storage import ReplicaStorage
-from .state_machine import DedupRecord, KVStateMachine, decode_dedup_record
+from .sessions import DedupRecord, decode_dedup_record
+from .state_machine import KVStateMachine
 
 __all__ = ["SnapshotHeader", "SnapshotSource", "SnapshotInstaller", "CHUNK_BYTES"]
 

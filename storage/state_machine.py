@@ -4,19 +4,13 @@ Applying a run of committed entries puts their data writes, the dedup records th
 the new applied state into one batch: once the caller writes it, all of those entries are
 applied, else none of them, so a crash never applies an entry twice or skips one.
 
-Idempotent retries: a write command carries ``(client_id, seq)``; the range keeps, per client,
-the last applied seq and its result (the dedup table, persisted with the data). A command whose
-seq equals the recorded one is a retry of an applied command and gets the recorded result
-without running again; a smaller seq is stale and gets an error. The table is bounded: past
-``max_clients`` the client whose last command is the oldest is forgotten. Eviction depends only
-on the sequence of applied entries, so every replica evicts the same clients.
+Idempotent retries: a write carries its command id ``(client_id, seq)``; the range's
+``SessionTable`` (``sessions``: registered and expired by the log alone, persisted with the data)
+answers a retry of an applied command from its record, never running it twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import msgpack
 from multiraft.raft.types import ConfState, Entry, EntryType
 
 from . import keys
@@ -26,39 +20,9 @@ from .engine import Engine, Reader, WriteBatch
 from .errors import StorageCorruptionError
 from .range_descriptor import RangeDescriptor, decode_descriptor, encode_descriptor
 from .records import AppliedState, decode_applied_state, encode_applied_state
+from .sessions import DedupRecord, SessionLimits, SessionTable, load_dedup_table
 
-__all__ = ["KVStateMachine", "DedupRecord", "encode_dedup_record", "decode_dedup_record",
-           "load_dedup_table"]
-
-
-@dataclass(slots=True, frozen=True)
-class DedupRecord:
-    """A client's last applied write: its ``seq``, the entry ``index`` it was applied at, its
-    ``result``."""
-
-    seq: int
-    index: int
-    result: Result
-
-
-def encode_dedup_record(r: DedupRecord) -> bytes:
-    return msgpack.packb([r.seq, r.index, int(r.result.status), r.result.value])
-
-
-def decode_dedup_record(b: bytes) -> DedupRecord:
-    try:
-        seq, index, status, value = msgpack.unpackb(b)
-        return DedupRecord(int(seq), int(index), Result(Status(status), value))
-    except Exception as e:  # msgpack raises several unrelated types on bad input
-        raise StorageCorruptionError(f"bad dedup record: {e!r}") from None
-
-
-def load_dedup_table(reader: Reader, range_id: int) -> dict[int, DedupRecord]:
-    """A range's dedup table, in eviction order (oldest last command first)."""
-    records = [(keys.client_id_of_dedup_key(k), decode_dedup_record(v))
-               for k, v in reader.scan(*keys.dedup_span(range_id))]
-    records.sort(key=lambda cr: cr[1].index)
-    return dict(records)
+__all__ = ["KVStateMachine"]
 
 
 class KVStateMachine:
@@ -66,28 +30,27 @@ class KVStateMachine:
 
     Invariants (of this view; the engine matches once the caller's batches are written):
       - ``applied`` is the last applied entry; every entry up to it is reflected in the data;
-      - ``_dedup`` maps client id -> its ``DedupRecord``, iterated in ascending ``index``
-        (updated clients move to the end), at most ``max_clients`` entries;
+      - ``sessions`` holds the range's client sessions as of ``applied``;
       - ``descriptor`` is None only for a range not yet initialized (no bootstrap, no snapshot).
 
     Reads go to the engine, so the caller writes each apply batch before the next ``apply``.
     """
 
-    __slots__ = ("range_id", "descriptor", "applied", "max_clients", "max_scan_bytes", "_engine",
-                 "_dedup")
+    __slots__ = ("range_id", "descriptor", "applied", "sessions", "max_scan_bytes", "_engine")
 
-    def __init__(self, engine: Engine, range_id: int, max_clients: int = 1000,
+    def __init__(self, engine: Engine, range_id: int,
+                 sessions: SessionLimits = SessionLimits(),
                  max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES) -> None:
-        """Load the range's applied state, descriptor and dedup table from ``engine``."""
+        """Load the range's applied state, descriptor and sessions from ``engine``."""
         self.range_id = range_id
-        self.max_clients = max_clients
         self.max_scan_bytes = max_scan_bytes
         self._engine = engine
         raw_desc, raw_applied = engine.multi_get([keys.descriptor_key(range_id),
                                                   keys.applied_state_key(range_id)])
         self.descriptor = None if raw_desc is None else decode_descriptor(raw_desc)
         self.applied = AppliedState() if raw_applied is None else decode_applied_state(raw_applied)
-        self._dedup = load_dedup_table(engine, range_id)
+        self.sessions = SessionTable(range_id, sessions, load_dedup_table(engine, range_id),
+                                     self.applied.clock_ms)
 
     def apply(self, batch: WriteBatch, entries: list[Entry],
               conf_state: ConfState | None = None) -> list[Result | None]:
@@ -107,8 +70,6 @@ class KVStateMachine:
                              f"{self.applied.index}")
         results: list[Result | None] = [None] * len(entries)
         pending: dict[bytes, bytes | None] = {}
-        touched: set[int] = set()
-        evicted: set[int] = set()
         for i in range(max(skip, 0), len(entries)):
             e = entries[i]
             if e.type is not EntryType.NORMAL or not e.data:
@@ -118,21 +79,19 @@ class KVStateMachine:
             except CommandError as err:
                 results[i] = Result(Status.ERROR, str(err))
                 continue
-            results[i] = self._apply_command(cmd, e.index, pending, touched, evicted)
+            results[i] = self._apply_command(cmd, e.index, pending)
         put, delete = batch.put, batch.delete
         for k, v in pending.items():
             if v is None:
                 delete(k)
             else:
                 put(k, v)
-        rid, dedup = self.range_id, self._dedup
-        for cid in touched:
-            put(keys.dedup_key(rid, cid), encode_dedup_record(dedup[cid]))
-        for cid in evicted - touched:
-            delete(keys.dedup_key(rid, cid))
+        self.sessions.flush(batch)
+        rid = self.range_id
         last = entries[-1]
         self.applied = AppliedState(last.index, last.term,
-                                    self.applied.conf_state if conf_state is None else conf_state)
+                                    self.applied.conf_state if conf_state is None else conf_state,
+                                    self.sessions.clock)
         put(keys.applied_state_key(rid), encode_applied_state(self.applied))
         return results
 
@@ -152,34 +111,22 @@ class KVStateMachine:
                 dedup: dict[int, DedupRecord]) -> None:
         """Replace the view by an installed snapshot's (``storage.snapshot`` wrote the batch)."""
         self.descriptor, self.applied = descriptor, applied
-        self._dedup = dict(sorted(dedup.items(), key=lambda cr: cr[1].index))
+        self.sessions.reset(dedup, applied.clock_ms)
 
     def dedup_table(self) -> dict[int, DedupRecord]:
-        """A copy of the dedup table, oldest first."""
-        return dict(self._dedup)
+        """A copy of the session records, oldest first."""
+        return self.sessions.records()
 
-    def _apply_command(self, cmd: Command, index: int, pending: dict[bytes, bytes | None],
-                       touched: set[int], evicted: set[int]) -> Result:
-        cid = cmd.client_id
-        if cid == 0 or cmd.op in READ_OPS:
+    def _apply_command(self, cmd: Command, index: int,
+                       pending: dict[bytes, bytes | None]) -> Result:
+        if cmd.client_id == 0 or cmd.op in READ_OPS:
             return self._execute(cmd, pending)
-        dedup = self._dedup
-        rec = dedup.get(cid)
-        if rec is not None:
-            if cmd.seq == rec.seq:
-                return rec.result
-            if cmd.seq < rec.seq:
-                return Result(Status.ERROR, f"stale seq {cmd.seq}: client {cid} is at {rec.seq}")
-            del dedup[cid]
+        sessions = self.sessions
+        answer = sessions.admit(cmd)
+        if answer is not None:
+            return answer
         result = self._execute(cmd, pending)
-        dedup[cid] = DedupRecord(cmd.seq, index, result)
-        touched.add(cid)
-        evicted.discard(cid)
-        while len(dedup) > self.max_clients:
-            oldest = next(iter(dedup))
-            del dedup[oldest]
-            touched.discard(oldest)
-            evicted.add(oldest)
+        sessions.record(cmd, index, result)
         return result
 
     def _execute(self, cmd: Command, pending: dict[bytes, bytes | None]) -> Result:

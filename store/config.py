@@ -6,8 +6,13 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from multiraft.replica.limits import DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_RANGE_QUOTA_BYTES
+from multiraft.replica.counters import ReplicaCounters
+from multiraft.replica.env import HeartbeatSink, ReplicaServices
+from multiraft.replica.limits import DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_RANGE_QUOTA_BYTES, PendingLimit
+from multiraft.replica.snapshot_sender import SnapshotSender
 from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
+from multiraft.storage.engine import Engine
+from multiraft.storage.sessions import SessionLimits
 from multiraft.store.replica_creation import (DEFAULT_MAX_UNINITIALIZED_REPLICAS,
                                               DEFAULT_REPLICA_CREATION_RATE,
                                               DEFAULT_UNINITIALIZED_REPLICA_TTL, CreationLimits)
@@ -111,11 +116,25 @@ class NodeConfig:
     replica_creation_rate: float = DEFAULT_REPLICA_CREATION_RATE
     max_uninitialized_replicas: int = DEFAULT_MAX_UNINITIALIZED_REPLICAS
     uninitialized_replica_ttl: float = DEFAULT_UNINITIALIZED_REPLICA_TTL
+    #: how long a client session lives without a write, and how many a range holds
+    #: (storage.sessions). Cluster-wide: every node must be given the same (the defaults)
+    sessions: SessionLimits = field(default_factory=SessionLimits)
 
     def creation_limits(self) -> CreationLimits:
         """The settings of the store's ``ReplicaCreationPolicy``."""
         return CreationLimits(self.replica_creation_rate, self.max_uninitialized_replicas,
                               self.uninitialized_replica_ttl)
+
+    def replica_services(self, engine: Engine, transport: object, heartbeats: HeartbeatSink,
+                         snapshots: SnapshotSender,
+                         counters: ReplicaCounters) -> ReplicaServices:
+        """What every replica of this node shares, by these settings (both designs)."""
+        return ReplicaServices(
+            self.node_id, engine, transport, heartbeats, snapshots, self.election_ticks,
+            self.heartbeat_ticks, self.fsync, log_keep=self.log_keep_entries,
+            max_command_bytes=self.max_command_bytes, max_scan_bytes=self.max_scan_bytes,
+            range_quota_bytes=self.range_quota_bytes, sessions=self.sessions,
+            counters=counters, pending_limit=PendingLimit(self.max_pending_requests))
 
     def validate(self) -> None:
         if self.node_id <= 0:
@@ -141,6 +160,7 @@ class NodeConfig:
                 or self.uninitialized_replica_ttl <= 0):
             raise ValueError("replica_creation_rate, max_uninitialized_replicas and "
                              "uninitialized_replica_ttl must be positive")
+        self.sessions.validate()
         if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")
         if self.metrics_listen is not None:

@@ -42,7 +42,7 @@ class AsyncClientConnection:
         self._closed = False
 
     async def request(self, op: ClientOp, args: tuple[Any, ...], timeout: float = 5.0,
-                      client_id: int = 0, seq: int = 0) -> ClientResponse:
+                      client_id: int = 0, seq: int = 0, register: bool = True) -> ClientResponse:
         """Send one request and wait for its response; raises ``NotConnected`` if it could not
         be sent, ``TimeoutError`` if it was sent and not answered in time."""
         if self._closed:
@@ -66,7 +66,7 @@ class AsyncClientConnection:
             try:
                 # Never wait: the node may have gone since the check (no pipe left to queue on).
                 await sock.send(encode_request(ClientRequest(request_id, op, args, client_id,
-                                                             seq)), zmq.NOBLOCK)
+                                                             seq, register)), zmq.NOBLOCK)
             except zmq.Again:
                 raise NotConnected(f"connection to {self.address} lost before sending") from None
             return await asyncio.wait_for(fut, timeout)

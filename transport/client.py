@@ -58,11 +58,12 @@ class ClientConnection:
         self._ids = itertools.count(1)
 
     def request(self, op: ClientOp, args: tuple[Any, ...], timeout: float = 5.0,
-                client_id: int = 0, seq: int = 0) -> ClientResponse:
+                client_id: int = 0, seq: int = 0, register: bool = True) -> ClientResponse:
         """Send one request and wait for its response; raises ``NotConnected`` if it could not
         be sent, ``TimeoutError`` if it was sent and not answered in time.
 
-        ``(client_id, seq)`` is a write's command id: reuse it when retrying the same write.
+        ``(client_id, seq)`` is a write's command id: reuse it when retrying the same write,
+        with ``register`` False once an attempt of it went unanswered.
         """
         request_id = next(self._ids)
         # Writable only while connected (IMMEDIATE): give a fresh or restarting connection a
@@ -71,7 +72,7 @@ class ClientConnection:
             raise NotConnected(f"not connected to {self.address}")
         try:
             # Never block: the node may have gone between the check and the send (no pipe left).
-            self._socket.send(encode_request(ClientRequest(request_id, op, args, client_id, seq)),
+            self._socket.send(encode_request(ClientRequest(request_id, op, args, client_id, seq, register)),
                               zmq.NOBLOCK)
         except zmq.Again:
             raise NotConnected(f"connection to {self.address} lost before sending") from None

@@ -1,9 +1,12 @@
 """The client protocol: requests and responses between a client and a node's client endpoint.
 
 Frames use the node codec's envelope: ``[VERSION, CLIENT_REQUEST, request_id, op, args,
-client_id, seq]`` and ``[VERSION, CLIENT_RESPONSE, request_id, op, status, result]``.
+client_id, seq, register]`` and ``[VERSION, CLIENT_RESPONSE, request_id, op, status, result]``.
 ``(client_id, seq)`` is the command id of a write: a client retries a write with the same one,
-and the state machine applies it once (``client_id=0`` opts out). The response repeats the op so
+and the state machine applies it once (``client_id=0`` opts out). ``register`` says the write
+may open the client's session in its range: a client clears it on a retry of an attempt that
+went unanswered, which must find the session that may have applied it (see
+``storage.sessions``). The response repeats the op so
 its result can be validated without the request at hand. Shapes (all keys/values are bytes):
 
 =========  ====================================  ===================================
@@ -35,6 +38,9 @@ RANGE_KEY_MISMATCH  the descriptors the replica knows, each     refreshes its ra
                     generation)``
 TOO_LARGE           message                                     gives up: the command is over
                                                                 ``max_command_bytes``
+SESSION_EXPIRED     message                                     a retry: gives up, outcome
+                                                                unknown (``SessionExpired``)
+SESSIONS_FULL       message                                     gives up: too many sessions
 ==================  ==========================================  ==============================
 
 A write's size, for ``max_command_bytes``, is ``command_bytes(op, args)``: the bytes of its key
@@ -76,6 +82,8 @@ class ClientStatus(IntEnum):
     BUSY = 5
     RANGE_KEY_MISMATCH = 6
     TOO_LARGE = 7
+    SESSION_EXPIRED = 8
+    SESSIONS_FULL = 9
 
 
 #: A write's largest size (key and values), as etcd's ``--max-request-bytes`` default: larger
@@ -101,6 +109,7 @@ class ClientRequest:
     args: tuple[Any, ...]
     client_id: int = 0
     seq: int = 0
+    register: bool = True
 
 
 @dataclass(slots=True)
@@ -202,6 +211,8 @@ _STATUS_RESULT_CHECKS: dict[ClientStatus, Callable[[Any], bool]] = {
     ClientStatus.BUSY: _is_str,
     ClientStatus.RANGE_KEY_MISMATCH: _is_descriptors,
     ClientStatus.TOO_LARGE: _is_str,
+    ClientStatus.SESSION_EXPIRED: _is_str,
+    ClientStatus.SESSIONS_FULL: _is_str,
 }
 
 _OPS = {int(o): o for o in ClientOp}
@@ -226,20 +237,20 @@ def _fields(data: bytes | memoryview, kind: FrameKind, n: int) -> tuple[Any, ...
 
 def encode_request(req: ClientRequest) -> bytes:
     return msgpack.packb((VERSION, FrameKind.CLIENT_REQUEST, req.request_id, req.op, req.args,
-                          req.client_id, req.seq))
+                          req.client_id, req.seq, req.register))
 
 
 def decode_request(data: bytes | memoryview) -> ClientRequest:
     """Decode and validate a request; raises ``DecodeError`` only."""
-    request_id, op, args, client_id, seq = _fields(data, FrameKind.CLIENT_REQUEST, 5)
+    request_id, op, args, client_id, seq, register = _fields(data, FrameKind.CLIENT_REQUEST, 6)
     op = _enum(_OPS, op, "op")
-    if not (_is_u64(client_id) and _is_u64(seq)):
+    if not (_is_u64(client_id) and _is_u64(seq) and type(register) is bool):
         raise BadRequest(request_id, op, "malformed client message: bad command id")
     checks = _ARG_CHECKS[op]
     if type(args) is not tuple or len(args) != len(checks) or not all(
             check(a) for check, a in zip(checks, args)):
         raise BadRequest(request_id, op, f"malformed client message: bad args for {op.name}")
-    return ClientRequest(request_id, op, args, client_id, seq)
+    return ClientRequest(request_id, op, args, client_id, seq, register)
 
 
 def encode_response(resp: ClientResponse) -> bytes:

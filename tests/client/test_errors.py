@@ -15,7 +15,7 @@ import pytest
 import multiraft
 from multiraft import aio
 from multiraft.errors import (Busy, ClientError, NotLeader, RangeKeyMismatch, RangeNotFound,
-                              Refused, Timeout, Unavailable)
+                              Refused, SessionExpired, Timeout, TooManySessions, Unavailable)
 from multiraft.transport.client_protocol import ClientRequest, ClientStatus as S
 from tests.cli.conftest import free_base_port
 from tests.support.fake_node import FakeNode
@@ -119,12 +119,35 @@ def test_range_key_mismatch_refreshes_the_cache_and_retries(kind):
     assert len(node.requests) == 2
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_retry_that_finds_its_session_gone_is_session_expired_a_timeout(kind):
+    """Proves: the first attempt may open the session (register), a retry after it went
+    unanswered may not; a SESSION_EXPIRED answer to that retry raises ``SessionExpired``, a
+    ``Timeout`` (the first attempt may have applied), at once."""
+    answers = iter([None, (S.SESSION_EXPIRED, "client 7 has no session in range 1")])
+    with FakeNode(lambda req: next(answers)) as node:
+        with pytest.raises(SessionExpired, match="outcome unknown") as info:
+            call(kind, [node.address], "put", b"k", b"v", timeout=3.0)
+    assert isinstance(info.value, Timeout)
+    assert [r.register for r in node.requests] == [True, False]
+    assert len({(r.client_id, r.seq) for r in node.requests}) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sessions_full_is_refused_not_retried(kind):
+    with FakeNode(always(S.SESSIONS_FULL, "range 1 holds 50000 client sessions")) as node:
+        with pytest.raises(TooManySessions, match="50000") as info:
+            call(kind, [node.address], "put", b"k", b"v", timeout=5)
+    assert isinstance(info.value, Refused) and len(node.requests) == 1
+
+
 def test_error_hierarchy_keeps_the_readme_rule():
-    for e in (Refused, Unavailable, NotLeader, Busy, RangeNotFound, RangeKeyMismatch):
+    for e in (Refused, Unavailable, NotLeader, Busy, RangeNotFound, RangeKeyMismatch,
+              TooManySessions):
         assert issubclass(e, ClientError) and not issubclass(e, Timeout)
-    assert issubclass(Timeout, ClientError)
+    assert issubclass(Timeout, ClientError) and issubclass(SessionExpired, Timeout)
     for name in ("ClientError", "Timeout", "Unavailable", "NotLeader", "Busy", "RangeNotFound",
-                 "RangeKeyMismatch", "Refused"):
+                 "RangeKeyMismatch", "Refused", "SessionExpired", "TooManySessions"):
         assert getattr(multiraft, name) is getattr(multiraft.errors, name)
 
 

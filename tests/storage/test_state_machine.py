@@ -16,12 +16,12 @@ RID = 1
 DESC = RangeDescriptor(RID, b"b", b"y", ((1, 1),), 0)
 
 
-def setup(engine, max_clients=1000):
+def setup(engine):
     b = engine.batch()
     bootstrap_range(b, DESC, ConfState(voters=(1,)))
     bootstrap_range(b, RangeDescriptor(2, b"y", None, ((1, 1),), 0), ConfState(voters=(1,)))
     engine.write(b)
-    return KVStateMachine(engine, RID, max_clients)
+    return KVStateMachine(engine, RID)
 
 
 def apply(engine, sm, datas, conf_state=None):
@@ -66,10 +66,14 @@ def test_commands(engine):
 
 def test_non_command_entries_and_malformed_commands(engine):
     sm = setup(engine)
-    bad = [b"\xc1", msgpack.packb(7), msgpack.packb([99, 1, 1, b"k"]), msgpack.packb([1, -1, 1, b"c", b"v"]),
-           msgpack.packb([1, 1, 1, b"c"]), msgpack.packb([1, 1, 1, "c", b"v"]),
-           msgpack.packb([6, 0, 0, b"", None, 0, False]), msgpack.packb([1, 1, 1, b"c", b"v"]) + b"x",
-           msgpack.packb([4, 1, 1, b"c", 3, b"v"]), b"\x92" * 1000]
+    def raw(op, cid, seq, *args, time_ms=0, register=True):
+        return msgpack.packb([op, cid, seq, time_ms, register, *args])
+
+    bad = [b"\xc1", msgpack.packb(7), raw(99, 1, 1, b"k"), raw(1, -1, 1, b"c", b"v"),
+           raw(1, 1, 1, b"c"), raw(1, 1, 1, "c", b"v"),
+           raw(6, 0, 0, b"", None, 0, False), raw(1, 1, 1, b"c", b"v") + b"x",
+           raw(4, 1, 1, b"c", 3, b"v"), b"\x92" * 1000, msgpack.packb([1, 1, 1, b"c", b"v"]),
+           raw(1, 1, 1, b"c", b"v", time_ms=-1), raw(1, 1, 1, b"c", b"v", register=1)]
     first = sm.applied.index + 1
     ents = [Entry(2, first, EntryType.CONF_CHANGE, b"cc"), Entry(2, first + 1)] + [
         Entry(2, first + 2 + i, data=d) for i, d in enumerate(bad)]
@@ -97,16 +101,6 @@ def test_retries_get_the_first_result_and_survive_a_restart(engine):
     assert engine.get(keys.user_key(b"c")) == b"v2"
     # reads are not recorded and never refused
     assert apply(engine, sm, enc(Command.get(5, 1, b"c"))) == [Result(Status.OK, b"v2")]
-
-
-def test_dedup_table_is_bounded_and_persisted(engine):
-    sm = setup(engine, max_clients=3)
-    apply(engine, sm, enc(*[Command.put(cid, 1, b"c", b"%d" % cid) for cid in (1, 2, 3, 4)]))
-    apply(engine, sm, enc(Command.put(2, 2, b"c", b"x"), Command.put(5, 1, b"c", b"y")))
-    assert list(sm.dedup_table()) == [4, 2, 5]
-    stored = [keys.client_id_of_dedup_key(k) for k, _ in engine.scan(*keys.dedup_span(RID))]
-    assert stored == [2, 4, 5]
-    assert list(KVStateMachine(engine, RID, 3).dedup_table()) == [4, 2, 5]
 
 
 def test_an_unwritten_apply_batch_changes_nothing_on_disk(engine):

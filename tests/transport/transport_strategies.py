@@ -51,10 +51,12 @@ _NON_OK = {
     ClientStatus.BUSY: st.text(max_size=40),
     ClientStatus.RANGE_KEY_MISMATCH: st.lists(st.tuples(u64, small, small, u64), max_size=3).map(tuple),
     ClientStatus.TOO_LARGE: st.text(max_size=40),
+    ClientStatus.SESSION_EXPIRED: st.text(max_size=40),
+    ClientStatus.SESSIONS_FULL: st.text(max_size=40),
 }
 
 requests = st.sampled_from(ClientOp).flatmap(
-    lambda op: st.builds(ClientRequest, u64, st.just(op), _ARGS[op], u64, u64))
+    lambda op: st.builds(ClientRequest, u64, st.just(op), _ARGS[op], u64, u64, st.booleans()))
 
 
 def _response(op: ClientOp, status: ClientStatus) -> st.SearchStrategy[ClientResponse]:
