@@ -26,7 +26,8 @@ from .messages import (ClientCommand, InboundClient, InboundHeartbeats, InboundR
 __all__ = ["StoreInbound", "RouteTable"]
 
 #: the ops a replica serves; anything else (STATUS) is the store's
-_RANGE_OPS = frozenset({ClientOp.PUT, ClientOp.GET, ClientOp.DELETE, ClientOp.CAS, ClientOp.SCAN})
+_RANGE_OPS = frozenset({ClientOp.PUT, ClientOp.GET, ClientOp.DELETE, ClientOp.CAS, ClientOp.SCAN,
+                        ClientOp.SPLIT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,11 @@ class StoreInbound:
     def publish(self, routes: RouteTable) -> None:
         """Route by ``routes`` from now on (called by the store)."""
         self._routes = routes
+
+    def overlapping(self, start: bytes, end: bytes | None, exclude: int) -> int | None:
+        """A published range other than ``exclude`` overlapping ``[start, end)`` (any thread:
+        the published table is never mutated; it lags the store, and spans only narrow)."""
+        return self._routes.router.overlapping(start, end, exclude)
 
     def _tell(self, msg: Any) -> bool:
         try:

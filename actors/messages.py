@@ -33,6 +33,8 @@ class _Signal:
 TICK = _Signal("TICK")                    #: advance raft's logical clock (from the timer)
 #: from the store: drop yourself if you are still uninitialized (then tell it ReplicaDropped)
 DROP_IF_UNINITIALIZED = _Signal("DROP_IF_UNINITIALIZED")
+#: from the store: the split that creates your range applied here; load it (if uninitialized)
+INITIALIZE_FROM_SPLIT = _Signal("INITIALIZE_FROM_SPLIT")
 PROCESS_READY = _Signal("PROCESS_READY")  #: handle raft's Ready now that the mailbox is drained
 WRITE_DONE = _Signal("WRITE_DONE")        #: the writer made this replica's last batch durable
 
@@ -129,6 +131,16 @@ class DescriptorChanged:
     """A replica's range descriptor is new (bootstrap, snapshot, membership change)."""
 
     descriptor: RangeDescriptor
+
+
+@dataclass(slots=True)
+class SplitApplied:
+    """A replica's split is durable: the store routes ``left`` and ``right`` in one step and
+    starts (or initializes) the right-hand replica, campaigning if the left one led."""
+
+    left: RangeDescriptor
+    right: RangeDescriptor
+    campaign: bool
 
 
 @dataclass(slots=True)

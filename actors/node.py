@@ -73,7 +73,7 @@ class ActorNode(NodeLifecycle):
         self.snapshots = SnapshotSender(self.transport, node_id=c.node_id).start()
         svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots,
                                  replica_counters)
-        actors = NodeActors(self.writer, self.store, self.timer, self.fail)
+        actors = NodeActors(self.writer, self.store, self.timer, self.fail, inbound)
         runtime = self.runtime
 
         def spawn(range_id: int, replica_id: int,

@@ -18,11 +18,13 @@ from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.store.lifecycle import Fatal
 
 from .fail_stop import FailStop
+from .inbound import StoreInbound
 
-from .messages import (DROP_IF_UNINITIALIZED, PROCESS_READY, TICK, WRITE_DONE, Awake,
-                       ClientCommand, DescriptorChanged, InboundHeartbeat, InboundSnapshotAck,
-                       InboundSnapshotChunk, NodeSilent, NodeUnreachable, Quiesced,
-                       RaftMessages, ReplicaDropped, ReportStatus, WriteRequest)
+from .messages import (DROP_IF_UNINITIALIZED, INITIALIZE_FROM_SPLIT, PROCESS_READY, TICK,
+                       WRITE_DONE, Awake, ClientCommand, DescriptorChanged, InboundHeartbeat,
+                       InboundSnapshotAck, InboundSnapshotChunk, NodeSilent, NodeUnreachable,
+                       Quiesced, RaftMessages, ReplicaDropped, ReportStatus, SplitApplied,
+                       WriteRequest)
 from .runtime import PooledActor
 
 __all__ = ["ReplicaActor", "NodeActors"]
@@ -36,6 +38,7 @@ class NodeActors:
     store: Any   # StoreActor ref
     timer: Any   # TimerActor ref
     fatal: Fatal  # the node's fail-stop
+    inbound: Any  # StoreInbound: the published route table (``overlapping``)
 
 
 class ReplicaActor(FailStop, PooledActor):
@@ -88,6 +91,8 @@ class ReplicaActor(FailStop, PooledActor):
             elif t is ReportStatus:
                 msg.reply(core.status())
                 return None
+            elif msg is INITIALIZE_FROM_SPLIT:
+                core.initialize_from_split()
             elif msg is DROP_IF_UNINITIALIZED:
                 if core.drop_if_uninitialized():
                     self.actors.store.tell(ReplicaDropped(core.range_id, self.actor_ref))
@@ -117,3 +122,12 @@ class ReplicaActor(FailStop, PooledActor):
 
     def descriptor_changed(self, descriptor: RangeDescriptor) -> None:
         self.actors.store.tell(DescriptorChanged(descriptor))
+
+    def split_applied(self, left: RangeDescriptor, right: RangeDescriptor,
+                      campaign: bool) -> None:
+        self.actors.store.tell(SplitApplied(left, right, campaign))
+
+    def overlapping(self, descriptor: RangeDescriptor) -> int | None:
+        inbound: StoreInbound = self.actors.inbound
+        return inbound.overlapping(descriptor.start_key, descriptor.end_key,
+                                               descriptor.range_id)

@@ -33,18 +33,19 @@ from multiraft.store.replica_creation import CreationLimits
 
 from .fail_stop import FailStop
 from .inbound import RouteTable, StoreInbound
-from .messages import (DROP_IF_UNINITIALIZED, FLUSH_HEARTBEATS, ClientCommand,
-                       DescriptorChanged, InboundClient, InboundHeartbeat, InboundHeartbeats,
-                       InboundRaft, InboundSnapshotChunk, NodeSilent, NodeUnreachable,
-                       RaftMessages, ReplicaDropped)
+from .messages import (DROP_IF_UNINITIALIZED, FLUSH_HEARTBEATS, INITIALIZE_FROM_SPLIT,
+                       ClientCommand, DescriptorChanged, InboundClient, InboundHeartbeat,
+                       InboundHeartbeats, InboundRaft, InboundSnapshotChunk, NodeSilent,
+                       NodeUnreachable, RaftMessages, ReplicaDropped, SplitApplied)
 from .status import StatusCollector
 
 __all__ = ["StoreActor"]
 
 log = logging.getLogger(__name__)
 
-#: Creates (and starts) the replica actor of (range id, replica id); returns its handle.
-ReplicaFactory = Callable[[int, int], Any]
+#: Creates (and starts) the replica actor of (range id, replica id, campaign); returns its
+#: handle.
+ReplicaFactory = Callable[[int, int, bool], Any]
 
 
 class StoreActor(FailStop, pykka.ThreadingActor):
@@ -122,6 +123,8 @@ class StoreActor(FailStop, pykka.ThreadingActor):
             self.router.update(msg.descriptor)
             self.creation.initialized(msg.descriptor.range_id)
             self._routes_dirty = True
+        elif t is SplitApplied:
+            self._split_applied(msg)
         elif t is ReplicaDropped:
             self._remove_dropped(msg)
         else:
@@ -149,11 +152,30 @@ class StoreActor(FailStop, pykka.ThreadingActor):
             return None
         if not self.creation.admit(from_node, range_id, kind, term, replica_id):
             return None
-        replica = self._factory(range_id, replica_id)
+        replica = self._factory(range_id, replica_id, False)
         self.replicas[range_id] = replica
         self.counters.replicas_created += 1
         self._routes_dirty = True  # published at the next tick, after its first messages
         return replica
+
+    def _split_applied(self, msg: SplitApplied) -> None:
+        """A local replica's split is durable. In this one message (the store's thread is the
+        only writer of ``replicas`` and ``router``): route both halves, start the right-hand
+        replica or tell the uninitialized one to load its range, publish the route table. So
+        no published table has a gap or two ranges overlapping."""
+        left, right = msg.left, msg.right
+        self.router.split(left, right)
+        self.counters.splits += 1
+        rid = right.range_id
+        replica = self.replicas.get(rid)
+        if replica is not None:
+            replica.tell(INITIALIZE_FROM_SPLIT)
+        elif self._factory is not None and not self._stopping:
+            mine = [r for node, r in right.replicas if node == self.node_id]
+            if mine:
+                self.replicas[rid] = self._factory(rid, mine[0], msg.campaign)
+        self.creation.initialized(rid)
+        self._publish_routes()
 
     def _drop_expired(self) -> None:
         """Ask the replicas uninitialized past the policy's ttl to drop themselves."""

@@ -84,3 +84,10 @@ class LockedReplica:
 
     def descriptor_changed(self, descriptor: RangeDescriptor) -> None:
         self.store.set_descriptor(descriptor)
+
+    def split_applied(self, left: RangeDescriptor, right: RangeDescriptor,
+                      campaign: bool) -> None:
+        self.store.split_applied(left, right, campaign)
+
+    def overlapping(self, descriptor: RangeDescriptor) -> int | None:
+        return self.store.overlapping(descriptor)

@@ -63,6 +63,9 @@ class LockStore:
         self._awake: dict[int, LockedReplica] = {}
         self._stopping = False
         self._work: dict[int, LockedReplica] = {}
+        #: replica calls the process_raft thread makes with no other lock held (a split's
+        #: right-hand replica starting or loading its range), under ``_work_cv``
+        self._deferred: list[tuple[LockedReplica, Callable[[ReplicaCore], Any]]] = []
         self._work_cv = threading.Condition(threading.Lock())
         self._loop_stop = False
 
@@ -84,6 +87,37 @@ class LockStore:
         with self.mu:
             self.router.update(d)
             self.creation.initialized(d.range_id)
+
+    def overlapping(self, d: RangeDescriptor) -> int | None:
+        """A local range other than ``d``'s overlapping its span (a snapshot's check)."""
+        with self.mu:
+            return self.router.overlapping(d.start_key, d.end_key, d.range_id)
+
+    def split_applied(self, left: RangeDescriptor, right: RangeDescriptor,
+                      campaign: bool) -> None:
+        """The left replica's split is durable (its lock is held). Under the store's lock, in
+        one step: route both halves and register the right-hand replica, built beforehand
+        (its constructor takes only its own new lock). Starting it, or telling an
+        uninitialized one to load its range, is deferred to the process_raft thread, so no
+        thread holds two replicas' locks at once."""
+        rid = right.range_id
+        mine = [r for node, r in right.replicas if node == self.node_id]
+        fresh = self.factory(rid, mine[0], campaign) if self.factory and mine else None
+        with self.mu:
+            self.router.split(left, right)
+            self.counters.splits += 1
+            self.creation.initialized(rid)
+            existing = self.replicas.get(rid)
+            call: tuple[LockedReplica, Callable[[ReplicaCore], Any]] | None = None
+            if existing is not None:
+                call = (existing, ReplicaCore.initialize_from_split)
+            elif fresh is not None and not self._stopping:
+                self.replicas[rid] = fresh
+                call = (fresh, ReplicaCore.start)
+        if call is not None:
+            with self._work_cv:
+                self._deferred.append(call)
+                self._work_cv.notify()
 
     # -- the transport's Handler (the receive thread) --
 
@@ -195,7 +229,7 @@ class LockStore:
         cv = self._work_cv
         while True:
             with cv:
-                while not self._work and not self._loop_stop:
+                while not self._work and not self._deferred and not self._loop_stop:
                     left = next_tick - time.monotonic()
                     if left <= 0:
                         break
@@ -203,6 +237,9 @@ class LockStore:
                 if self._loop_stop:
                     return
                 work, self._work = list(self._work.values()), {}
+                deferred, self._deferred = self._deferred, []
+            for r, fn in deferred:
+                r.call(fn)
             for r in work:
                 r.handle_ready()
             now = time.monotonic()

@@ -23,7 +23,8 @@ import zmq.asyncio
 
 from multiraft.transport.async_client import AsyncClientConnection
 from multiraft.transport.client import NotConnected
-from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES, ClientOp, ClientStatus
+from multiraft.transport.client_protocol import (DEFAULT_MAX_COMMAND_BYTES, ClientOp, ClientStatus,
+                                                 WireDescriptor)
 from multiraft.transport.keys import ClientCurve
 
 from .attempts import Attempts, ClientRouting, ScanCursor
@@ -80,6 +81,12 @@ class Client:
         exp = None if expected is None else as_bytes(expected)
         swapped, _ = await self._call(ClientOp.CAS, (k, exp, as_bytes(new)), k, write=True)
         return bool(swapped)
+
+    async def split(self, key: bytes | str) -> tuple[WireDescriptor, WireDescriptor]:
+        """As ``multiraft.Client.split``."""
+        k = as_bytes(key)
+        left, right = await self._call(ClientOp.SPLIT, (k,), k, write=True)
+        return left, right
 
     async def scan(self, start: bytes | str, end: bytes | str | None = None,
                    limit: int | None = None) -> list[tuple[bytes, bytes]]:

@@ -157,6 +157,8 @@ class Attempts:
         st, routing = resp.status, self.routing
         self.pause, self.rediscover = 0.0, False
         if st is ClientStatus.OK:
+            if self.op is ClientOp.SPLIT:  # the two halves: newer than what the cache holds
+                routing.cache.learn_descriptors(resp.result)
             routing.cache.set_leader(self.key, routing.cache.node_of(self.target))
             self.result = resp.result
             return True

@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 from multiraft.transport.client import ClientConnection, NotConnected
-from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES, ClientOp, ClientStatus
+from multiraft.transport.client_protocol import (DEFAULT_MAX_COMMAND_BYTES, ClientOp, ClientStatus,
+                                                 WireDescriptor)
 from multiraft.transport.keys import ClientCurve
 
 from .attempts import Attempts, ClientRouting, ScanCursor
@@ -93,6 +94,14 @@ class Client:
         exp = None if expected is None else as_bytes(expected)
         swapped, _ = self._call(ClientOp.CAS, (k, exp, as_bytes(new)), k, write=True)
         return bool(swapped)
+
+    def split(self, key: bytes | str) -> tuple[WireDescriptor, WireDescriptor]:
+        """Split the range holding ``key`` at ``key``: the (left, right) descriptors, each
+        ``(range_id, start, end (b"" = no end), generation)``, once the split has applied on
+        the leader's node. ``Refused`` if ``key`` already starts a range."""
+        k = as_bytes(key)
+        left, right = self._call(ClientOp.SPLIT, (k,), k, write=True)
+        return left, right
 
     def scan(self, start: bytes | str, end: bytes | str | None = None,
              limit: int | None = None) -> list[tuple[bytes, bytes]]:

@@ -27,18 +27,20 @@ from multiraft.raft import (Config, ConfChange, ConfChangeV2, Entry, EntryType, 
                   RawNode, Ready, StateType)
 from multiraft.raft.errors import ProposalDropped
 from multiraft.storage import keys
-from multiraft.storage.commands import Result
+from multiraft.storage.commands import Command, Op, Result
+from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.replica_storage import ReplicaStorage
 from multiraft.storage.state_machine import KVStateMachine
-from multiraft.transport.client_protocol import ClientRequest, ClientStatus, command_bytes
+from multiraft.transport.client_protocol import (ClientOp, ClientRequest, ClientStatus, WireDescriptor,
+                                                 command_bytes)
 from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 from .env import ReplicaEnv, ReplicaServices
 from .histogram import LATENCY_BOUNDS, Histogram
 from .limits import ProposalQuota
-from .pending import READ_OPS, PendingRequests, respond_result, to_command, wire_descriptor
+from .pending import READ_OPS, PendingRequests, respond_result, to_command
 from .snapshot_sender import SENDING
 from .snapshots import (SNAPSHOT_SLOW_BYTES_PER_S, SNAPSHOT_TIMEOUT, IncomingStream,
                         SnapshotReceiver, snapshot_chunks)
@@ -49,6 +51,9 @@ log = logging.getLogger(__name__)
 
 #: A committed command entry and its state-machine result (answered once the batch is durable)
 Applied = tuple[Entry, Result]
+
+#: How many right-hand ranges of its latest splits a replica names in RANGE_KEY_MISMATCH
+_KNOWN_RIGHTS = 4
 
 #: Responses that acknowledge durable state: sent only once the Ready's write is durable.
 _AFTER_WRITE = frozenset({MT.APP_RESP, MT.VOTE_RESP, MT.PRE_VOTE_RESP})
@@ -65,22 +70,19 @@ class ReplicaCore:
         self.env = env
         self.range_id = range_id
         self.replica_id = replica_id
-        self.storage = ReplicaStorage(svc.engine, range_id)
-        self.sm = KVStateMachine(svc.engine, range_id, svc.sessions, svc.max_scan_bytes)
-        self.rn = RawNode(Config(
-            replica_id, self.storage, election_tick=svc.election_tick,
-            heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,
-            check_quorum=True, pre_vote=True, max_size_per_msg=256 << 10,
-            # A backstop behind the proposal quota (which is released later, on apply).
-            max_uncommitted_entries_size=2 * svc.range_quota_bytes,
-            rng=random.Random((svc.node_id << 64) | range_id)))
         #: replica id -> node id: the descriptor's (see ``_sender_ok``), or, while the replica
         #: has no descriptor, learned from who sent us messages
         self.nodes: dict[int, int] = {}
         #: replica id -> node id by the descriptor; None while uninitialized (no descriptor)
         self._placement: dict[int, int] | None = None
+        #: what a RANGE_KEY_MISMATCH answer carries: this range's descriptor, then the
+        #: right-hand ranges of its latest splits (newest first)
+        self.known_spans: tuple[WireDescriptor, ...] = ()
         self._mismatch_logged = False
-        self._learn_descriptor()
+        self._load()
+        #: set when a split applied on this node initialized this (uninitialized) replica's
+        #: range while a write of ours was in flight: reloaded once it is durable
+        self._reload_after_write = False
         #: set once ``drop_if_uninitialized`` dropped the replica: it takes no more input
         self.dropped = False
         #: whether this replica's raft state may be deleted when it is dropped: it found none
@@ -106,6 +108,20 @@ class ReplicaCore:
         self.leader_changes = 0  # times this replica became leader (elections it won)
         self.apply_latency = Histogram(LATENCY_BOUNDS)  # proposal to answer, seconds
 
+    def _load(self) -> None:
+        """(Re)build the range's storage, state machine and RawNode from the engine."""
+        svc, range_id = self.svc, self.range_id
+        self.storage = ReplicaStorage(svc.engine, range_id)
+        self.sm = KVStateMachine(svc.engine, range_id, svc.sessions, svc.max_scan_bytes)
+        self.rn = RawNode(Config(
+            self.replica_id, self.storage, election_tick=svc.election_tick,
+            heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,
+            check_quorum=True, pre_vote=True, max_size_per_msg=256 << 10,
+            # A backstop behind the proposal quota (which is released later, on apply).
+            max_uncommitted_entries_size=2 * svc.range_quota_bytes,
+            rng=random.Random((svc.node_id << 64) | range_id)))
+        self._learn_descriptor()
+
     # -- lifecycle --
 
     def start(self) -> None:
@@ -118,6 +134,20 @@ class ReplicaCore:
         if self.sm.descriptor is not None:
             self.env.descriptor_changed(self.sm.descriptor)
         self.process_ready()
+
+    def initialize_from_split(self) -> None:
+        """The split that creates this range applied on this node (its records are durable):
+        an uninitialized replica (created by the new range's leader reaching us first) loads
+        them, keeping the term and vote it persisted (``storage.split``). Once a write in
+        flight is durable, if there is one. An initialized replica has nothing to do."""
+        if self.sm.descriptor is not None or self.dropped:
+            return
+        if self._inflight is not None:
+            self._reload_after_write = True
+            return
+        self._load()
+        self._snapshot_in = SnapshotReceiver(self.range_id)
+        self.wake()
 
     def stop(self) -> None:
         self.pending.fail_reads(ClientStatus.UNAVAILABLE, "node stopping")
@@ -184,11 +214,14 @@ class ReplicaCore:
             return
         d = self.sm.descriptor
         if d is not None and not d.contains(req.args[0]):
-            # A client with a stale range cache (or routed by a stale table): tell it the span.
-            responder.respond(ClientStatus.RANGE_KEY_MISMATCH, (wire_descriptor(d),))
+            # A client with a stale range cache (or routed by a stale table): tell it the spans
+            # this replica knows (its own, and the right-hand ranges it split off).
+            self.svc.counters.add("range_key_mismatches")
+            responder.respond(ClientStatus.RANGE_KEY_MISMATCH, self.known_spans)
             return
         try:
-            cmd = to_command(req, int(time.time() * 1000))
+            cmd = self._split_command(req, d) if req.op is ClientOp.SPLIT else \
+                to_command(req, int(time.time() * 1000))
         except ValueError as e:
             responder.respond(ClientStatus.REFUSED, str(e))
             return
@@ -229,6 +262,18 @@ class ReplicaCore:
         # A leader appends a proposal at once: it is the last entry of the log, in this term.
         self.pending.add_write(r.term, r.raft_log.last_index(), req.op, responder, len(data))
 
+    def _split_command(self, req: ClientRequest, d: RangeDescriptor | None) -> Command:
+        """The SPLIT command for a client's split request, with a new range id and the
+        generation it expects; raises ValueError for a split that can never apply."""
+        key = req.args[0]
+        if d is None:
+            raise ValueError(f"range {self.range_id} is not initialized")
+        if key == d.start_key:
+            raise ValueError(f"{key[:64]!r} already starts range {self.range_id}")
+        return Command(Op.SPLIT, req.client_id, req.seq,
+                       (key, self.svc.range_ids.allocate(), d.generation),
+                       int(time.time() * 1000), req.register)
+
     def _admit_pending(self, responder: Responder) -> bool:
         """Take one of the node's pending-request slots, or answer BUSY (and count it)."""
         limit = self.pending.limit
@@ -247,6 +292,8 @@ class ReplicaCore:
             self._answer_stream(out.reply_to, out.refused, False)
         if out.snapshot is None:
             return
+        if self._overlaps_local_range():
+            return
         self.wake()
         self.rn.step(out.snapshot)
         if not self.rn.raft.raft_log.has_pending_snapshot():
@@ -255,6 +302,22 @@ class ReplicaCore:
             done = self._snapshot_in.drop_complete()
             if done is not None:
                 self._answer_stream((done.from_node, done.from_replica), done.stream_id, True)
+
+    def _overlaps_local_range(self) -> bool:
+        """Whether the verified stream's range overlaps another initialized range on this
+        node, e.g. a split's right-hand range whose left replica here has not applied the split
+        yet: then it is refused (the sender retries later), never installed over those keys."""
+        done = self._snapshot_in.complete
+        assert done is not None
+        other = self.env.overlapping(done.installer.header.descriptor)
+        if other is None:
+            return False
+        self._snapshot_in.drop_complete()
+        self.svc.counters.add("snapshots_refused_overlap")
+        log.info("range %d: refused a snapshot overlapping range %d on this node",
+                 self.range_id, other)
+        self._answer_stream((done.from_node, done.from_replica), done.stream_id, False)
+        return True
 
     def snapshot_ack(self, from_node: int, ack: SnapshotAck) -> None:
         """The follower's answer to the snapshot we streamed it: report it to raft."""
@@ -393,6 +456,9 @@ class ReplicaCore:
         rd, late, results = self._inflight
         self._inflight = None
         self._finish(rd, late, results)
+        if self._reload_after_write:
+            self._reload_after_write = False
+            self.initialize_from_split()
         self.process_ready()
 
     def _finish(self, rd: Ready, late: list[Message], results: list[Applied]) -> None:
@@ -401,11 +467,15 @@ class ReplicaCore:
         if self._installing is not None:  # the snapshot is durable: tell its sender
             done, self._installing = self._installing, None
             self._answer_stream((done.from_node, done.from_replica), done.stream_id, True)
-        end = self._range_end()
+        splits = self.sm.take_splits()  # durable now: the store may route to the new ranges
+        for left, right in splits:
+            self._learn_split(right)
+            self.env.split_applied(left, right, self.rn.raft.state == StateType.LEADER)
+        end, known = self._range_end(), self.known_spans
         for ent, res in results:
             w = self.pending.take_write(ent.term, ent.index)
             if w is not None:
-                respond_result(w.responder, w.op, res, end)
+                respond_result(w.responder, w.op, res, end, known)
                 self.apply_latency.observe(time.monotonic() - w.since)
         self.rn.advance(rd)
         self._serve_reads()
@@ -429,14 +499,14 @@ class ReplicaCore:
         if not p.ready_reads:
             return
         applied = self.sm.applied.index
-        end = self._range_end()
+        end, known = self._range_end(), self.known_spans
         keep = []
         for index, ctx in p.ready_reads:
             if index > applied:
                 keep.append((index, ctx))
                 continue
             for cmd, op, responder in p.take_reads(ctx):
-                respond_result(responder, op, self.sm.read(cmd), end)
+                respond_result(responder, op, self.sm.read(cmd), end, known)
         p.ready_reads = keep
 
     def _maybe_truncate(self, batch: WriteBatch) -> None:
@@ -528,6 +598,12 @@ class ReplicaCore:
         if d is not None:
             self._placement = {rid: node for node, rid in d.replicas}
             self.nodes = dict(self._placement)  # forget what senders claimed before it
+            self.known_spans = (d.wire(),)
+
+    def _learn_split(self, right: RangeDescriptor) -> None:
+        d = self.sm.descriptor
+        assert d is not None
+        self.known_spans = (d.wire(), right.wire(), *self.known_spans[1:_KNOWN_RIGHTS])
 
     def _range_end(self) -> bytes | None:
         d = self.sm.descriptor

@@ -22,7 +22,12 @@ class ReplicaCounters:
     #: proposal quota was used up (commands proposed and not yet applied)
     #: ``busy_pending_limit``: client requests answered BUSY because the node held
     #: max_pending_requests requests already (proposed writes, reads waiting for ReadIndex)
-    NAMES = ("raft_sender_mismatches", "busy_range_quota", "busy_pending_limit")
+    #: ``range_key_mismatches``: client requests for keys outside the replica's range (a
+    #: client's stale cache), answered RANGE_KEY_MISMATCH with the descriptors it knows
+    #: ``snapshots_refused_overlap``: snapshots refused because their range overlaps another
+    #: initialized range on the node (a split's right half arriving before the split applies)
+    NAMES = ("raft_sender_mismatches", "busy_range_quota", "busy_pending_limit",
+             "range_key_mismatches", "snapshots_refused_overlap")
 
     __slots__ = ("_lock", "_counts")
 

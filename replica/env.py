@@ -15,6 +15,7 @@ from multiraft.storage.engine import Engine, WriteBatch
 from multiraft.storage.range_descriptor import RangeDescriptor
 
 from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
+from multiraft.storage.range_ids import RangeIdAllocator
 from multiraft.storage.sessions import SessionLimits
 from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import Heartbeat
@@ -60,10 +61,15 @@ class ReplicaServices:
     range_quota_bytes: int = DEFAULT_RANGE_QUOTA_BYTES
     #: client sessions' ttl and bound (cluster-wide: see ``NodeConfig.sessions``)
     sessions: SessionLimits = field(default_factory=SessionLimits)
+    #: new range ids for the splits this node's leaders propose (from ``engine``, ``node_id``)
+    range_ids: RangeIdAllocator = field(init=False)
     #: the node's counters of refused inputs, shared by all its replicas (any thread)
     counters: ReplicaCounters = field(default_factory=ReplicaCounters)
     #: the node's bound on client requests waiting in its replicas, shared by all of them
     pending_limit: PendingLimit = field(default_factory=PendingLimit)
+
+    def __post_init__(self) -> None:
+        self.range_ids = RangeIdAllocator(self.engine, self.node_id)
 
 
 class ReplicaEnv(Protocol):
@@ -80,3 +86,13 @@ class ReplicaEnv(Protocol):
 
     def descriptor_changed(self, descriptor: RangeDescriptor) -> None:
         """The range's descriptor is new (routing of client requests changes)."""
+
+    def split_applied(self, left: RangeDescriptor, right: RangeDescriptor,
+                      campaign: bool) -> None:
+        """A split of this range is durable: the store routes ``left`` (this range, narrowed)
+        and ``right`` (new) in one step, and initializes the right-hand replica (``campaign``:
+        this replica led the range, so the new one should stand for election at once)."""
+
+    def overlapping(self, descriptor: RangeDescriptor) -> int | None:
+        """Another initialized range on this node whose span overlaps ``descriptor``'s (a
+        snapshot of it would claim that range's keys), or None."""

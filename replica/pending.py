@@ -7,19 +7,19 @@ import time
 from dataclasses import dataclass
 
 from multiraft.storage.commands import Command, Op, Result, Status
-from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus, WireDescriptor
 from multiraft.transport.handler import Responder
 
 from .limits import DEFAULT_RANGE_QUOTA_BYTES, PendingLimit, ProposalQuota
 
-__all__ = ["PendingRequests", "to_command", "respond_result", "wire_descriptor", "READ_OPS"]
+__all__ = ["PendingRequests", "to_command", "respond_result", "READ_OPS"]
 
 READ_OPS = frozenset({ClientOp.GET, ClientOp.SCAN})
 
 
 _OPS = {ClientOp.PUT: Op.PUT, ClientOp.GET: Op.GET, ClientOp.DELETE: Op.DELETE,
         ClientOp.CAS: Op.CAS, ClientOp.SCAN: Op.SCAN}
+# (SPLIT is not here: the leader builds that command itself, with the new range id.)
 
 
 def to_command(req: ClientRequest, time_ms: int) -> Command:
@@ -40,23 +40,26 @@ def to_command(req: ClientRequest, time_ms: int) -> Command:
     return Command(kv_op, req.client_id, req.seq, a, time_ms, req.register)
 
 
-def wire_descriptor(d: RangeDescriptor) -> WireDescriptor:
-    """A descriptor as a RANGE_KEY_MISMATCH answer carries it."""
-    return (d.range_id, d.start_key, d.end_key or b"", d.generation)
-
-
 #: the client status of each state-machine status that means "not run"
 _REFUSALS = {Status.ERROR: ClientStatus.REFUSED, Status.SESSION_EXPIRED: ClientStatus.SESSION_EXPIRED,
              Status.SESSIONS_FULL: ClientStatus.SESSIONS_FULL}
 
 
-def respond_result(responder: Responder, op: ClientOp, res: Result, range_end: bytes | None) -> None:
-    """Answer a client with a state-machine result, in the client protocol's shapes."""
+def respond_result(responder: Responder, op: ClientOp, res: Result, range_end: bytes | None,
+                   known: tuple[WireDescriptor, ...]) -> None:
+    """Answer a client with a state-machine result, in the client protocol's shapes; a key
+    outside the range is answered RANGE_KEY_MISMATCH with the descriptors the replica
+    ``known``s (its own, and the right-hand ranges of its recent splits)."""
     status = res.status
-    if status is not Status.OK and status is not Status.FAILED:
+    if status is Status.KEY_MISMATCH:
+        responder.respond(ClientStatus.RANGE_KEY_MISMATCH, known)
+    elif status is not Status.OK and status is not Status.FAILED:
         responder.respond(_REFUSALS[status], str(res.value))
     elif op == ClientOp.CAS:
         responder.respond(ClientStatus.OK, (res.status == Status.OK, res.value))
+    elif op == ClientOp.SPLIT:
+        left, right = res.value
+        responder.respond(ClientStatus.OK, (tuple(left), tuple(right)))
     elif op == ClientOp.SCAN:
         # Where the client resumes: after the last pair if the answer was cut short, else at
         # the next range (b"": the key space ends here).

@@ -16,7 +16,12 @@ CPUT    key, value, must_exist: bool                     OK, None; or FAILED, th
         (put only if the key's existence is ``must_exist``)
 SCAN    start: bytes, end: bytes | None, limit: int,     OK, ``[[key, value], ...]`` within the range
         reverse: bool                                    (``end=None``: to the end of the range)
+SPLIT   key: bytes, new_range_id: int,                   OK, ``(left, right)`` wire descriptors;
+        expected_generation: int                         ERROR if ``key`` already starts the range
 ======  ===============================================  ===========================================
+
+A command on a key outside the range's descriptor (proposed before a split, applied after it),
+or a SPLIT whose expected generation is not the range's, is not run: ``KEY_MISMATCH``.
 
 ``client_id`` + ``seq`` make retries idempotent (see ``sessions``); ``client_id=0`` opts out.
 Any command that fails to decode or validate, or is refused, yields ``Status.ERROR`` with a message;
@@ -50,6 +55,7 @@ class Op(IntEnum):
     CAS = 4
     CPUT = 5
     SCAN = 6
+    SPLIT = 7
 
 
 #: Commands that change nothing; they are not recorded for dedup (re-running one is harmless).
@@ -62,6 +68,7 @@ class Status(IntEnum):
     ERROR = 2  # the command was malformed or refused; the value is a message
     SESSION_EXPIRED = 3  # not run: the client's session is gone (it may have run before)
     SESSIONS_FULL = 4  # not run: it would open a session past the range's bound
+    KEY_MISMATCH = 5  # not run: the key is outside the range (or a split's generation is old)
 
 
 class CommandError(ValueError):
@@ -80,6 +87,14 @@ def _is_bool(v: Any) -> bool:
     return type(v) is bool
 
 
+def _is_range_id(v: Any) -> bool:
+    return type(v) is int and 0 < v <= _U64_MAX
+
+
+def _is_u64(v: Any) -> bool:
+    return type(v) is int and 0 <= v <= _U64_MAX
+
+
 def _is_limit(v: Any) -> bool:
     return type(v) is int and 1 <= v <= MAX_SCAN_LIMIT
 
@@ -92,6 +107,7 @@ _ARGS = {
     Op.CAS: (_is_bytes, _is_opt_bytes, _is_bytes),
     Op.CPUT: (_is_bytes, _is_bytes, _is_bool),
     Op.SCAN: (_is_bytes, _is_opt_bytes, _is_limit, _is_bool),
+    Op.SPLIT: (_is_bytes, _is_range_id, _is_u64),
 }
 _OPS = {int(op): op for op in Op}
 
@@ -132,6 +148,11 @@ class Command:
     def cput(cls, client_id: int, seq: int, key: bytes, value: bytes,
              must_exist: bool) -> Command:
         return cls(Op.CPUT, client_id, seq, (key, value, must_exist))
+
+    @classmethod
+    def split(cls, client_id: int, seq: int, key: bytes, new_range_id: int,
+              expected_generation: int) -> Command:
+        return cls(Op.SPLIT, client_id, seq, (key, new_range_id, expected_generation))
 
     @classmethod
     def scan(cls, client_id: int, seq: int, start: bytes, end: bytes | None, limit: int,

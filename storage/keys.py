@@ -26,7 +26,7 @@ from collections.abc import Callable
 from functools import partial
 
 __all__ = [
-    "STORE_LOCAL_PREFIX", "store_ident_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX", "USER_END",
+    "STORE_LOCAL_PREFIX", "store_ident_key", "range_id_reservation_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX", "USER_END",
     "range_prefix",
     "applied_state_key", "dedup_key", "dedup_span", "client_id_of_dedup_key", "descriptor_key",
     "hard_state_key", "log_key", "log_key_encoder", "log_span", "index_of_log_key",
@@ -52,6 +52,11 @@ _AFTER_DEDUP, _AFTER_LOG = b"d", b"m"  # the suffix letters right after "c" and 
 def store_ident_key() -> bytes:
     """The store-wide record naming the store an engine belongs to (see ``data_dir``)."""
     return STORE_LOCAL_PREFIX + b"ident"
+
+
+def range_id_reservation_key() -> bytes:
+    """The store-wide record of the range ids reserved by this node (``range_ids``)."""
+    return STORE_LOCAL_PREFIX + b"range-ids"
 
 
 def range_prefix(range_id: int) -> bytes:

@@ -32,6 +32,11 @@ class RangeDescriptor:
         """Whether user key ``key`` belongs to this range."""
         return self.start_key <= key and (self.end_key is None or key < self.end_key)
 
+    def wire(self) -> tuple[int, bytes, bytes, int]:
+        """As the client protocol carries it (RANGE_KEY_MISMATCH, SPLIT answers):
+        ``(range_id, start, end (b"" = no end), generation)``."""
+        return (self.range_id, self.start_key, self.end_key or b"", self.generation)
+
     def engine_span(self) -> tuple[bytes, bytes]:
         """The engine keys ``[lo, hi)`` of this range's user data."""
         return keys.user_span(self.start_key, self.end_key)

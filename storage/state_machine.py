@@ -14,13 +14,14 @@ from __future__ import annotations
 from multiraft.raft.types import ConfState, Entry, EntryType
 
 from . import keys
-from .commands import (DEFAULT_MAX_SCAN_BYTES, MAX_SCAN_LIMIT, READ_OPS, Command, CommandError, Op, Result, Status,
-                       decode_command)
+from .commands import (DEFAULT_MAX_SCAN_BYTES, MAX_SCAN_LIMIT, READ_OPS, Command, CommandError, Op,
+                       Result, Status, decode_command)
 from .engine import Engine, Reader, WriteBatch
 from .errors import StorageCorruptionError
 from .range_descriptor import RangeDescriptor, decode_descriptor, encode_descriptor
 from .records import AppliedState, decode_applied_state, encode_applied_state
 from .sessions import DedupRecord, SessionLimits, SessionTable, load_dedup_table
+from .split import right_range_records, split_descriptors
 
 __all__ = ["KVStateMachine"]
 
@@ -36,7 +37,8 @@ class KVStateMachine:
     Reads go to the engine, so the caller writes each apply batch before the next ``apply``.
     """
 
-    __slots__ = ("range_id", "descriptor", "applied", "sessions", "max_scan_bytes", "_engine")
+    __slots__ = ("range_id", "descriptor", "applied", "sessions", "max_scan_bytes", "splits",
+                 "_engine")
 
     def __init__(self, engine: Engine, range_id: int,
                  sessions: SessionLimits = SessionLimits(),
@@ -51,6 +53,8 @@ class KVStateMachine:
         self.applied = AppliedState() if raw_applied is None else decode_applied_state(raw_applied)
         self.sessions = SessionTable(range_id, sessions, load_dedup_table(engine, range_id),
                                      self.applied.clock_ms)
+        #: (left, right) of every split applied and not yet taken by the owner (``take_splits``)
+        self.splits: list[tuple[RangeDescriptor, RangeDescriptor]] = []
 
     def apply(self, batch: WriteBatch, entries: list[Entry],
               conf_state: ConfState | None = None) -> list[Result | None]:
@@ -117,17 +121,48 @@ class KVStateMachine:
         """A copy of the session records, oldest first."""
         return self.sessions.records()
 
+    def take_splits(self) -> list[tuple[RangeDescriptor, RangeDescriptor]]:
+        """The splits applied since the last call, as (left, right) descriptors."""
+        out, self.splits = self.splits, []
+        return out
+
     def _apply_command(self, cmd: Command, index: int,
                        pending: dict[bytes, bytes | None]) -> Result:
+        run = self._split if cmd.op is Op.SPLIT else self._execute
         if cmd.client_id == 0 or cmd.op in READ_OPS:
-            return self._execute(cmd, pending)
+            return run(cmd, pending)
         sessions = self.sessions
         answer = sessions.admit(cmd)
         if answer is not None:
             return answer
-        result = self._execute(cmd, pending)
-        sessions.record(cmd, index, result)
+        result = run(cmd, pending)
+        if result.status is not Status.KEY_MISMATCH:  # not run: the session did not move on
+            sessions.record(cmd, index, result)
         return result
+
+    def _split(self, cmd: Command, pending: dict[bytes, bytes | None]) -> Result:
+        """The split trigger (``storage.split``): narrow this range, create the right one."""
+        desc = self.descriptor
+        if desc is None:
+            return Result(Status.ERROR, f"range {self.range_id} is not initialized")
+        key, new_range_id, expected = cmd.args
+        if expected != desc.generation or not desc.contains(key):
+            return Result(Status.KEY_MISMATCH, f"split at {key[:64]!r}: range {self.range_id} "
+                          f"is at generation {desc.generation}, spans "
+                          f"[{desc.start_key[:64]!r}, {(desc.end_key or b'')[:64]!r})")
+        if key == desc.start_key:
+            return Result(Status.ERROR, f"{key[:64]!r} already starts range {self.range_id}")
+        if new_range_id == self.range_id:
+            return Result(Status.ERROR, f"split of range {self.range_id} into itself")
+        left, right = split_descriptors(desc, key, new_range_id)
+        pending[keys.descriptor_key(self.range_id)] = encode_descriptor(left)
+        for k, v in right_range_records(right, AppliedState(
+                self.applied.index, self.applied.term, self.applied.conf_state,
+                self.sessions.clock), self.sessions.records()):
+            pending[k] = v
+        self.descriptor = left
+        self.splits.append((left, right))
+        return Result(Status.OK, (left.wire(), right.wire()))
 
     def _execute(self, cmd: Command, pending: dict[bytes, bytes | None]) -> Result:
         """Run ``cmd``; writes go to ``pending`` (engine key -> value, None to delete), and
@@ -141,7 +176,7 @@ class KVStateMachine:
             return self._scan(desc, start, end, limit, reverse, pending)
         key = args[0]
         if not desc.contains(key):
-            return Result(Status.ERROR, f"key {key[:64]!r} is not in range {self.range_id}")
+            return Result(Status.KEY_MISMATCH, f"key {key[:64]!r} is not in range {self.range_id}")
         ek = keys.user_key(key)
         if op is Op.PUT:
             pending[ek] = args[1]
@@ -190,3 +225,4 @@ class KVStateMachine:
                 return Result(Status.OK, (out, True))
             out.append([user_key, v])
         return Result(Status.OK, (out, len(picked) >= limit))
+

@@ -47,6 +47,20 @@ class RangeRouter:
         self._starts = [x.start_key for x in order]
         self._ranges = [x.range_id for x in order]
 
+    def split(self, left: RangeDescriptor, right: RangeDescriptor) -> None:
+        """Route a split's two halves: ``left`` narrowed and ``right`` new, in one step (the
+        two tile exactly the span ``left`` had: no gap, no overlap)."""
+        self.update(right)
+        self.update(left)
+
+    def overlapping(self, start: bytes, end: bytes | None, exclude: int) -> int | None:
+        """A range other than ``exclude`` whose span overlaps ``[start, end)``, or None."""
+        for rid, d in self.descriptors.items():
+            if rid != exclude and (end is None or d.start_key < end) \
+                    and (d.end_key is None or start < d.end_key):
+                return rid
+        return None
+
     def copy(self) -> RangeRouter:
         """An independent copy (descriptors are immutable, so they are shared)."""
         c = RangeRouter()

@@ -21,6 +21,9 @@ SCAN       (start, end (b"" = no end), limit)    (pairs, resume): the (key, valu
                                                  and about ``max_scan_bytes`` of them, and
                                                  where the scan goes on (b"": nothing more)
 STATUS     (opaque map,)                         opaque map
+SPLIT      (key,)                                (left, right): the two descriptors, each
+                                                 ``(range_id, start, end (b"" = no end),
+                                                 generation)``
 =========  ====================================  ===================================
 
 Non-OK statuses say what happened and what a client may do; none of them was applied:
@@ -69,6 +72,7 @@ class ClientOp(IntEnum):
     CAS = 4
     SCAN = 5
     STATUS = 6
+    SPLIT = 7
 
 
 class ClientStatus(IntEnum):
@@ -159,6 +163,7 @@ _ARG_CHECKS: dict[ClientOp, tuple[Callable[[Any], bool], ...]] = {
     ClientOp.CAS: (_is_bytes, _is_opt_bytes, _is_opt_bytes),
     ClientOp.SCAN: (_is_bytes, _is_bytes, _is_uint),
     ClientOp.STATUS: (_is_map,),
+    ClientOp.SPLIT: (_is_bytes,),
 }
 
 
@@ -191,6 +196,7 @@ _OK_RESULT_CHECKS: dict[ClientOp, Callable[[Any], bool]] = {
     ClientOp.CAS: _is_cas_result,
     ClientOp.SCAN: _is_scan_result,
     ClientOp.STATUS: _is_map,
+    ClientOp.SPLIT: lambda v: _is_descriptors(v) and len(v) == 2,
 }
 
 def _is_str(v: Any) -> bool:

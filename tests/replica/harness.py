@@ -50,6 +50,7 @@ class FakeEnv:
         self.core: ReplicaCore | None = None
         self.writes: list[WriteBatch] = []
         self.descriptors: list[RangeDescriptor] = []
+        self.splits: list[tuple[RangeDescriptor, RangeDescriptor, bool]] = []
         self.awake_calls = 0
 
     def submit_write(self, batch: WriteBatch, sync: bool) -> None:
@@ -63,6 +64,13 @@ class FakeEnv:
 
     def descriptor_changed(self, descriptor: RangeDescriptor) -> None:
         self.descriptors.append(descriptor)
+
+    def split_applied(self, left: RangeDescriptor, right: RangeDescriptor,
+                      campaign: bool) -> None:
+        self.splits.append((left, right, campaign))
+
+    def overlapping(self, descriptor: RangeDescriptor) -> int | None:
+        return None
 
     def flush(self, rounds: int = 20) -> None:
         """Make every write durable and let the core go on, until it has nothing to write."""
