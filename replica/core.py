@@ -112,6 +112,7 @@ class ReplicaCore:
         """(Re)build the range's storage, state machine and RawNode from the engine."""
         svc, range_id = self.svc, self.range_id
         self.storage = ReplicaStorage(svc.engine, range_id)
+        self.storage.raise_hard_state_to_truncated()
         self.sm = KVStateMachine(svc.engine, range_id, svc.sessions, svc.max_scan_bytes)
         self.rn = RawNode(Config(
             self.replica_id, self.storage, election_tick=svc.election_tick,

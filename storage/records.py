@@ -39,13 +39,16 @@ class TruncatedState:
 class AppliedState:
     """What the state machine has applied: the index/term of the last applied entry, the
     membership in force there and the range's log clock (``clock_ms``: the largest leader time
-    applied, which expires client sessions; see ``sessions``). Invariant: written in the same
-    batch as the data it covers."""
+    applied, which expires client sessions; see ``sessions``) and an estimate of its user
+    data's bytes (``data_bytes``: keys and values written, less those deleted; overwrites are
+    counted again, so it only errs high until a split's scan corrects it). Invariant: written
+    in the same batch as the data it covers."""
 
     index: int = 0
     term: int = 0
     conf_state: ConfState = field(default_factory=ConfState)
     clock_ms: int = 0
+    data_bytes: int = 0
 
 
 def encode_hard_state(hs: HardState) -> bytes:
@@ -73,16 +76,16 @@ def decode_truncated_state(b: bytes) -> TruncatedState:
 def encode_applied_state(a: AppliedState) -> bytes:
     cs = a.conf_state
     return msgpack.packb([a.index, a.term, cs.voters, cs.learners, cs.voters_outgoing,
-                          cs.learners_next, cs.auto_leave, a.clock_ms])
+                          cs.learners_next, cs.auto_leave, a.clock_ms, a.data_bytes])
 
 
 def decode_applied_state(b: bytes) -> AppliedState:
     try:
         (index, term, voters, learners, outgoing, learners_next, auto_leave,
-         clock_ms) = msgpack.unpackb(b)
+         clock_ms, data_bytes) = msgpack.unpackb(b)
         cs = ConfState(tuple(voters), tuple(learners), tuple(outgoing), tuple(learners_next),
                        bool(auto_leave))
-        return AppliedState(int(index), int(term), cs, int(clock_ms))
+        return AppliedState(int(index), int(term), cs, int(clock_ms), int(data_bytes))
     except Exception as e:  # msgpack raises several unrelated types on bad input
         raise StorageCorruptionError(f"bad applied state record: {e!r}") from None
 

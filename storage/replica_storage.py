@@ -59,16 +59,8 @@ class ReplicaStorage:
         self._log_key = keys.log_key_encoder(range_id)
         raw_hs, raw_ts = engine.multi_get([self._hard_state_key,
                                            keys.truncated_state_key(range_id)])
-        hs = HardState() if raw_hs is None else decode_hard_state(raw_hs)
-        self._truncated = ts = TruncatedState() if raw_ts is None else decode_truncated_state(raw_ts)
-        # A split's right-hand range starts at a truncated state with no HardState written
-        # (storage.split): a replica that voted before the split applied keeps its term and
-        # vote; the rest is raised to what raft expects next to the initial snapshot.
-        if hs.term < ts.term:
-            hs = HardState(ts.term, 0, hs.commit)
-        if hs.commit < ts.index:
-            hs = HardState(hs.term, hs.vote, ts.index)
-        self._hard_state = hs
+        self._hard_state = HardState() if raw_hs is None else decode_hard_state(raw_hs)
+        self._truncated = TruncatedState() if raw_ts is None else decode_truncated_state(raw_ts)
         lo, hi = keys.log_span(range_id)
         last = engine.scan(lo, hi, limit=1, reverse=True)
         if last:
@@ -82,6 +74,19 @@ class ReplicaStorage:
                 f"index {self._truncated.index}")
         self._cache: list[Entry] = []
         self._cache_bytes = 0
+
+    def raise_hard_state_to_truncated(self) -> None:
+        """Raise the HardState (in this view) to the truncated state: term at least its term
+        (the vote dropped if the term moves), commit at least its index. A split's right-hand
+        range starts at a truncated state with no HardState written (``storage.split``), so a
+        replica that voted before the split applied keeps its term and vote, and raft finds
+        what it expects next to the initial snapshot. In memory only: every load raises it alike."""
+        hs, ts = self._hard_state, self._truncated
+        if hs.term < ts.term:
+            hs = HardState(ts.term, 0, hs.commit)
+        if hs.commit < ts.index:
+            hs = HardState(hs.term, hs.vote, ts.index)
+        self._hard_state = hs
 
     # -- reads: the raft Storage contract --
 

@@ -38,7 +38,7 @@ class KVStateMachine:
     """
 
     __slots__ = ("range_id", "descriptor", "applied", "sessions", "max_scan_bytes", "splits",
-                 "_engine")
+                 "data_bytes", "_engine")
 
     def __init__(self, engine: Engine, range_id: int,
                  sessions: SessionLimits = SessionLimits(),
@@ -53,6 +53,9 @@ class KVStateMachine:
         self.applied = AppliedState() if raw_applied is None else decode_applied_state(raw_applied)
         self.sessions = SessionTable(range_id, sessions, load_dedup_table(engine, range_id),
                                      self.applied.clock_ms)
+        #: the estimate of the range's user data bytes (``AppliedState.data_bytes``), as of
+        #: the last entry run
+        self.data_bytes = self.applied.data_bytes
         #: (left, right) of every split applied and not yet taken by the owner (``take_splits``)
         self.splits: list[tuple[RangeDescriptor, RangeDescriptor]] = []
 
@@ -95,7 +98,7 @@ class KVStateMachine:
         last = entries[-1]
         self.applied = AppliedState(last.index, last.term,
                                     self.applied.conf_state if conf_state is None else conf_state,
-                                    self.sessions.clock)
+                                    self.sessions.clock, max(self.data_bytes, 0))
         put(keys.applied_state_key(rid), encode_applied_state(self.applied))
         return results
 
@@ -115,6 +118,7 @@ class KVStateMachine:
                 dedup: dict[int, DedupRecord]) -> None:
         """Replace the view by an installed snapshot's (``storage.snapshot`` wrote the batch)."""
         self.descriptor, self.applied = descriptor, applied
+        self.data_bytes = applied.data_bytes
         self.sessions.reset(dedup, applied.clock_ms)
 
     def dedup_table(self) -> dict[int, DedupRecord]:
@@ -156,9 +160,13 @@ class KVStateMachine:
             return Result(Status.ERROR, f"split of range {self.range_id} into itself")
         left, right = split_descriptors(desc, key, new_range_id)
         pending[keys.descriptor_key(self.range_id)] = encode_descriptor(left)
+        # Each half is estimated at half the bytes (the same on every replica); the leader's
+        # next size check scans and corrects it.
+        right_bytes = self.data_bytes // 2
+        self.data_bytes -= right_bytes
         for k, v in right_range_records(right, AppliedState(
                 self.applied.index, self.applied.term, self.applied.conf_state,
-                self.sessions.clock), self.sessions.records()):
+                self.sessions.clock, right_bytes), self.sessions.records()):
             pending[k] = v
         self.descriptor = left
         self.splits.append((left, right))
@@ -178,14 +186,17 @@ class KVStateMachine:
         if not desc.contains(key):
             return Result(Status.KEY_MISMATCH, f"key {key[:64]!r} is not in range {self.range_id}")
         ek = keys.user_key(key)
-        if op is Op.PUT:
+        if op is Op.PUT:  # a blind write: an overwrite's old bytes stay counted
             pending[ek] = args[1]
+            self.data_bytes += len(key) + len(args[1])
             return Result(Status.OK)
         current = pending[ek] if ek in pending else self._engine.get(ek)
         if op is Op.GET:
             return Result(Status.OK, current)
         if op is Op.DELETE:
             pending[ek] = None
+            if current is not None:
+                self.data_bytes -= len(key) + len(current)
             return Result(Status.OK, current is not None)
         if op is Op.CAS:
             ok = current == args[1]
@@ -193,7 +204,9 @@ class KVStateMachine:
             ok = (current is not None) == args[2]
         if not ok:
             return Result(Status.FAILED, current)
-        pending[ek] = args[1] if op is Op.CPUT else args[2]
+        new = args[1] if op is Op.CPUT else args[2]
+        pending[ek] = new
+        self.data_bytes += len(new) - (len(current) if current is not None else -len(key))
         return Result(Status.OK)
 
     def _scan(self, desc: RangeDescriptor, start: bytes, end: bytes | None, limit: int,
