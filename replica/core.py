@@ -38,6 +38,7 @@ from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 from .env import ReplicaEnv, ReplicaServices
+from .auto_split import LoadSplitFinder, find_split_key
 from .histogram import LATENCY_BOUNDS, Histogram
 from .limits import ProposalQuota
 from .pending import READ_OPS, PendingRequests, respond_result, to_command
@@ -105,6 +106,14 @@ class ReplicaCore:
         self.proposals_too_large = 0
         self.proposals_over_quota = 0
         self._quota_term = 0  # the leader term the proposal quota is held in
+        #: samples request keys while the range is hot (None: load splits are off)
+        self._load_finder = (LoadSplitFinder(svc.split_qps, (svc.node_id << 64) | range_id)
+                             if svc.split_qps > 0 else None)
+        #: the generation an automatic split was proposed at, and when (one at a time)
+        self._auto_split_gen, self._auto_split_at = -1, 0.0
+        #: no size check before then (a check found nothing to split)
+        self._next_size_check = 0.0
+        self.auto_splits = 0
         self.leader_changes = 0  # times this replica became leader (elections it won)
         self.apply_latency = Histogram(LATENCY_BOUNDS)  # proposal to answer, seconds
 
@@ -181,6 +190,8 @@ class ReplicaCore:
             self._quiesce_as_leader()
             return
         self.rn.tick()
+        if self.rn.raft.state == StateType.LEADER:
+            self._maybe_auto_split()
         if self.pending.writes:
             self.pending.expire_writes(self.svc.write_expiry)
         if self._snapshots_out:
@@ -214,6 +225,8 @@ class ReplicaCore:
             responder.respond(ClientStatus.NOT_LEADER, self.nodes.get(r.lead, 0))
             return
         d = self.sm.descriptor
+        if self._load_finder is not None:
+            self._load_finder.record(req.args[0], time.monotonic())
         if d is not None and not d.contains(req.args[0]):
             # A client with a stale range cache (or routed by a stale table): tell it the spans
             # this replica knows (its own, and the right-hand ranges it split off).
@@ -274,6 +287,42 @@ class ReplicaCore:
         return Command(Op.SPLIT, req.client_id, req.seq,
                        (key, self.svc.range_ids.allocate(), d.generation),
                        int(time.time() * 1000), req.register)
+
+    def _wants_size_split(self, now: float) -> bool:
+        limit = self.svc.split_bytes
+        return bool(limit) and self.sm.data_bytes > limit and now >= self._next_size_check
+
+    def _maybe_auto_split(self) -> None:
+        """As leader, once a tick: split by size or by load (``auto_split``), one split at a
+        time, within the node's rate."""
+        d = self.sm.descriptor
+        now = time.monotonic()
+        if d is None or (self._auto_split_gen == d.generation and now - self._auto_split_at < 5):
+            return
+        size = self._wants_size_split(now)
+        load = None if size or self._load_finder is None else self._load_finder.split_key(now)
+        if not (size or load) or not self.svc.split_limiter.try_acquire(now):
+            return
+        key, why = load, "load"
+        if size:
+            total, key = find_split_key(self.svc.engine, d)
+            self.sm.data_bytes = total  # the scan's truth replaces the estimate
+            why = f"size ({total} bytes)"
+            if total <= self.svc.split_bytes or key is None:
+                self._next_size_check = now + 10.0
+                return
+        assert key is not None
+        cmd = Command(Op.SPLIT, 0, 0, (key, self.svc.range_ids.allocate(), d.generation),
+                      int(time.time() * 1000), True)
+        try:
+            self.rn.propose(cmd.encode())
+        except ProposalDropped:
+            return
+        self._auto_split_gen, self._auto_split_at = d.generation, now
+        self.auto_splits += 1
+        if self._load_finder is not None:
+            self._load_finder.reset()
+        log.info("range %d: splitting at %r by %s", self.range_id, key[:64], why)
 
     def _admit_pending(self, responder: Responder) -> bool:
         """Take one of the node's pending-request slots, or answer BUSY (and count it)."""
@@ -573,7 +622,7 @@ class ReplicaCore:
         last = log_.last_index()
         if log_.committed != last or log_.applied != last or r.lead_transferee:
             return False
-        if r.trk.config.voters.is_joint():
+        if r.trk.config.voters.is_joint() or self._wants_size_split(time.monotonic()):
             return False
         return all(pr.match == last for pr in r.trk.progress.values())
 
@@ -629,6 +678,7 @@ class ReplicaCore:
             "proposals_too_large": self.proposals_too_large,
             "proposals_over_quota": self.proposals_over_quota,
             "quota_bytes_used": self.pending.quota.used,
-            "leader_changes": self.leader_changes, "apply_latency": self.apply_latency.as_dict(),
+            "leader_changes": self.leader_changes, "auto_splits": self.auto_splits,
+            "data_bytes": self.sm.data_bytes, "apply_latency": self.apply_latency.as_dict(),
             "progress": [[rid, pr.match] for rid, pr in sorted(st.progress.items())],
         }

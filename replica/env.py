@@ -21,6 +21,7 @@ from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import Heartbeat
 
 from .counters import ReplicaCounters
+from .auto_split import SplitRateLimiter
 from .limits import DEFAULT_RANGE_QUOTA_BYTES, PendingLimit
 from .snapshot_sender import SnapshotSender
 
@@ -61,6 +62,12 @@ class ReplicaServices:
     range_quota_bytes: int = DEFAULT_RANGE_QUOTA_BYTES
     #: client sessions' ttl and bound (cluster-wide: see ``NodeConfig.sessions``)
     sessions: SessionLimits = field(default_factory=SessionLimits)
+    #: a range whose user data passes this many bytes splits (0: never by size)
+    split_bytes: int = 0
+    #: a range whose leader serves this many requests a second for 10 s splits (0: never)
+    split_qps: float = 0.0
+    #: the node's bound on automatic splits, shared by its replicas
+    split_limiter: SplitRateLimiter = field(default_factory=SplitRateLimiter)
     #: new range ids for the splits this node's leaders propose (from ``engine``, ``node_id``)
     range_ids: RangeIdAllocator = field(init=False)
     #: the node's counters of refused inputs, shared by all its replicas (any thread)

@@ -22,6 +22,13 @@ from multiraft.transport.codec import MAX_FRAME_BYTES
 if TYPE_CHECKING:
     from multiraft.transport.keys import CurveConfig
 
+#: A range splits by size past 64 MiB (CockroachDB's ``range_max_bytes`` was 64 MiB for years).
+DEFAULT_SPLIT_BYTES = 64 << 20
+#: The smallest ``split_bytes`` honoured (0 disables size splits).
+MIN_SPLIT_BYTES = 64 << 10
+#: A range splits by load past this many requests a second, sustained for 10 s.
+DEFAULT_SPLIT_QPS = 2500.0
+
 __all__ = ["NodeConfig", "EngineName", "DesignName", "DEFAULT_MAX_COMMAND_BYTES",
            "DEFAULT_MAX_SCAN_BYTES", "is_loopback", "parse_metrics_address"]
 
@@ -119,6 +126,12 @@ class NodeConfig:
     #: how long a client session lives without a write, and how many a range holds
     #: (storage.sessions). Cluster-wide: every node must be given the same (the defaults)
     sessions: SessionLimits = field(default_factory=SessionLimits)
+    #: a range whose user data passes this many bytes splits at its median key (0: never by
+    #: size; at least 64 KiB otherwise)
+    split_bytes: int = DEFAULT_SPLIT_BYTES
+    #: a range whose leader serves this many requests a second for 10 s splits at a key that
+    #: divides its load (0: never by load)
+    split_qps: float = DEFAULT_SPLIT_QPS
 
     def creation_limits(self) -> CreationLimits:
         """The settings of the store's ``ReplicaCreationPolicy``."""
@@ -134,6 +147,7 @@ class NodeConfig:
             self.heartbeat_ticks, self.fsync, log_keep=self.log_keep_entries,
             max_command_bytes=self.max_command_bytes, max_scan_bytes=self.max_scan_bytes,
             range_quota_bytes=self.range_quota_bytes, sessions=self.sessions,
+            split_bytes=self.split_bytes, split_qps=self.split_qps,
             counters=counters, pending_limit=PendingLimit(self.max_pending_requests))
 
     def validate(self) -> None:
@@ -161,6 +175,11 @@ class NodeConfig:
             raise ValueError("replica_creation_rate, max_uninitialized_replicas and "
                              "uninitialized_replica_ttl must be positive")
         self.sessions.validate()
+        if self.split_bytes < 0 or 0 < self.split_bytes < MIN_SPLIT_BYTES:
+            raise ValueError(f"split_bytes must be 0 (no size splits) or at least "
+                             f"{MIN_SPLIT_BYTES}")
+        if self.split_qps < 0:
+            raise ValueError("split_qps must be 0 (no load splits) or positive")
         if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")
         if self.metrics_listen is not None:
