@@ -120,9 +120,16 @@ class ReplicaCore:
     def _load(self) -> None:
         """(Re)build the range's storage, state machine and RawNode from the engine."""
         svc, range_id = self.svc, self.range_id
-        self.storage = ReplicaStorage(svc.engine, range_id)
+        # One consistent view for both: the writer may be committing this range's records
+        # right now (a split applying here while this replica is created on first contact).
+        view = svc.engine.snapshot()
+        try:
+            self.storage = ReplicaStorage(svc.engine, range_id, view=view)
+            self.sm = KVStateMachine(svc.engine, range_id, svc.sessions, svc.max_scan_bytes,
+                                     view=view)
+        finally:
+            view.close()
         self.storage.raise_hard_state_to_truncated()
-        self.sm = KVStateMachine(svc.engine, range_id, svc.sessions, svc.max_scan_bytes)
         self.rn = RawNode(Config(
             self.replica_id, self.storage, election_tick=svc.election_tick,
             heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,

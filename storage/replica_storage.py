@@ -20,7 +20,7 @@ from multiraft.raft.sizing import entries_size, entry_size, limit_size
 from multiraft.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
 
 from . import keys
-from .engine import Engine, WriteBatch
+from .engine import Engine, Reader, WriteBatch
 from .errors import StorageCorruptionError
 from .records import (AppliedState, TruncatedState, decode_applied_state, decode_entry,
                       decode_hard_state, decode_truncated_state, encode_entry, encode_hard_state,
@@ -49,20 +49,22 @@ class ReplicaStorage:
                  "_log_key")
 
     def __init__(self, engine: Engine, range_id: int, cache_entries: int = 128,
-                 cache_bytes: int = 256 << 10) -> None:
-        """Load the range's raft state from ``engine`` (an unknown range starts empty)."""
+                 cache_bytes: int = 256 << 10, view: Reader | None = None) -> None:
+        """Load the range's raft state from ``view`` (a consistent snapshot of ``engine``,
+        shared with the state machine's load) or ``engine``; an unknown range starts empty."""
         self.range_id = range_id
         self._engine = engine
         self._cache_entries = cache_entries
         self._cache_limit = cache_bytes
         self._hard_state_key = keys.hard_state_key(range_id)  # written on every Ready
         self._log_key = keys.log_key_encoder(range_id)
-        raw_hs, raw_ts = engine.multi_get([self._hard_state_key,
-                                           keys.truncated_state_key(range_id)])
+        src: Reader = engine if view is None else view
+        raw_hs, raw_ts = src.multi_get([self._hard_state_key,
+                                        keys.truncated_state_key(range_id)])
         self._hard_state = HardState() if raw_hs is None else decode_hard_state(raw_hs)
         self._truncated = TruncatedState() if raw_ts is None else decode_truncated_state(raw_ts)
         lo, hi = keys.log_span(range_id)
-        last = engine.scan(lo, hi, limit=1, reverse=True)
+        last = src.scan(lo, hi, limit=1, reverse=True)
         if last:
             e = decode_entry(keys.index_of_log_key(last[0][0]), last[0][1])
             self._last_index, self._last_term = e.index, e.term

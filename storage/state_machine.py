@@ -42,16 +42,18 @@ class KVStateMachine:
 
     def __init__(self, engine: Engine, range_id: int,
                  sessions: SessionLimits = SessionLimits(),
-                 max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES) -> None:
-        """Load the range's applied state, descriptor and sessions from ``engine``."""
+                 max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES, view: Reader | None = None) -> None:
+        """Load the range's applied state, descriptor and sessions from ``view`` (a consistent
+        snapshot of ``engine``, shared with the raft log's load) or ``engine``."""
         self.range_id = range_id
         self.max_scan_bytes = max_scan_bytes
         self._engine = engine
-        raw_desc, raw_applied = engine.multi_get([keys.descriptor_key(range_id),
-                                                  keys.applied_state_key(range_id)])
+        src: Reader = engine if view is None else view
+        raw_desc, raw_applied = src.multi_get([keys.descriptor_key(range_id),
+                                               keys.applied_state_key(range_id)])
         self.descriptor = None if raw_desc is None else decode_descriptor(raw_desc)
         self.applied = AppliedState() if raw_applied is None else decode_applied_state(raw_applied)
-        self.sessions = SessionTable(range_id, sessions, load_dedup_table(engine, range_id),
+        self.sessions = SessionTable(range_id, sessions, load_dedup_table(src, range_id),
                                      self.applied.clock_ms)
         #: the estimate of the range's user data bytes (``AppliedState.data_bytes``), as of
         #: the last entry run
