@@ -56,7 +56,7 @@ class ActorNode(NodeLifecycle):
 
     def _start(self) -> None:
         c = self.config
-        engine, fresh = self._open_engine()
+        engine, staging, fresh = self._open_engine()
         descriptors = load_descriptors(engine)
 
         heartbeats = CoalescedHeartbeats()
@@ -74,7 +74,7 @@ class ActorNode(NodeLifecycle):
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
         self.snapshots = SnapshotSender(self.transport, node_id=c.node_id).start()
         svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats, self.snapshots,
-                              c.election_ticks, c.heartbeat_ticks, c.fsync,
+                              staging, c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
                               max_scan_bytes=c.max_scan_bytes,
                               range_quota_bytes=c.range_quota_bytes, counters=replica_counters,

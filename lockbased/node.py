@@ -49,7 +49,7 @@ class LockNode(NodeLifecycle):
 
     def _start(self) -> None:
         c = self.config
-        engine, fresh = self._open_engine()
+        engine, staging, fresh = self._open_engine()
         heartbeats = CoalescedHeartbeats()
         replica_counters = ReplicaCounters()
         store = self.store = LockStore(c.node_id, heartbeats, sorted(c.peers),
@@ -62,7 +62,7 @@ class LockNode(NodeLifecycle):
         writer.start()
         self.snapshots = SnapshotSender(self.transport, node_id=c.node_id).start()
         svc = ReplicaServices(c.node_id, engine, self.transport, heartbeats, self.snapshots,
-                              c.election_ticks, c.heartbeat_ticks, c.fsync,
+                              staging, c.election_ticks, c.heartbeat_ticks, c.fsync,
                               log_keep=c.log_keep_entries, max_command_bytes=c.max_command_bytes,
                               max_scan_bytes=c.max_scan_bytes,
                               range_quota_bytes=c.range_quota_bytes, counters=replica_counters,

@@ -5,6 +5,7 @@ integers are fixed-width big-endian, so bytewise key order equals numeric order 
 range's records are contiguous::
 
     \\x00 b"ident"                         the store's identity (data_dir: written at creation)
+    \\x00 b"snap" rid:u64                  a snapshot install in progress (snapshot_install)
     \\x01 rid:u64 b"a"                      applied state (index, term, conf state)
     \\x01 rid:u64 b"c" client_id:u64        dedup record of one client (last seq, result)
     \\x01 rid:u64 b"d"                      range descriptor
@@ -26,7 +27,8 @@ from collections.abc import Callable
 from functools import partial
 
 __all__ = [
-    "STORE_LOCAL_PREFIX", "store_ident_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX", "USER_END",
+    "STORE_LOCAL_PREFIX", "store_ident_key", "installing_snapshot_key",
+    "installing_snapshot_span", "range_id_of_installing_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX", "USER_END",
     "range_prefix",
     "applied_state_key", "dedup_key", "dedup_span", "client_id_of_dedup_key", "descriptor_key",
     "hard_state_key", "log_key", "log_key_encoder", "log_span", "index_of_log_key",
@@ -52,6 +54,26 @@ _AFTER_DEDUP, _AFTER_LOG = b"d", b"m"  # the suffix letters right after "c" and 
 def store_ident_key() -> bytes:
     """The store-wide record naming the store an engine belongs to (see ``data_dir``)."""
     return STORE_LOCAL_PREFIX + b"ident"
+
+
+_INSTALLING = STORE_LOCAL_PREFIX + b"snap"
+
+
+def installing_snapshot_key(range_id: int) -> bytes:
+    """The store-wide record of range ``range_id``'s snapshot install in progress. Store-wide,
+    not range-local, so a restarting node finds every interrupted install in one short scan
+    (``installing_snapshot_span``) instead of walking every range's records."""
+    return _INSTALLING + _U64.pack(range_id)
+
+
+def installing_snapshot_span() -> tuple[bytes, bytes]:
+    """Engine bounds ``[lo, hi)`` of every install-in-progress record."""
+    return _INSTALLING, STORE_LOCAL_PREFIX + b"snaq"
+
+
+def range_id_of_installing_key(key: bytes) -> int:
+    range_id: int = _U64.unpack_from(key, len(_INSTALLING))[0]
+    return range_id
 
 
 def range_prefix(range_id: int) -> bytes:

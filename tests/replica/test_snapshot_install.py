@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from multiraft.raft import Message, MessageType as MT
@@ -25,9 +31,12 @@ from multiraft.storage.data_dir import DataDir, open_data_dir
 from multiraft.storage.engine import Engine
 from multiraft.storage.layout import bootstrap_node
 from multiraft.storage.snapshot_install import recover_installs
+from multiraft.storage.write_batch import PUT, RecordedBatch
+from multiraft.transport.codec import SnapshotChunk
 
 from .harness import FakeEnv, make_replica
 
+ROOT = Path(__file__).resolve().parents[2]
 RID = 1
 LEADER_TERM = 5
 #: dedup records the leader's range holds (written by applied client commands)
@@ -158,7 +167,7 @@ def test_a_crash_midway_is_completed_on_restart(tmp_path: Path, durable_writes) 
         else:
             write_some(env, durable_writes)
             assert not _next_is_final(env), "the test needs more data batches"
-        assert range_digest(d.engine) != want  # midway: not the leader's data yet
+            assert range_digest(d.engine) != want  # midway: not all of the leader's data yet
         assert KVStateMachine(d.engine, RID).applied.index < applied.index, \
             "the range claims the snapshot's applied index before its data is in"
         d = _crash_and_restart(d, tmp_path / "n2")
@@ -179,8 +188,7 @@ def test_a_crash_midway_is_completed_on_restart(tmp_path: Path, durable_writes) 
 
 
 def _next_is_final(env: FakeEnv) -> bool:
-    """Whether the write waiting in ``env`` completes the install (it writes the descriptor)."""
-    from multiraft.storage.write_batch import PUT, RecordedBatch
+    """Whether the write waiting in ``env`` completes the install (it writes the applied state)."""
     [batch] = env.writes
     assert isinstance(batch, RecordedBatch)
     return any(kind == PUT and k == keys.applied_state_key(RID) for kind, k, _ in batch.ops)
@@ -225,6 +233,121 @@ def test_a_crash_after_the_final_batch_keeps_the_install(tmp_path: Path) -> None
         d = _crash_and_restart(d, tmp_path / "n2")
         assert range_digest(d.engine) == range_digest(leader)
         assert staged_files(d) == []
+    finally:
+        d.close()
+        leader.close()
+
+
+def test_kill_9_at_any_moment_leaves_the_old_range_or_the_leaders(tmp_path: Path) -> None:
+    """A child process installs a snapshot and is SIGKILLed after a random number of its steps
+    (chunks staged, batches written): whenever it dies, the reopened node holds either the old
+    range, with its old applied index, or exactly the leader's, with the snapshot's, and no
+    staged file is left. Both outcomes occur."""
+    leader = make_leader(tmp_path / "leader", 6 << 20)
+    want, applied = range_digest(leader), KVStateMachine(leader, RID).applied
+    leader.close()
+    template = open_follower(tmp_path / "template")
+    old, old_applied = range_digest(template.engine), KVStateMachine(template.engine, RID).applied
+    template.close()
+
+    def run(kill_after: int | None) -> tuple[int, str]:
+        """(steps the child printed, which range the restarted node holds)."""
+        work = tmp_path / "n2"
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(tmp_path / "template", work)
+        child = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("snapshot_crash_child.py")),
+             str(tmp_path / "leader"), str(work)], stdout=subprocess.PIPE, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"
+        steps = 0
+        for line in child.stdout:
+            if line == b"done\n":
+                break
+            steps += 1
+            if steps == kill_after:
+                child.send_signal(signal.SIGKILL)
+                break
+        child.stdout.close()
+        child.wait()
+        d = _crash_and_restart(open_data_dir(str(work), "c", 2), work)
+        try:
+            got, got_applied = range_digest(d.engine), KVStateMachine(d.engine, RID).applied
+            assert (got, got_applied) in ((old, old_applied), (want, applied)), \
+                f"killed after step {kill_after}: a range that is neither the old nor the leader's"
+            if got == want:
+                rs = ReplicaStorage(d.engine, RID)
+                assert (rs.first_index(), rs.hard_state.commit) == (applied.index + 1, applied.index)
+            assert not os.path.exists(os.path.join(d.path, "snapshots")) or staged_files(d) == []
+        finally:
+            d.close()
+        return steps, "leader's" if got == want else "old"
+
+    total, outcome = run(None)
+    assert outcome == "leader's" and total > 20
+    # Every step of the install's writes (the last few), and some while chunks are staged.
+    writes = 2 + (6 << 20) // (4 << 20)  # begin, data batches, final: at least
+    kill_points = sorted({*random.Random(0x5AAB).sample(range(1, total - writes), 5),
+                          *range(total - writes, total + 1)})
+    results = [(k, run(k)[1]) for k in kill_points]
+    print(f"{total} steps; killed after: {results}")
+    outcomes = {o for _, o in results}
+    assert outcomes == {"old", "leader's"}
+
+
+def test_a_refused_or_replaced_stream_leaves_no_file(tmp_path: Path) -> None:
+    """A stream replaced midway by a newer one, and a stream refused for a key outside the range:
+    their staged files are removed at once; the newer stream installs and its file goes too."""
+    leader = make_leader(tmp_path / "leader", 1 << 20)
+    d = open_follower(tmp_path / "n2")
+    try:
+        core, env = make_replica(node_id=2, peers=(1, 3), bootstrap=False, engine=d.engine,
+                                 staging=d.staging)
+        m = Message(MT.SNAP, to=2, from_=1, term=LEADER_TERM)
+        first = list(snapshot_chunks(leader, RID, m, stream_id=1))
+        for c in first[:3]:
+            core.snapshot_chunk(1, c)
+        [first_file] = staged_files(d)
+        second = list(snapshot_chunks(leader, RID, m, stream_id=2))
+        core.snapshot_chunk(1, second[0])  # a newer stream: the first is dropped
+        [second_file] = staged_files(d)
+        assert second_file != first_file
+        bad = second[1]
+        core.snapshot_chunk(1, SnapshotChunk(bad.range_id, bad.from_replica, bad.to_replica,
+                                             bad.term, bad.metadata, bad.index, bad.last,
+                                             msgpack.packb([7, []]), bad.stream_id))
+        assert staged_files(d) == []
+        assert [(a.stream_id, a.accepted) for _, a in core.svc.transport.acks] == \
+            [(1, False), (2, False)]
+        third = snapshot_chunks(leader, RID, m, stream_id=3)
+        for c in third:
+            core.snapshot_chunk(1, c)
+        env.flush(rounds=100)
+        assert range_digest(d.engine) == range_digest(leader) and staged_files(d) == []
+    finally:
+        d.close()
+        leader.close()
+
+
+def test_a_second_stream_completing_before_the_install_starts(tmp_path: Path) -> None:
+    """The leader resent its snapshot (a new stream) and the resend completed after raft took
+    the first but before the replica's Ready installed it: the first is installed, the resend
+    (stale for raft) is answered and its file removed."""
+    leader = make_leader(tmp_path / "leader", 1 << 20)
+    d = open_follower(tmp_path / "n2")
+    try:
+        core, env = make_replica(node_id=2, peers=(1, 3), bootstrap=False, engine=d.engine,
+                                 staging=d.staging)
+        m = Message(MT.SNAP, to=2, from_=1, term=LEADER_TERM)
+        for stream_id in (1, 2):
+            for c in snapshot_chunks(leader, RID, m, stream_id=stream_id):
+                core.snapshot_chunk(1, c)
+        assert len(staged_files(d)) == 1  # the resend's is gone: raft did not take it
+        env.flush(rounds=100)
+        assert range_digest(d.engine) == range_digest(leader) and staged_files(d) == []
+        assert sorted((a.stream_id, a.accepted) for _, a in core.svc.transport.acks) == \
+            [(1, True), (2, True)]
     finally:
         d.close()
         leader.close()
