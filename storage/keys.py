@@ -28,8 +28,8 @@ from functools import partial
 
 __all__ = [
     "STORE_LOCAL_PREFIX", "store_ident_key", "installing_snapshot_key",
-    "installing_snapshot_span", "range_id_of_installing_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX", "USER_END",
-    "range_prefix",
+    "installing_snapshot_span", "range_id_of_installing_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX",
+    "USER_END", "range_prefix",
     "applied_state_key", "dedup_key", "dedup_span", "client_id_of_dedup_key", "descriptor_key",
     "hard_state_key", "log_key", "log_key_encoder", "log_span", "index_of_log_key",
     "truncated_state_key", "range_id_of_key", "user_key", "user_key_of", "user_span",

@@ -4,9 +4,11 @@ A range's snapshot can be far larger than what a node should hold in memory, so 
 installed in one batch: ``SnapshotInstall.writes`` yields the install as a run of atomic
 writes, for the caller to make durable one after the other, in order:
 
-1. **begin** (synced): the install record ``keys.installing_snapshot_key(rid)`` = (the staged
-   snapshot's name, the snapshot's header), with the deletion of the range's user span and
-   dedup table (the pairs of the old state that the snapshot does not overwrite);
+1. **begin** (synced, so the record is on disk before any of the range's data changes, whatever
+   order the disk writes in; one fsync per install): the install record
+   ``keys.installing_snapshot_key(rid)`` = (the staged snapshot's name, the snapshot's header),
+   with the deletion of the range's user span and dedup table (the old pairs the snapshot does
+   not overwrite);
 2. **data**: the staged pairs, in batches of at most ``INSTALL_BATCH_BYTES`` (not synced: the
    final write's fsync covers them, and a crash before it redoes them anyway);
 3. **final** (synced; built by ``final_batch``, to which the caller adds the HardState and log
@@ -16,11 +18,12 @@ writes, for the caller to make durable one after the other, in order:
 Invariants: the staged snapshot is sealed (fsynced) before the begin batch is written, and is
 removed only once the final batch is durable; the applied state, truncated state and descriptor
 of the snapshot are written in the final batch only, so the range never claims the snapshot's
-applied index before all its data is in. While the record exists the range's engine state is a
-mix of nothing and part of the snapshot, and nothing reads it: the replica serves no read
-before raft's ``advance``, which follows the final write, and a restarting node finishes every
-recorded install (``recover_installs``) before it creates any replica. Redoing is idempotent:
-the begin batch deletes whatever an interrupted run wrote, and the data is written again.
+applied index before all its data is in. While the record exists, the range's user data and
+dedup table in the engine are part of the snapshot's, next to its old applied and raft state,
+and nothing reads them: the replica serves no read before raft's ``advance``, which follows the
+final write, and a restarting node finishes every recorded install (``recover_installs``)
+before it creates any replica. Redoing is idempotent: the begin batch deletes whatever an
+interrupted run wrote, and the data is written again.
 """
 
 from __future__ import annotations

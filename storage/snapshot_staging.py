@@ -2,9 +2,10 @@
 
 A snapshot stream's pairs (engine key, value) are appended here chunk by chunk as they arrive,
 so a follower never holds a whole range in memory; the install then reads them back one at a
-time into bounded write batches (``storage.snapshot_install``). One ``StagedSnapshot`` per stream, removed once the
-stream is refused, superseded or installed; whatever a crash leaves behind is removed at node
-start, after the installs it belongs to are finished (``recover_installs``).
+time into bounded write batches (``storage.snapshot_install``). One ``StagedSnapshot`` per
+stream, removed once the stream is refused, superseded or installed; whatever a crash leaves
+behind is removed at node start, after the installs it belongs to are finished
+(``recover_installs``).
 
 Two implementations of one small interface: ``FileStaging`` (a node with a data dir: one file
 per stream in ``<data_dir>/snapshots/``) and ``MemoryStaging`` (the in-memory engine of tests
@@ -74,7 +75,8 @@ class SnapshotStaging(Protocol):
         ...
 
     def open(self, name: str) -> StagedSnapshot:
-        """The sealed staged snapshot ``name``; ``StorageCorruptionError`` if there is none."""
+        """The sealed staged snapshot ``name``; ``StorageCorruptionError`` (here or once read)
+        if there is none."""
         ...
 
     def clear(self) -> None:

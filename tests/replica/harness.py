@@ -1,6 +1,6 @@
-"""One ``ReplicaCore`` on a ``MemoryEngine`` (or an engine the test gives), driven by hand: its writes wait in ``env.writes``
-until the test makes them durable (``env.flush()``), its messages are recorded by a fake
-transport, its client answers by ``Reply``."""
+"""One ``ReplicaCore`` on a ``MemoryEngine`` (or an engine the test gives), driven by hand: its
+writes wait in ``env.writes`` until the test makes them durable (``env.flush()``), its messages
+(and snapshot answers) are recorded by a fake transport, its client answers by ``Reply``."""
 
 from __future__ import annotations
 

@@ -40,7 +40,9 @@ def user_data(engine, desc):
 
 def staging_for(engine, tmp_path):
     """The staging area a node with this engine has."""
-    return MemoryStaging() if isinstance(engine, MemoryEngine) else FileStaging(str(tmp_path / "snap"))
+    if isinstance(engine, MemoryEngine):
+        return MemoryStaging()
+    return FileStaging(str(tmp_path / "snap"))
 
 
 def stage(staging, header, chunks):
@@ -71,7 +73,8 @@ def test_stream_is_consistent_and_bounded(make_engine, tmp_path):
     engine_log = ReplicaStorage(follower, 1)
     engine_log.append(b, [Entry(1, i) for i in range(1, 5)])
     follower.write(b)
-    inst = SnapshotInstall(follower, header, stage(staging_for(follower, tmp_path), header, chunks))
+    staged = stage(staging_for(follower, tmp_path), header, chunks)
+    inst = SnapshotInstall(follower, header, staged)
     final = inst.final_batch(engine_log)
     engine_log.set_hard_state(final, HardState(2, 1, header.applied.index))
     assert ReplicaStorage(follower, 1).last_index() == 4  # nothing written yet
@@ -127,7 +130,8 @@ def test_old_snapshot_is_refused_and_changes_nothing(engine, tmp_path):
     rs.append(b, [Entry(2, i) for i in range(2, sm.applied.index + 3)])
     rs.truncate(b, sm.applied.index + 1)
     engine.write(b)
-    inst = SnapshotInstall(engine, src.header, stage(staging_for(engine, tmp_path), src.header, chunks))
+    staged = stage(staging_for(engine, tmp_path), src.header, chunks)
+    inst = SnapshotInstall(engine, src.header, staged)
     with pytest.raises(SnapOutOfDateError):
         inst.final_batch(rs)
     assert rs.first_index() == sm.applied.index + 2
