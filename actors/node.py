@@ -54,7 +54,7 @@ class ActorNode(NodeLifecycle):
 
     def _start(self) -> None:
         c = self.config
-        engine, fresh = self._open_engine()
+        engine, staging, fresh = self._open_engine()
         descriptors = load_descriptors(engine)
 
         heartbeats = CoalescedHeartbeats()
@@ -71,7 +71,7 @@ class ActorNode(NodeLifecycle):
         self.timer = TimerActor.start(self.store, self.fail)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
         self.snapshots = SnapshotSender(self.transport, node_id=c.node_id).start()
-        svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots,
+        svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots, staging,
                                  replica_counters)
         actors = NodeActors(self.writer, self.store, self.timer, self.fail, inbound)
         runtime = self.runtime

@@ -47,7 +47,7 @@ class LockNode(NodeLifecycle):
 
     def _start(self) -> None:
         c = self.config
-        engine, fresh = self._open_engine()
+        engine, staging, fresh = self._open_engine()
         heartbeats = CoalescedHeartbeats()
         replica_counters = ReplicaCounters()
         store = self.store = LockStore(c.node_id, heartbeats, sorted(c.peers),
@@ -59,7 +59,7 @@ class LockNode(NodeLifecycle):
         writer = self.writer = GroupCommitWriter(engine, self.fail)
         writer.start()
         self.snapshots = SnapshotSender(self.transport, node_id=c.node_id).start()
-        svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots,
+        svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots, staging,
                                  replica_counters)
 
         def make(range_id: int, replica_id: int, campaign: bool) -> LockedReplica:

@@ -4,12 +4,15 @@ It owns the range's RawNode, storage, state machine and client requests in fligh
 the raft cycle (etcd's application loop, made asynchronous):
 
 1. inputs (raft messages, heartbeats, ticks, client requests) are stepped into the RawNode;
-2. ``process_ready`` turns the Ready into one write batch (entries, HardState, applied commands,
-   a snapshot) handed to the storage writer through the env; a leader's messages go out at once
-   (it may replicate before its own fsync), messages that acknowledge durable state (appends,
-   votes) wait for the write;
-3. ``write_done`` sends those, answers the clients, calls ``advance`` and handles the next Ready.
-   At most one write is in flight.
+2. ``process_ready`` turns the Ready into one write batch (entries, HardState, applied commands)
+   handed to the storage writer through the env; a leader's messages go out at once (it may
+   replicate before its own fsync), messages that acknowledge durable state (appends, votes)
+   wait for the write. A Ready with a snapshot is written as the install's run of bounded
+   batches instead (``storage.snapshot_install``: begin, data, then a final batch carrying the
+   Ready's HardState and entries), one at a time, so other replicas' writes go between them;
+3. ``write_done`` submits the install's next batch, if any; else it sends the waiting messages,
+   answers the clients, calls ``advance`` and handles the next Ready. At most one write is in
+   flight.
 
 Not thread-safe: its owner serializes every call (the actor design by confining it to one
 actor, the lock-based design with the replica's mutex).
@@ -21,6 +24,8 @@ import itertools
 import logging
 import random
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from multiraft.raft import (Config, ConfChange, ConfChangeV2, Entry, EntryType, Message, MessageType as MT,
@@ -31,6 +36,7 @@ from multiraft.storage.commands import Command, Op, Result
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.replica_storage import ReplicaStorage
+from multiraft.storage.snapshot_install import SnapshotInstall
 from multiraft.storage.state_machine import KVStateMachine
 from multiraft.transport.client_protocol import (ClientOp, ClientRequest, ClientStatus, WireDescriptor,
                                                  command_bytes)
@@ -60,10 +66,23 @@ _KNOWN_RIGHTS = 4
 _AFTER_WRITE = frozenset({MT.APP_RESP, MT.VOTE_RESP, MT.PRE_VOTE_RESP})
 
 
+@dataclass(slots=True)
+class _Installing:
+    """A snapshot install in progress: the verified stream it installs, and its writes not yet
+    submitted (``SnapshotInstall.writes``; the last one carries the Ready's raft state)."""
+
+    stream: IncomingStream
+    writes: Iterator[tuple[WriteBatch, bool]]
+
+
 class ReplicaCore:
     """Invariants: ``_inflight`` is the Ready whose batch the writer holds (None if none), and
-    ``advance`` is called for it exactly once, after its ``write_done``; a ``quiesced`` range
-    (idle, or dormant since start) is not ticked, and any raft input or request wakes it."""
+    ``advance`` is called for it exactly once, after the ``write_done`` of its last batch;
+    ``_installing`` is set while that Ready's snapshot is being installed (then the range's
+    engine state is only whole again after the final batch: nothing reads it, since reads are
+    served after ``advance`` and raft lets no replica with a pending snapshot campaign, so it
+    sends no snapshot of its own); a ``quiesced`` range (idle, or dormant since start) is not
+    ticked, and any raft input or request wakes it."""
 
     def __init__(self, svc: ReplicaServices, env: ReplicaEnv, range_id: int, replica_id: int,
                  campaign: bool = False) -> None:
@@ -92,9 +111,11 @@ class ReplicaCore:
         self.pending = PendingRequests(ProposalQuota(svc.range_quota_bytes), svc.pending_limit)
         self._inflight: tuple[Ready, list[Message], list[Applied]] | None = None
         self.quiesced = True  # dormant until woken (see start)
-        self._snapshot_in = SnapshotReceiver(range_id)
-        #: the verified stream whose install is in the write in flight (answered once durable)
-        self._installing: IncomingStream | None = None
+        self._snapshot_in = SnapshotReceiver(range_id, svc.staging)
+        #: the verified stream whose snapshot raft restored and no Ready has handed out yet
+        self._restored: IncomingStream | None = None
+        #: the snapshot install in flight (its stream is answered once the install is durable)
+        self._installing: _Installing | None = None
         self._stream_ids = itertools.count(1)
         #: follower replica id -> the id of the snapshot stream sent it, not yet answered
         self._snapshots_out: dict[int, int] = {}
@@ -163,7 +184,7 @@ class ReplicaCore:
             self._reload_after_write = True
             return
         self._load()
-        self._snapshot_in = SnapshotReceiver(self.range_id)
+        self._snapshot_in = SnapshotReceiver(self.range_id, self.svc.staging)
         self.wake()
 
     def stop(self) -> None:
@@ -344,32 +365,36 @@ class ReplicaCore:
     def snapshot_chunk(self, from_node: int, c: SnapshotChunk) -> None:
         if self.dropped or not self._sender_ok(from_node, c.from_replica, "snapshot chunk"):
             return
-        out = self._snapshot_in.add(self.svc.engine, c, from_node)
+        out = self._snapshot_in.add(c, from_node)
         if out.refused is not None:
             self._answer_stream(out.reply_to, out.refused, False)
-        if out.snapshot is None:
+        done = out.completed
+        if out.snapshot is None or done is None:
             return
-        if self._overlaps_local_range():
+        if self._overlaps_local_range(done):
             return
         self.wake()
         self.rn.step(out.snapshot)
-        if not self.rn.raft.raft_log.has_pending_snapshot():
-            # Raft did not take it (stale: our log is past it): nothing to install, and the
-            # sender may stop sending it.
-            done = self._snapshot_in.drop_complete()
-            if done is not None:
-                self._answer_stream((done.from_node, done.from_replica), done.stream_id, True)
+        if self.rn.raft.raft_log.unstable.snapshot is out.snapshot.snapshot:
+            # Raft restored it: the next Ready installs it. It replaced any snapshot raft had
+            # restored before and no Ready handed out yet: that one will never be installed.
+            if self._restored is not None:
+                self._restored.staged.discard()
+            self._restored = done
+        else:
+            # Raft did not take it (stale: our log, or the snapshot being installed, is past
+            # it): nothing to install, and the sender may stop sending it.
+            done.staged.discard()
+            self._answer_stream((done.from_node, done.from_replica), done.stream_id, True)
 
-    def _overlaps_local_range(self) -> bool:
+    def _overlaps_local_range(self, done: IncomingStream) -> bool:
         """Whether the verified stream's range overlaps another initialized range on this
         node, e.g. a split's right-hand range whose left replica here has not applied the split
         yet: then it is refused (the sender retries later), never installed over those keys."""
-        done = self._snapshot_in.complete
-        assert done is not None
-        other = self.env.overlapping(done.installer.header.descriptor)
+        other = self.env.overlapping(done.header.descriptor)
         if other is None:
             return False
-        self._snapshot_in.drop_complete()
+        done.staged.discard()
         self.svc.counters.add("snapshots_refused_overlap")
         log.info("range %d: refused a snapshot overlapping range %d on this node",
                  self.range_id, other)
@@ -477,9 +502,15 @@ class ReplicaCore:
                 self.pending.fail_reads(ClientStatus.NOT_LEADER, self.nodes.get(rd.soft_state.lead, 0))
                 self.pending.release_quota()
         if rd.snapshot is not None:
+            # The Ready's batch becomes the install's final one (the rest goes in it as usual).
             self.snapshots_installed += 1
-            self._installing = done = self._snapshot_in.take()
-            batch = done.installer.finish(self.storage, self.sm)
+            done, self._restored = self._restored, None
+            if done is None or done.header.metadata() != rd.snapshot.metadata:
+                raise RuntimeError(f"range {self.range_id}: raft restored a snapshot we do "
+                                   "not hold")
+            install = SnapshotInstall(self.svc.engine, done.header, done.staged)
+            batch = install.final_batch(self.storage)
+            self._installing = _Installing(done, install.writes(batch))
         else:
             batch = self.svc.engine.batch()
         if rd.entries:
@@ -504,11 +535,16 @@ class ReplicaCore:
             self._finish(rd, late, results)
             return
         self._inflight = (rd, late, results)
+        if self._installing is not None:
+            self._submit_install_write(self._installing)
+            return
         self.env.submit_write(batch, rd.must_sync and self.svc.fsync)
 
     def write_done(self) -> None:
-        """The batch of the Ready in flight is durable."""
+        """The batch in flight is durable."""
         if self._inflight is None:
+            return
+        if self._installing is not None and self._submit_install_write(self._installing):
             return
         rd, late, results = self._inflight
         self._inflight = None
@@ -518,11 +554,24 @@ class ReplicaCore:
             self.initialize_from_split()
         self.process_ready()
 
+    def _submit_install_write(self, installing: _Installing) -> bool:
+        """Hand the install's next batch to the writer; False once there is none left."""
+        nxt = next(installing.writes, None)
+        if nxt is None:
+            return False
+        batch, durable = nxt
+        self.env.submit_write(batch, durable and self.svc.fsync)
+        return True
+
     def _finish(self, rd: Ready, late: list[Message], results: list[Applied]) -> None:
         for m in late:
             self._send(m)
-        if self._installing is not None:  # the snapshot is durable: tell its sender
-            done, self._installing = self._installing, None
+        if self._installing is not None:  # the snapshot is installed, durably
+            done = self._installing.stream
+            self._installing = None
+            done.staged.discard()
+            # Its applied state, descriptor and dedup table, as the install wrote them.
+            self.sm = self._load_state_machine()
             self._answer_stream((done.from_node, done.from_replica), done.stream_id, True)
         splits = self.sm.take_splits()  # durable now: the store may route to the new ranges
         for left, right in splits:
@@ -539,6 +588,11 @@ class ReplicaCore:
         if rd.snapshot is not None and self.sm.descriptor is not None:
             self._learn_descriptor()
             self.env.descriptor_changed(self.sm.descriptor)
+
+    def _load_state_machine(self) -> KVStateMachine:
+        """The range's state machine as the engine holds it."""
+        svc = self.svc
+        return KVStateMachine(svc.engine, self.range_id, svc.sessions, svc.max_scan_bytes)
 
     def _apply(self, batch: WriteBatch, rd: Ready) -> list[Applied]:
         ents = rd.committed_entries

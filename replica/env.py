@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from multiraft.storage.engine import Engine, WriteBatch
 from multiraft.storage.range_descriptor import RangeDescriptor
+from multiraft.storage.snapshot_staging import SnapshotStaging
 
 from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
 from multiraft.storage.range_ids import RangeIdAllocator
@@ -46,6 +47,7 @@ class ReplicaServices:
     transport: Any            # transport.Transport: send, send_snapshot_chunk, ...
     heartbeats: HeartbeatSink
     snapshots: SnapshotSender  # streams snapshots off the replica's thread
+    staging: SnapshotStaging   # where received snapshots wait to be installed (the data dir's)
     election_tick: int = 10
     heartbeat_tick: int = 1
     fsync: bool = True

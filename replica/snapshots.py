@@ -7,9 +7,13 @@ trailer ``[count, digest]``: the number of chunks before it and a BLAKE2b digest
 
 The receiver (``SnapshotReceiver``) takes a chunk only if it belongs to the stream in progress
 (same sender, term and stream id) and is the next one; an exact repeat of the previous chunk is
-ignored (duplicated delivery), anything else ends the stream, refused. At the trailer, count and
-digest must match, or the stream is refused. Only then is raft handed the snapshot, and nothing
-of the range is written before that: a stream is installed whole or not at all. The receiver
+ignored (duplicated delivery), anything else ends the stream, refused. Each data chunk is checked
+(``chunk_pairs``: a key outside the header's range refuses the stream) and its pairs are staged
+on disk (``storage.snapshot_staging``), never kept in memory; a refused or superseded stream's
+staged pairs are removed. At the trailer, count and digest must match, or the stream is refused.
+Only then is the staged snapshot sealed and raft handed the snapshot; nothing of the range is
+written before that, and the install (``storage.snapshot_install``) is whole or nothing even
+across a crash: a stream is installed whole or not at all. The receiver
 answers every stream once (``SnapshotAck``: accepted after the install is durable, or refused),
 and the sender reports the snapshot to raft from that answer, or as failed if none comes in time
 (``SNAPSHOT_TIMEOUT``), or at once if its frames to the follower's node were dropped
@@ -29,7 +33,8 @@ import msgpack
 
 from multiraft.raft import Message, MessageType as MT, Snapshot
 from multiraft.storage.engine import Engine
-from multiraft.storage.snapshot import SnapshotHeader, SnapshotInstaller, SnapshotSource
+from multiraft.storage.snapshot import SnapshotHeader, SnapshotSource, chunk_pairs
+from multiraft.storage.snapshot_staging import SnapshotStaging, StagedSnapshot
 from multiraft.transport.codec import SnapshotChunk
 
 __all__ = ["snapshot_chunks", "SnapshotReceiver", "StreamOutcome", "IncomingStream",
@@ -68,13 +73,31 @@ def snapshot_chunks(engine: Engine, range_id: int, m: Message,
         src.close()
 
 
+@dataclass(slots=True)
+class IncomingStream:
+    """The stream in progress. Invariant: chunks ``0..next_index-1`` were taken, in order,
+    ``digest`` covers their data and ``staged`` holds their pairs (sealed once it is complete)."""
+
+    from_node: int
+    from_replica: int
+    term: int
+    stream_id: int
+    header: SnapshotHeader
+    staged: StagedSnapshot
+    digest: hashlib.blake2b
+    next_index: int = 1
+    last_data: bytes = b""
+
+
 @dataclass(frozen=True, slots=True)
 class StreamOutcome:
-    """What one chunk did: completed a stream (``snapshot``: the MsgSnap to step), ended one
-    refused (``refused``: its id, to answer at ``reply_to``: (node, replica) of its sender), or
-    neither."""
+    """What one chunk did: completed a stream (``completed``: the verified stream, its staged
+    pairs sealed, for the caller to install or discard; ``snapshot``: the MsgSnap to step), ended
+    one refused (``refused``: its id, to answer at ``reply_to``: (node, replica) of its sender),
+    or neither."""
 
     snapshot: Message | None = None
+    completed: IncomingStream | None = None
     refused: int | None = None
     stream_id: int = 0
     reply_to: tuple[int, int] = (0, 0)
@@ -83,42 +106,27 @@ class StreamOutcome:
 _NOTHING = StreamOutcome()
 
 
-@dataclass(slots=True)
-class IncomingStream:
-    """The stream in progress. Invariant: chunks ``0..next_index-1`` were taken, in order, and
-    ``digest`` covers their data."""
-
-    from_node: int
-    from_replica: int
-    term: int
-    stream_id: int
-    installer: SnapshotInstaller
-    digest: hashlib.blake2b
-    next_index: int = 1
-    last_data: bytes = b""
-
-
 class SnapshotReceiver:
     """Assembles one incoming stream at a time. Invariants: ``stream`` is the stream in
-    progress (its header was accepted), None between streams; ``complete`` is the verified
-    stream handed to raft and not yet installed (or dropped)."""
+    progress (its header was accepted), None between streams; a stream that ended refused or
+    replaced has had its staged pairs discarded (a completed one is the caller's)."""
 
-    __slots__ = ("range_id", "stream", "complete", "_refused")
+    __slots__ = ("range_id", "stream", "_refused", "_staging")
 
-    def __init__(self, range_id: int) -> None:
+    def __init__(self, range_id: int, staging: SnapshotStaging) -> None:
         self.range_id = range_id
+        self._staging = staging
         self.stream: IncomingStream | None = None
-        self.complete: IncomingStream | None = None
         self._refused = -1  # the last stream id refused (answer each stream once)
 
-    def add(self, engine: Engine, c: SnapshotChunk, from_node: int) -> StreamOutcome:
+    def add(self, c: SnapshotChunk, from_node: int) -> StreamOutcome:
         """Take one chunk (see the module docstring for the rules)."""
         s = self.stream
         if c.index == 0:
             if s is not None and s.stream_id == c.stream_id and s.term == c.term \
                     and s.from_replica == c.from_replica:
                 return _NOTHING  # a repeated header
-            return self._start(engine, c, from_node)
+            return self._start(c, from_node)
         sender = (from_node, c.from_replica)
         if s is None or (s.stream_id, s.term, s.from_replica) != (c.stream_id, c.term,
                                                                    c.from_replica):
@@ -131,46 +139,38 @@ class SnapshotReceiver:
         if c.last:
             return self._finish(s, c)
         try:
-            s.installer.add_chunk(c.data)
+            pairs = chunk_pairs(s.header.descriptor, c.data)
         except Exception as e:  # any malformed chunk: refuse the stream, never crash the replica
             return self._refuse(c.stream_id, sender, str(e))
+        s.staged.append(pairs)
         s.digest.update(c.data)
         s.next_index += 1
         s.last_data = c.data
         return _NOTHING
 
     def busy(self) -> bool:
-        """Whether a stream is arriving, or a verified one waits to be installed."""
-        return self.stream is not None or self.complete is not None
-
-    def take(self) -> IncomingStream:
-        """The verified stream raft restored (its installer builds the install batch)."""
-        done, self.complete = self.complete, None
-        if done is None:
-            raise RuntimeError(f"range {self.range_id}: raft restored a snapshot we do not hold")
-        return done
-
-    def drop_complete(self) -> IncomingStream | None:
-        """Raft did not take the completed stream (stale): forget it; the stream, to answer."""
-        done, self.complete = self.complete, None
-        return done
+        """Whether a stream is arriving."""
+        return self.stream is not None
 
     # -- internals --
 
-    def _start(self, engine: Engine, c: SnapshotChunk, from_node: int) -> StreamOutcome:
+    def _start(self, c: SnapshotChunk, from_node: int) -> StreamOutcome:
         old = self.stream
         self.stream = None
+        if old is not None:
+            old.staged.discard()
         sender = (from_node, c.from_replica)
         try:
-            installer = SnapshotInstaller(engine, SnapshotHeader.decode(c.data))
+            header = SnapshotHeader.decode(c.data)
         except Exception as e:
             return self._refuse(c.stream_id, sender, f"bad header: {e}")
-        if installer.header.range_id != self.range_id:
+        if header.range_id != self.range_id:
             return self._refuse(c.stream_id, sender, "a header of another range")
         digest = _digest()
         digest.update(c.data)
-        self.stream = IncomingStream(from_node, c.from_replica, c.term, c.stream_id, installer,
-                                     digest, last_data=c.data)
+        self.stream = IncomingStream(from_node, c.from_replica, c.term, c.stream_id, header,
+                                     self._staging.create(self.range_id), digest,
+                                     last_data=c.data)
         if old is not None and old.stream_id != c.stream_id:
             log.info("range %d: snapshot stream %d replaced by %d", self.range_id,
                      old.stream_id, c.stream_id)
@@ -187,15 +187,17 @@ class SnapshotReceiver:
             return self._refuse(c.stream_id, (s.from_node, s.from_replica), f"trailer says {count} chunks and its digest; "
                                              f"received {s.next_index} chunks, digest "
                                              f"{'equal' if digest == s.digest.digest() else 'differs'}")
-        self.stream, self.complete = None, s
-        md = s.installer.header.metadata()
+        s.staged.seal()
+        self.stream = None
+        md = s.header.metadata()
         snap = Message(MT.SNAP, c.to_replica, c.from_replica, c.term, snapshot=Snapshot(b"", md))
-        return StreamOutcome(snapshot=snap, stream_id=s.stream_id)
+        return StreamOutcome(snapshot=snap, completed=s, stream_id=s.stream_id)
 
     def _refuse(self, stream_id: int, reply_to: tuple[int, int], why: str) -> StreamOutcome:
         s = self.stream
         if s is not None and s.stream_id == stream_id:
             self.stream = None
+            s.staged.discard()
         if stream_id == self._refused:
             return _NOTHING
         self._refused = stream_id

@@ -1,9 +1,10 @@
 """Storage: one engine per store holding every range's raft log and state plus the user data;
 per-range raft ``Storage`` over it; the KV state machine; range snapshots; data directories.
 
-Write path: the mutators of ``ReplicaStorage``, ``KVStateMachine`` and ``SnapshotInstaller``
-put operations into a ``WriteBatch`` (``engine.batch()``); the caller writes it with
-``engine.write(batch, sync=...)``, typically many ranges' operations in one write.
+Write path: the mutators of ``ReplicaStorage`` and ``KVStateMachine`` put operations into a
+``WriteBatch`` (``engine.batch()``); the caller writes it with ``engine.write(batch, sync=...)``,
+typically many ranges' operations in one write. A received snapshot is staged
+(``snapshot_staging``) and installed as a run of bounded batches (``SnapshotInstall``).
 """
 
 from .bootstrap import bootstrap_range
@@ -16,7 +17,9 @@ from .range_descriptor import RangeDescriptor, load_descriptors
 from .records import AppliedState, TruncatedState
 from .replica_storage import ReplicaStorage
 from .rocks_engine import RocksEngine
-from .snapshot import SnapshotHeader, SnapshotInstaller, SnapshotSource
+from .snapshot import SnapshotHeader, SnapshotSource
+from .snapshot_install import SnapshotInstall, recover_installs
+from .snapshot_staging import FileStaging, MemoryStaging, SnapshotStaging
 from .sessions import DedupRecord, SessionLimits
 from .state_machine import KVStateMachine
 
@@ -26,5 +29,6 @@ __all__ = [
     "ReadSnapshot", "WriteBatch", "DataDirError", "SnapshotStreamError",
     "StorageCorruptionError", "StorageError", "MemoryEngine", "RangeDescriptor",
     "load_descriptors", "AppliedState", "TruncatedState", "ReplicaStorage", "RocksEngine",
-    "SnapshotHeader", "SnapshotInstaller", "SnapshotSource", "DedupRecord", "SessionLimits", "KVStateMachine",
+    "SnapshotHeader", "SnapshotSource", "SnapshotInstall", "recover_installs", "FileStaging",
+    "MemoryStaging", "SnapshotStaging", "DedupRecord", "SessionLimits", "KVStateMachine",
 ]

@@ -1,7 +1,9 @@
 """Opening a node's data directory: its identity file and its engine.
 
-Layout: ``<dir>/IDENT`` (JSON: format version, cluster id, node id; written once, atomically)
-and ``<dir>/engine/`` (the RocksDB database). The engine also holds the same identity as a
+Layout: ``<dir>/IDENT`` (JSON: format version, cluster id, node id; written once, atomically),
+``<dir>/engine/`` (the RocksDB database) and ``<dir>/snapshots/`` (received snapshots staged
+until installed: ``snapshot_staging``; created when the first one arrives, so only after
+``IDENT`` exists). The engine also holds the same identity as a
 store-wide record (``keys.store_ident_key()``). Every reason the directory cannot be used
 raises one ``DataDirError`` whose message names the directory and the reason, meant to be
 printed as is by the executables (no traceback).
@@ -47,6 +49,7 @@ from typing import NoReturn
 from . import keys
 from .errors import DataDirError
 from .rocks_engine import RocksEngine
+from .snapshot_staging import FileStaging
 
 __all__ = ["FORMAT_VERSION", "StoreIdent", "DataDir", "open_data_dir"]
 
@@ -54,6 +57,7 @@ __all__ = ["FORMAT_VERSION", "StoreIdent", "DataDir", "open_data_dir"]
 FORMAT_VERSION = 1
 IDENT_FILE = "IDENT"
 ENGINE_DIR = "engine"
+SNAPSHOTS_DIR = "snapshots"
 #: RocksDB's pointer to its live MANIFEST: a directory without it holds no database.
 ROCKSDB_CURRENT = "CURRENT"
 
@@ -72,6 +76,7 @@ class DataDir:
     path: str
     ident: StoreIdent
     engine: RocksEngine
+    staging: FileStaging
 
     def close(self) -> None:
         self.engine.close()
@@ -110,7 +115,11 @@ def open_data_dir(path: str, cluster_id: str, node_id: int) -> DataDir:
     except BaseException:
         engine.close()
         raise
-    return DataDir(path, ident, engine)
+    return _opened(path, ident, engine)
+
+
+def _opened(path: str, ident: StoreIdent, engine: RocksEngine) -> DataDir:
+    return DataDir(path, ident, engine, FileStaging(os.path.join(path, SNAPSHOTS_DIR)))
 
 
 def _amnesia(path: str, reason: str) -> NoReturn:
@@ -209,7 +218,7 @@ def _create(path: str, ident: StoreIdent) -> DataDir:
     except BaseException:
         engine.close()
         raise
-    return DataDir(path, ident, engine)
+    return _opened(path, ident, engine)
 
 
 def _write_ident(path: str, ident: StoreIdent) -> None:

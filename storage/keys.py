@@ -5,6 +5,8 @@ integers are fixed-width big-endian, so bytewise key order equals numeric order 
 range's records are contiguous::
 
     \\x00 b"ident"                         the store's identity (data_dir: written at creation)
+    \\x00 b"range-ids"                     the end of the range ids this node reserved (range_ids)
+    \\x00 b"snap" rid:u64                  a snapshot install in progress (snapshot_install)
     \\x01 rid:u64 b"a"                      applied state (index, term, conf state)
     \\x01 rid:u64 b"c" client_id:u64        dedup record of one client (last seq, result)
     \\x01 rid:u64 b"d"                      range descriptor
@@ -26,8 +28,9 @@ from collections.abc import Callable
 from functools import partial
 
 __all__ = [
-    "STORE_LOCAL_PREFIX", "store_ident_key", "range_id_reservation_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX", "USER_END",
-    "range_prefix",
+    "STORE_LOCAL_PREFIX", "store_ident_key", "range_id_reservation_key", "installing_snapshot_key",
+    "installing_snapshot_span", "range_id_of_installing_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX",
+    "USER_END", "range_prefix",
     "applied_state_key", "dedup_key", "dedup_span", "client_id_of_dedup_key", "descriptor_key",
     "hard_state_key", "log_key", "log_key_encoder", "log_span", "index_of_log_key",
     "truncated_state_key", "range_id_of_key", "user_key", "user_key_of", "user_span",
@@ -57,6 +60,26 @@ def store_ident_key() -> bytes:
 def range_id_reservation_key() -> bytes:
     """The store-wide record of the range ids reserved by this node (``range_ids``)."""
     return STORE_LOCAL_PREFIX + b"range-ids"
+
+
+_INSTALLING = STORE_LOCAL_PREFIX + b"snap"
+
+
+def installing_snapshot_key(range_id: int) -> bytes:
+    """The store-wide record of range ``range_id``'s snapshot install in progress. Store-wide,
+    not range-local, so a restarting node finds every interrupted install in one short scan
+    (``installing_snapshot_span``) instead of walking every range's records."""
+    return _INSTALLING + _U64.pack(range_id)
+
+
+def installing_snapshot_span() -> tuple[bytes, bytes]:
+    """Engine bounds ``[lo, hi)`` of every install-in-progress record."""
+    return _INSTALLING, STORE_LOCAL_PREFIX + b"snaq"
+
+
+def range_id_of_installing_key(key: bytes) -> int:
+    range_id: int = _U64.unpack_from(key, len(_INSTALLING))[0]
+    return range_id
 
 
 def range_prefix(range_id: int) -> bytes:

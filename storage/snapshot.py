@@ -1,9 +1,10 @@
-"""Range snapshots as a stream: a header, then bounded chunks; installed in one atomic batch.
+"""Range snapshots as a stream: a header, then bounded chunks.
 
 A snapshot of a range is its descriptor, its applied state (index, term, conf state), its dedup
 table and every user key in its span, all read from one consistent engine view. The sender's
-``SnapshotSource`` yields the encoded header and chunks; the receiver feeds them to a
-``SnapshotInstaller``, whose batch replaces the range's data atomically when written.
+``SnapshotSource`` yields the encoded header and chunks; the receiver checks each chunk
+(``chunk_pairs``) and stages its pairs (``snapshot_staging``) until the stream is whole, then
+installs them (``snapshot_install``).
 
 The raft ``Snapshot`` message only names the snapshot; the stream carries its own metadata
 (``SnapshotHeader.metadata()``), which may be newer than the message's if the leader applied
@@ -23,15 +24,12 @@ import msgpack
 from multiraft.raft.types import SnapshotMetadata
 
 from . import keys
-from .engine import Engine, WriteBatch
+from .engine import Engine
 from .errors import SnapshotStreamError, StorageCorruptionError
 from .range_descriptor import RangeDescriptor, decode_descriptor, encode_descriptor
 from .records import AppliedState, decode_applied_state, encode_applied_state
-from .replica_storage import ReplicaStorage
-from .sessions import DedupRecord, decode_dedup_record
-from .state_machine import KVStateMachine
 
-__all__ = ["SnapshotHeader", "SnapshotSource", "SnapshotInstaller", "CHUNK_BYTES"]
+__all__ = ["SnapshotHeader", "SnapshotSource", "chunk_pairs", "CHUNK_BYTES"]
 
 #: Default bound of a chunk's payload (a chunk holds at least one pair, whatever its size).
 CHUNK_BYTES = 256 << 10
@@ -123,60 +121,30 @@ class SnapshotSource:
             yield msgpack.packb([kind, pairs])
 
 
-class SnapshotInstaller:
-    """Builds the batch that installs a received snapshot.
+def chunk_pairs(descriptor: RangeDescriptor, data: bytes) -> list[tuple[bytes, bytes]]:
+    """The engine pairs (key, value) a chunk of range ``descriptor``'s snapshot stages.
 
-    Invariant: ``_batch`` already deletes the range's user span and dedup table and puts the
-    header's descriptor and applied state; every accepted chunk's pairs follow.
+    Raises ``SnapshotStreamError`` if the chunk is malformed, or names a client id out of range,
+    or holds a user key outside the descriptor's span: such a stream is refused. Dedup records
+    are staged as the opaque bytes they are (the state machine reads them once installed).
     """
-
-    __slots__ = ("header", "_batch", "_dedup")
-
-    def __init__(self, engine: Engine, header: SnapshotHeader) -> None:
-        self.header = header
-        rid = header.range_id
-        b = self._batch = engine.batch()
-        b.delete_range(*header.descriptor.engine_span())
-        b.delete_range(*keys.dedup_span(rid))
-        b.put(keys.descriptor_key(rid), encode_descriptor(header.descriptor))
-        b.put(keys.applied_state_key(rid), encode_applied_state(header.applied))
-        self._dedup: dict[int, DedupRecord] = {}
-
-    def add_chunk(self, data: bytes) -> None:
-        """Validate a chunk and stage its pairs; raises ``SnapshotStreamError`` (then abandon the
-        installer: nothing was written) if it is malformed or holds a key outside the range."""
-        try:
-            kind, pairs = msgpack.unpackb(data)
-            staged = [(int(k) if kind == _DEDUP else k, v) for k, v in pairs]
-        except Exception as e:  # msgpack raises several unrelated types on bad input
-            raise SnapshotStreamError(f"bad snapshot chunk: {e!r}") from None
-        rid, put, desc = self.header.range_id, self._batch.put, self.header.descriptor
-        if kind == _DEDUP:
-            for cid, v in staged:
-                if not (0 < cid < 2**64 and type(v) is bytes):
-                    raise SnapshotStreamError(f"bad dedup pair in snapshot of range {rid}")
-                try:
-                    self._dedup[cid] = decode_dedup_record(v)
-                except StorageCorruptionError as e:
-                    raise SnapshotStreamError(str(e)) from None
-                put(keys.dedup_key(rid, cid), v)
-        elif kind == _DATA:
-            for k, v in staged:
-                if type(k) is not bytes or type(v) is not bytes or not desc.contains(k):
-                    raise SnapshotStreamError(f"snapshot of range {rid} holds a pair outside it")
-                put(keys.user_key(k), v)
-        else:
-            raise SnapshotStreamError(f"unknown snapshot chunk kind {kind!r}")
-
-    def finish(self, replica_storage: ReplicaStorage, state_machine: KVStateMachine) -> WriteBatch:
-        """Add raft's side (log replaced by the snapshot) and return the batch for the caller to
-        write, with ``sync``, next to the Ready's HardState. Updates both in-memory views.
-
-        Raises ``SnapOutOfDateError`` (nothing changed) if the log is already past the snapshot.
-        """
-        rid = self.header.range_id
-        if replica_storage.range_id != rid or state_machine.range_id != rid:
-            raise ValueError(f"snapshot of range {rid} offered to another range")
-        replica_storage.apply_snapshot(self._batch, self.header.metadata())
-        state_machine.restore(self.header.descriptor, self.header.applied, self._dedup)
-        return self._batch
+    try:
+        kind, pairs = msgpack.unpackb(data)
+        staged = [(k, v) for k, v in pairs]
+    except Exception as e:  # msgpack raises several unrelated types on bad input
+        raise SnapshotStreamError(f"bad snapshot chunk: {e!r}") from None
+    rid = descriptor.range_id
+    out: list[tuple[bytes, bytes]] = []
+    if kind == _DEDUP:
+        for cid, v in staged:
+            if not (type(cid) is int and 0 < cid < 2**64 and type(v) is bytes):
+                raise SnapshotStreamError(f"bad dedup pair in snapshot of range {rid}")
+            out.append((keys.dedup_key(rid, cid), v))
+    elif kind == _DATA:
+        for k, v in staged:
+            if type(k) is not bytes or type(v) is not bytes or not descriptor.contains(k):
+                raise SnapshotStreamError(f"snapshot of range {rid} holds a pair outside it")
+            out.append((keys.user_key(k), v))
+    else:
+        raise SnapshotStreamError(f"unknown snapshot chunk kind {kind!r}")
+    return out

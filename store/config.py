@@ -13,6 +13,7 @@ from multiraft.replica.snapshot_sender import SnapshotSender
 from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
 from multiraft.storage.engine import Engine
 from multiraft.storage.sessions import SessionLimits
+from multiraft.storage.snapshot_staging import SnapshotStaging
 from multiraft.store.replica_creation import (DEFAULT_MAX_UNINITIALIZED_REPLICAS,
                                               DEFAULT_REPLICA_CREATION_RATE,
                                               DEFAULT_UNINITIALIZED_REPLICA_TTL, CreationLimits)
@@ -139,11 +140,11 @@ class NodeConfig:
                               self.uninitialized_replica_ttl)
 
     def replica_services(self, engine: Engine, transport: object, heartbeats: HeartbeatSink,
-                         snapshots: SnapshotSender,
+                         snapshots: SnapshotSender, staging: SnapshotStaging,
                          counters: ReplicaCounters) -> ReplicaServices:
         """What every replica of this node shares, by these settings (both designs)."""
         return ReplicaServices(
-            self.node_id, engine, transport, heartbeats, snapshots, self.election_ticks,
+            self.node_id, engine, transport, heartbeats, snapshots, staging, self.election_ticks,
             self.heartbeat_ticks, self.fsync, log_keep=self.log_keep_entries,
             max_command_bytes=self.max_command_bytes, max_scan_bytes=self.max_scan_bytes,
             range_quota_bytes=self.range_quota_bytes, sessions=self.sessions,

@@ -17,6 +17,8 @@ from multiraft.storage.data_dir import open_data_dir
 from multiraft.storage.engine import Engine
 from multiraft.storage.layout import bootstrap_node
 from multiraft.storage.memory_engine import MemoryEngine
+from multiraft.storage.snapshot_install import recover_installs
+from multiraft.storage.snapshot_staging import MemoryStaging, SnapshotStaging
 
 if TYPE_CHECKING:
     from multiraft.store.config import NodeConfig
@@ -107,27 +109,35 @@ class NodeLifecycle:
     def _stop_steps(self) -> Sequence[StopStep]:
         raise NotImplementedError
 
-    def _open_engine(self) -> tuple[Engine, set[int]]:
-        """Open the engine (bootstrapping this node's share of a new cluster if it is empty):
-        the engine, and the ranges whose first campaign is this node's.
+    def _open_engine(self) -> tuple[Engine, SnapshotStaging, set[int]]:
+        """Open the engine and its snapshot staging area, finish the snapshot installs a crash
+        interrupted, and bootstrap this node's share of a new cluster if the engine is empty:
+        the engine, the staging area, and the ranges whose first campaign is this node's.
 
-        Runs before the transport exists: the bootstrap batch is durable before any peer is
-        contacted, and a data dir that lost its engine (a wiped disk: ``open_data_dir`` raises
-        ``DataDirError``) stops the start before anything is sent (storage/data_dir.py)."""
+        Runs before the transport exists and before any replica: the bootstrap batch is durable
+        before any peer is contacted, no replica loads a range whose install is half done
+        (storage/snapshot_install.py), and a data dir that lost its engine (a wiped disk:
+        ``open_data_dir`` raises ``DataDirError``) stops the start before anything is sent
+        (storage/data_dir.py)."""
         c = self.config
         if not c.fsync:
             log.warning("node %d: fsync is OFF: acknowledged writes can be lost in a crash "
                         "(benchmark mode)", c.node_id)
         engine: Engine
+        staging: SnapshotStaging
         if c.engine == "memory":
-            engine = MemoryEngine()
+            engine, staging = MemoryEngine(), MemoryStaging()
         else:
             assert c.data_dir is not None  # NodeConfig.validate
             self._data_dir = open_data_dir(c.data_dir, c.cluster_id, c.node_id)
-            engine = self._data_dir.engine
+            engine, staging = self._data_dir.engine, self._data_dir.staging
         self.engine = engine
-        return engine, bootstrap_node(engine, c.node_id, list(c.peers), c.initial_ranges,
-                                      c.split_keys)
+        recovered = recover_installs(engine, staging)
+        if recovered:
+            log.info("node %d: finished the snapshot installs of ranges %s that a crash "
+                     "interrupted", c.node_id, recovered)
+        return engine, staging, bootstrap_node(engine, c.node_id, list(c.peers),
+                                               c.initial_ranges, c.split_keys)
 
     def _stop_components(self) -> None:
         """Run every stop step; one that fails is logged and the rest still run, so the process

@@ -1,6 +1,6 @@
-"""One ``ReplicaCore`` on a ``MemoryEngine``, driven by hand: its writes wait in ``env.writes``
-until the test makes them durable (``env.flush()``), its messages are recorded by a fake
-transport, its client answers by ``Reply``."""
+"""One ``ReplicaCore`` on a ``MemoryEngine`` (or an engine the test gives), driven by hand: its
+writes wait in ``env.writes`` until the test makes them durable (``env.flush()``), its messages
+(and snapshot answers) are recorded by a fake transport, its client answers by ``Reply``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from multiraft.raft.types import Message
 from multiraft.replica.core import ReplicaCore
 from multiraft.replica.env import ReplicaServices
 from multiraft.replica.snapshot_sender import SnapshotSender
-from multiraft.storage.engine import WriteBatch
+from multiraft.storage.engine import Engine, WriteBatch
 from multiraft.storage.layout import bootstrap_node
 from multiraft.storage.memory_engine import MemoryEngine
 from multiraft.storage.range_descriptor import RangeDescriptor
+from multiraft.storage.snapshot_staging import MemoryStaging, SnapshotStaging
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from multiraft.transport.codec import Heartbeat, SnapshotChunk
+from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 
@@ -23,12 +24,16 @@ class FakeTransport:
     def __init__(self) -> None:
         self.sent: list[tuple[int, int, Message]] = []
         self.chunks: list[tuple[int, SnapshotChunk]] = []
+        self.acks: list[tuple[int, SnapshotAck]] = []
 
     def send(self, node: int, range_id: int, m: Message) -> None:
         self.sent.append((node, range_id, m))
 
     def send_snapshot_chunk(self, node: int, chunk: SnapshotChunk) -> None:
         self.chunks.append((node, chunk))
+
+    def send_snapshot_ack(self, node: int, ack: SnapshotAck) -> None:
+        self.acks.append((node, ack))
 
 
 class FakeHeartbeats:
@@ -45,7 +50,7 @@ class FakeHeartbeats:
 class FakeEnv:
     """Holds the core's writes until ``flush``: a test decides when they become durable."""
 
-    def __init__(self, engine: MemoryEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.core: ReplicaCore | None = None
         self.writes: list[WriteBatch] = []
@@ -100,17 +105,20 @@ class Reply(Responder):
 
 
 def make_replica(node_id: int = 1, peers: tuple[int, ...] = (2, 3), range_id: int = 1,
-                 bootstrap: bool = True, engine: MemoryEngine | None = None,
+                 bootstrap: bool = True, engine: Engine | None = None,
+                 staging: SnapshotStaging | None = None,
                  **svc_options: Any) -> tuple[ReplicaCore, FakeEnv]:
     """The replica of ``range_id`` on node ``node_id`` of a new cluster ``{node_id} | peers``
-    of one range (replica id = node id); ``bootstrap=False``: an uninitialized one. With no
-    peers it campaigns at once, so it leads."""
+    of one range (replica id = node id); ``bootstrap=False``: none written (an uninitialized
+    replica, or one whose engine the test prepared). With no peers it campaigns at once, so it
+    leads. Received snapshots are staged in ``staging`` (default: in memory)."""
     engine = MemoryEngine() if engine is None else engine
+    staging = MemoryStaging() if staging is None else staging
     if bootstrap:
         bootstrap_node(engine, node_id, list(peers), 1)
     transport = FakeTransport()
     svc = ReplicaServices(node_id, engine, transport, FakeHeartbeats(),
-                          SnapshotSender(transport, node_id=node_id), **svc_options)
+                          SnapshotSender(transport, node_id=node_id), staging, **svc_options)
     env = FakeEnv(engine)
     core = ReplicaCore(svc, env, range_id, node_id, campaign=bootstrap and not peers)
     env.core = core

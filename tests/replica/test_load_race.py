@@ -14,7 +14,7 @@ from multiraft.raft.types import ConfState
 from multiraft.replica.core import ReplicaCore
 from multiraft.replica.env import ReplicaServices
 from multiraft.replica.snapshot_sender import SnapshotSender
-from multiraft.storage import MemoryEngine, RangeDescriptor
+from multiraft.storage import MemoryEngine, MemoryStaging, RangeDescriptor
 from multiraft.storage.records import AppliedState
 from multiraft.storage.split import right_range_records
 
@@ -47,7 +47,8 @@ def test_a_replica_built_while_its_split_lands_is_consistent() -> None:
         b.put(k, v)
     engine.batch_to_land = b
     transport = FakeTransport()
-    svc = ReplicaServices(1, engine, transport, FakeHeartbeats(), SnapshotSender(transport, node_id=1))
+    svc = ReplicaServices(1, engine, transport, FakeHeartbeats(), SnapshotSender(transport, node_id=1),
+                          MemoryStaging())
     core = ReplicaCore(svc, FakeEnv(engine), 7, 1)
     st = core.status()
     if core.sm.descriptor is None:

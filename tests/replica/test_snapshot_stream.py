@@ -16,12 +16,11 @@ import pytest
 
 from multiraft.raft import ConfState, Message, MessageType as MT
 from multiraft.replica.snapshots import SnapshotReceiver, snapshot_chunks
-from multiraft.storage import MemoryEngine, RangeDescriptor
+from multiraft.storage import MemoryEngine, MemoryStaging, RangeDescriptor, SnapshotInstall
 from multiraft.storage import keys
 from multiraft.storage.bootstrap import bootstrap_range
 from multiraft.storage.records import AppliedState, encode_applied_state
 from multiraft.storage.replica_storage import ReplicaStorage
-from multiraft.storage.state_machine import KVStateMachine
 from multiraft.transport.codec import SnapshotChunk
 
 RID = 1
@@ -59,14 +58,20 @@ def deliver(chunks: list[SnapshotChunk]) -> tuple[MemoryEngine, bool]:
     b = f.batch()
     bootstrap_range(b, DESC, ConfState(voters=(1, 2)))
     f.write(b)
-    rx = SnapshotReceiver(RID)
+    staging = MemoryStaging()
+    rx = SnapshotReceiver(RID, staging)
     installed = False
     for c in chunks:
-        out = rx.add(f, c, from_node=1)
-        if out.snapshot is not None:
-            batch = rx.take().installer.finish(ReplicaStorage(f, RID), KVStateMachine(f, RID))
-            f.write(batch)
+        out = rx.add(c, from_node=1)
+        done = out.completed
+        if done is not None:
+            install = SnapshotInstall(f, done.header, done.staged)
+            for batch, durable in install.writes(install.final_batch(ReplicaStorage(f, RID))):
+                f.write(batch, sync=durable)
+            done.staged.discard()
             installed = True
+    live = set() if rx.stream is None else {rx.stream.staged.name}  # a stream still arriving
+    assert set(staging.staged) <= live, "a stream's staged pairs outlived it"
     return f, installed
 
 
@@ -153,12 +158,12 @@ def test_the_receiver_answers_each_stream(monkeypatch: Any) -> None:
     b = f.batch()
     bootstrap_range(b, DESC, ConfState(voters=(1, 2)))
     f.write(b)
-    rx = SnapshotReceiver(RID)
+    rx = SnapshotReceiver(RID, MemoryStaging())
     chunks = stream(e, 9)
     assert len(chunks) >= 4
-    outs = [rx.add(f, c, from_node=1) for c in chunks[:2] + chunks[3:]]
+    outs = [rx.add(c, from_node=1) for c in chunks[:2] + chunks[3:]]
     refused = [o for o in outs if o.refused is not None]
     assert len(refused) == 1 and refused[0].refused == 9
     assert all(o.snapshot is None for o in outs)
-    outs = [rx.add(f, c, from_node=1) for c in stream(e, 10)]
+    outs = [rx.add(c, from_node=1) for c in stream(e, 10)]
     assert outs[-1].snapshot is not None and outs[-1].stream_id == 10

@@ -53,3 +53,11 @@ def test_user_span_holds_exactly_the_keys_in_range(start, end, k):
     assert (lo <= keys.user_key(k) < hi) == (start <= k < end)
     lo, hi = keys.user_span(start, None)
     assert (lo <= keys.user_key(k) < hi) == (start <= k)
+
+
+@given(u64)
+def test_install_records_are_store_wide_and_found_in_one_span(r):
+    k = keys.installing_snapshot_key(r)
+    lo, hi = keys.installing_snapshot_span()
+    assert lo <= k < hi and keys.range_id_of_installing_key(k) == r
+    assert k < keys.RANGE_LOCAL_PREFIX and not (lo <= keys.store_ident_key() < hi)

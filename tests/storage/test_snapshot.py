@@ -1,4 +1,5 @@
-"""Range snapshots: a consistent stream of bounded chunks, installed atomically into one range."""
+"""Range snapshots: a consistent stream of bounded chunks, staged, then installed into one range
+(in bounded batches: ``snapshot_install``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import pytest
 
 from multiraft.raft.errors import SnapOutOfDateError
 from multiraft.raft.types import ConfState, Entry, HardState
-from multiraft.storage import (Command, KVStateMachine, RangeDescriptor, ReplicaStorage, SnapshotHeader,
-                     SnapshotInstaller, SnapshotSource, SnapshotStreamError, bootstrap_range, keys)
+from multiraft.storage import (Command, FileStaging, KVStateMachine, MemoryEngine, MemoryStaging,
+                               RangeDescriptor, ReplicaStorage, SnapshotHeader, SnapshotInstall,
+                               SnapshotSource, SnapshotStreamError, bootstrap_range, keys)
+from multiraft.storage.snapshot import chunk_pairs
 
 DESC = RangeDescriptor(1, b"b", b"m", ((1, 1), (2, 2)), 3)
 NEIGHBOUR = RangeDescriptor(2, b"m", None, ((1, 1),), 0)
@@ -35,7 +38,22 @@ def user_data(engine, desc):
     return engine.scan(*desc.engine_span())
 
 
-def test_stream_is_consistent_and_bounded(make_engine):
+def staging_for(engine, tmp_path):
+    """The staging area a node with this engine has."""
+    if isinstance(engine, MemoryEngine):
+        return MemoryStaging()
+    return FileStaging(str(tmp_path / "snap"))
+
+
+def stage(staging, header, chunks):
+    staged = staging.create(header.range_id)
+    for c in chunks:
+        staged.append(chunk_pairs(header.descriptor, c))
+    staged.seal()
+    return staged
+
+
+def test_stream_is_consistent_and_bounded(make_engine, tmp_path):
     leader = make_engine()
     sm = make_leader(leader)
     src = SnapshotSource(leader, 1, chunk_bytes=4096)
@@ -55,14 +73,17 @@ def test_stream_is_consistent_and_bounded(make_engine):
     engine_log = ReplicaStorage(follower, 1)
     engine_log.append(b, [Entry(1, i) for i in range(1, 5)])
     follower.write(b)
-    fsm = KVStateMachine(follower, 1)
-    inst = SnapshotInstaller(follower, header)
-    for c in chunks:
-        inst.add_chunk(c)
-    b = inst.finish(engine_log, fsm)
-    engine_log.set_hard_state(b, HardState(2, 1, header.applied.index))
+    staged = stage(staging_for(follower, tmp_path), header, chunks)
+    inst = SnapshotInstall(follower, header, staged)
+    final = inst.final_batch(engine_log)
+    engine_log.set_hard_state(final, HardState(2, 1, header.applied.index))
     assert ReplicaStorage(follower, 1).last_index() == 4  # nothing written yet
-    follower.write(b, sync=True)
+    writes = inst.writes(final)
+    for b, durable in writes:
+        # Until the final batch, the range claims none of the snapshot's state.
+        assert KVStateMachine(follower, 1).applied.index == 0
+        assert ReplicaStorage(follower, 1).last_index() == 4
+        follower.write(b, sync=durable)
 
     expected = [(k, v) for k, v in user_data(leader, DESC) if k != keys.user_key(b"k9999")]
     assert user_data(follower, DESC) == expected
@@ -72,7 +93,8 @@ def test_stream_is_consistent_and_bounded(make_engine):
     assert rs.snapshot().metadata == header.metadata()
     reloaded = KVStateMachine(follower, 1)
     assert reloaded.descriptor == DESC and reloaded.applied == header.applied
-    assert reloaded.dedup_table() == fsm.dedup_table() == sm.dedup_table()
+    assert follower.scan(*keys.installing_snapshot_span()) == []  # the install record is gone
+    assert reloaded.dedup_table() == sm.dedup_table()
     # a retry of the command recorded before the snapshot is still deduplicated
     b = follower.batch()
     [r] = reloaded.apply(b, [Entry(2, header.applied.index + 1,
@@ -84,19 +106,22 @@ def test_stream_is_consistent_and_bounded(make_engine):
 def test_bad_chunks_are_refused(engine):
     make_leader(engine, n_keys=3)
     header = SnapshotSource(engine, 1).header
-    inst = SnapshotInstaller(engine, header)
+    # Dedup records travel as opaque bytes (the state machine reads them once installed); their
+    # client ids and the user keys are checked.
     for bad in (b"\xc1", msgpack.packb([1, [[b"zz", b"outside"]]]), msgpack.packb([7, []]),
-                msgpack.packb([0, [[0, b"x"]]]), msgpack.packb([0, [[3, b"not a record"]]]),
-                msgpack.packb([1, [[b"c"]]])):
+                msgpack.packb([0, [[0, b"x"]]]), msgpack.packb([0, [[3, 5]]]),
+                msgpack.packb([0, [[b"3", b"x"]]]), msgpack.packb([1, [[b"c"]]])):
         with pytest.raises(SnapshotStreamError):
-            inst.add_chunk(bad)
+            chunk_pairs(header.descriptor, bad)
+    assert chunk_pairs(header.descriptor, msgpack.packb([0, [[3, b"opaque"]]])) == \
+        [(keys.dedup_key(1, 3), b"opaque")]
     with pytest.raises(SnapshotStreamError):
         SnapshotHeader.decode(b"\x93\x02\xc0\xc0")
     with pytest.raises(SnapshotStreamError):
         SnapshotSource(engine, 77)
 
 
-def test_old_snapshot_is_refused_and_changes_nothing(engine):
+def test_old_snapshot_is_refused_and_changes_nothing(engine, tmp_path):
     sm = make_leader(engine, n_keys=3)
     src = SnapshotSource(engine, 1)
     chunks = list(src.chunks())
@@ -105,9 +130,8 @@ def test_old_snapshot_is_refused_and_changes_nothing(engine):
     rs.append(b, [Entry(2, i) for i in range(2, sm.applied.index + 3)])
     rs.truncate(b, sm.applied.index + 1)
     engine.write(b)
-    inst = SnapshotInstaller(engine, src.header)
-    for c in chunks:
-        inst.add_chunk(c)
+    staged = stage(staging_for(engine, tmp_path), src.header, chunks)
+    inst = SnapshotInstall(engine, src.header, staged)
     with pytest.raises(SnapOutOfDateError):
-        inst.finish(rs, sm)
+        inst.final_batch(rs)
     assert rs.first_index() == sm.applied.index + 2
