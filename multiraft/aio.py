@@ -134,8 +134,9 @@ class Client:
         return c
 
     async def _discover(self, deadline: float) -> None:
-        """Learn node ids and range leaders from every node that answers in time (all asked at
-        once); one discovery at a time, shared by the operations that wait for it."""
+        """Learn node ids (not their ranges: a key's range is looked up on a cache miss) from
+        every node that answers in time, all asked at once; one discovery at a time, shared by
+        the operations that wait for it."""
         if self._discovery is None:
             self._discovery = asyncio.Lock()
         started = time.monotonic()
@@ -149,7 +150,7 @@ class Client:
 
             async def ask(addr: str) -> None:
                 try:
-                    resp = await self._conn(addr).request(ClientOp.STATUS, ({"ranges": True},),
+                    resp = await self._conn(addr).request(ClientOp.STATUS, ({"ranges": False},),
                                                           timeout=min(left, 1.0))
                 except TimeoutError:
                     return
@@ -176,6 +177,14 @@ class Client:
         while not attempts.expired():
             if self._closed:
                 raise attempts.closed()
+            if attempts.needs_lookup():
+                try:
+                    found = await self._conn(attempts.target).request(
+                        ClientOp.LOOKUP, (attempts.key,), timeout=attempts.try_timeout())
+                except TimeoutError:  # (NotConnected too) nothing was sent that could apply
+                    attempts.unanswered(sent=False)
+                    continue
+                attempts.looked_up(found)
             try:
                 resp = await self._conn(attempts.target).request(
                     attempts.op, args, timeout=attempts.try_timeout(), client_id=cid, seq=seq,

@@ -93,7 +93,7 @@ class Attempts:
 
     __slots__ = ("routing", "op", "key", "write", "timeout", "deadline", "target", "result",
                  "pause", "rediscover", "in_doubt", "_rotation", "_per_try", "_misses",
-                 "_busy_pause", "_refusal")
+                 "_busy_pause", "_refusal", "_looked_up")
 
     def __init__(self, routing: ClientRouting, op: ClientOp, args: tuple[Any, ...], key: bytes,
                  write: bool, timeout: float) -> None:
@@ -115,6 +115,7 @@ class Attempts:
         self.pause = 0.0
         self.rediscover = False
         self.in_doubt = False
+        self._looked_up: set[str] = set()  # addresses asked LOOKUP for the key
 
     def aim(self) -> None:
         """Target the key's cached leader if there is one, else the next address (call it
@@ -122,6 +123,23 @@ class Attempts:
         r = self.routing
         self.target = r.avoid_suspect(r.cache.leader_addr(self.key) or next(self._rotation),
                                       self._rotation)
+
+    def needs_lookup(self) -> bool:
+        """Whether to ask the target where the key's range is (LOOKUP) before sending: the
+        cache knows no range for the key, and this address was not asked yet."""
+        return (self.routing.cache.lookup(self.key) is None
+                and self.target not in self._looked_up)
+
+    def looked_up(self, resp: ClientResponse) -> None:
+        """Take the target's answer to LOOKUP: the descriptors it knows and its leader hint."""
+        self._looked_up.add(self.target)
+        if resp.status is ClientStatus.OK:
+            descriptors, leader = resp.result
+            cache = self.routing.cache
+            cache.learn_descriptors(descriptors)
+            if leader:
+                cache.set_leader(self.key, leader)
+            self.aim()
 
     @property
     def register(self) -> bool:

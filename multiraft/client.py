@@ -160,14 +160,15 @@ class Client:
         return sess[0], sess[1]
 
     def _discover(self, deadline: float) -> None:
-        """Learn node ids and range leaders from every node that answers in time."""
+        """Learn node ids from every node that answers in time (not their ranges: a key's
+        range is looked up, LOOKUP, when the cache has none)."""
         self._routing.discovered_at = time.monotonic()
         for addr in self.addresses:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
             try:
-                resp = self._conn(addr).request(ClientOp.STATUS, ({"ranges": True},),
+                resp = self._conn(addr).request(ClientOp.STATUS, ({"ranges": False},),
                                                 timeout=min(left, 1.0))
             except TimeoutError:
                 continue
@@ -183,6 +184,14 @@ class Client:
         while not attempts.expired():
             if self._closed:
                 raise attempts.closed()
+            if attempts.needs_lookup():
+                try:
+                    found = self._conn(attempts.target).request(
+                        ClientOp.LOOKUP, (key,), timeout=attempts.try_timeout())
+                except TimeoutError:  # (NotConnected too) nothing was sent that could apply
+                    attempts.unanswered(sent=False)
+                    continue
+                attempts.looked_up(found)
             try:
                 resp = self._conn(attempts.target).request(
                     op, args, timeout=attempts.try_timeout(), client_id=cid, seq=seq,

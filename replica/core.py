@@ -247,8 +247,14 @@ class ReplicaCore:
         if self.dropped:
             responder.respond(ClientStatus.RANGE_NOT_FOUND, None)
             return
-        self.wake()
         r = self.rn.raft
+        if req.op is ClientOp.LOOKUP:  # any replica answers: what it knows of the key's range
+            if self.known_spans:
+                responder.respond(ClientStatus.OK, (self.known_spans, self.nodes.get(r.lead, 0)))
+            else:
+                responder.respond(ClientStatus.RANGE_NOT_FOUND, None)
+            return
+        self.wake()
         if r.state != StateType.LEADER:
             responder.respond(ClientStatus.NOT_LEADER, self.nodes.get(r.lead, 0))
             return

@@ -24,6 +24,11 @@ STATUS     (opaque map,)                         opaque map
 SPLIT      (key,)                                (left, right): the two descriptors, each
                                                  ``(range_id, start, end (b"" = no end),
                                                  generation)``
+LOOKUP     (key,)                                (descriptors, leader): what the node's replica
+                                                 of the key's range knows (its descriptor and
+                                                 its latest splits' right halves) and the node
+                                                 id it believes leads (0: none); any replica
+                                                 answers, leader or not
 =========  ====================================  ===================================
 
 Non-OK statuses say what happened and what a client may do; none of them was applied:
@@ -73,6 +78,7 @@ class ClientOp(IntEnum):
     SCAN = 5
     STATUS = 6
     SPLIT = 7
+    LOOKUP = 8
 
 
 class ClientStatus(IntEnum):
@@ -164,6 +170,7 @@ _ARG_CHECKS: dict[ClientOp, tuple[Callable[[Any], bool], ...]] = {
     ClientOp.SCAN: (_is_bytes, _is_bytes, _is_uint),
     ClientOp.STATUS: (_is_map,),
     ClientOp.SPLIT: (_is_bytes,),
+    ClientOp.LOOKUP: (_is_bytes,),
 }
 
 
@@ -197,6 +204,8 @@ _OK_RESULT_CHECKS: dict[ClientOp, Callable[[Any], bool]] = {
     ClientOp.SCAN: _is_scan_result,
     ClientOp.STATUS: _is_map,
     ClientOp.SPLIT: lambda v: _is_descriptors(v) and len(v) == 2,
+    ClientOp.LOOKUP: lambda v: (type(v) is tuple and len(v) == 2 and _is_descriptors(v[0])
+                                and bool(v[0]) and _is_uint(v[1])),
 }
 
 def _is_str(v: Any) -> bool:

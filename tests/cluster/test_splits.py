@@ -89,3 +89,29 @@ def test_many_splits_in_a_row_serve_every_key(make_cluster: Any) -> None:
     while time.monotonic() < deadline and len(cluster.leaders()) < len(keys):
         time.sleep(0.2)
     assert len(cluster.leaders()) == len(keys)
+
+
+def test_lookup_by_key_finds_a_range_without_full_status(make_cluster: Any) -> None:
+    """Proves: any node answers LOOKUP(key) with the descriptor of the key's range (from its
+    own replica, leader or not) and a leader hint, and a new ``Client`` (which asks STATUS for
+    node ids only) reads every key after 10 splits."""
+    from multiraft.transport.client import ClientConnection
+    from multiraft.transport.client_protocol import ClientOp, ClientStatus
+
+    cluster = make_cluster("inproc", ranges=1)
+    cluster.wait_all_led()
+    keys = [b"l%02d" % i for i in range(0, 100, 10)]
+    with cluster.client(timeout=10) as c:
+        for k in keys:
+            c.put(k, k)
+        for k in keys[1:]:
+            c.split(k)
+    for node, addr in cluster.client_addr.items():
+        with ClientConnection(addr) as conn:
+            resp = wait_until(lambda: (lambda r: r if r.status is ClientStatus.OK and any(
+                d[1] == b"l50" for d in r.result[0]) else None)(
+                conn.request(ClientOp.LOOKUP, (b"l55",), timeout=5)), 20, "a LOOKUP answer")
+        (rid, start, end, gen), *_ = resp.result[0]
+        assert (start, end) == (b"l50", b"l60") and gen >= 1 and resp.result[1] in (1, 2, 3)
+    with cluster.client(timeout=10) as fresh:
+        assert [fresh.get(k) for k in keys] == keys

@@ -34,7 +34,10 @@ _ARGS = {
     ClientOp.CAS: st.tuples(small, st.none() | small, st.none() | small),
     ClientOp.SCAN: st.tuples(small, small, u64),
     ClientOp.STATUS: st.tuples(st.dictionaries(st.text(max_size=8), u64 | small, max_size=4)),
+    ClientOp.SPLIT: st.tuples(small),
+    ClientOp.LOOKUP: st.tuples(small),
 }
+_WIRE_DESCRIPTOR = st.tuples(u64, small, small, u64)
 _RESULTS = {
     ClientOp.PUT: st.none(),
     ClientOp.GET: st.none() | small,
@@ -42,6 +45,8 @@ _RESULTS = {
     ClientOp.CAS: st.tuples(st.booleans(), st.none() | small),
     ClientOp.SCAN: st.tuples(st.lists(st.tuples(small, small), max_size=4).map(tuple), small),
     ClientOp.STATUS: st.dictionaries(st.text(max_size=8), u64 | st.text(max_size=8), max_size=4),
+    ClientOp.SPLIT: st.tuples(_WIRE_DESCRIPTOR, _WIRE_DESCRIPTOR),
+    ClientOp.LOOKUP: st.tuples(st.lists(_WIRE_DESCRIPTOR, min_size=1, max_size=3).map(tuple), u64),
 }
 _NON_OK = {
     ClientStatus.NOT_LEADER: u64,
