@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from . import keys
+from .fsync import fsync_dir
 from .errors import DataDirError
 from .rocks_engine import RocksEngine
 from .snapshot_staging import FileStaging
@@ -210,7 +211,7 @@ def _create(path: str, ident: StoreIdent) -> DataDir:
             b = engine.batch()
             b.put(keys.store_ident_key(), _encode_ident(ident))
             engine.write(b, sync=True)
-        _fsync_dir(path)
+        fsync_dir(path)
         _write_ident(path, ident)
     except OSError as e:
         engine.close()
@@ -229,12 +230,4 @@ def _write_ident(path: str, ident: StoreIdent) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, os.path.join(path, IDENT_FILE))
-    _fsync_dir(path)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path)

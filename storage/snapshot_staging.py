@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO, Protocol
 
+from .fsync import fsync_dir
 from .errors import StorageCorruptionError
 
 __all__ = ["StagedSnapshot", "SnapshotStaging", "FileStaging", "MemoryStaging"]
@@ -130,7 +131,7 @@ class FileStaged:
         os.fsync(out.fileno())
         out.close()
         self._out = None
-        _fsync_dir(os.path.dirname(self.path))
+        fsync_dir(os.path.dirname(self.path))
 
     def pairs(self) -> Iterator[tuple[bytes, bytes]]:
         if self._out is not None:
@@ -184,7 +185,7 @@ class FileStaging:
     def create(self, range_id: int) -> FileStaged:
         if not os.path.isdir(self.directory):
             os.makedirs(self.directory, exist_ok=True)
-            _fsync_dir(os.path.dirname(self.directory))  # the directory's own entry is durable
+            fsync_dir(os.path.dirname(self.directory))  # the directory's own entry is durable
         path = os.path.join(self.directory, f"{range_id}-{next(self._ids)}{_SUFFIX}")
         # "x": never overwrite a file (one an install record may name): a clash is a bug, loudly.
         return FileStaged(path, open(path, "xb", buffering=_BUFFER))
@@ -199,7 +200,7 @@ class FileStaging:
             return
         for name in os.listdir(self.directory):
             os.unlink(os.path.join(self.directory, name))
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
 
 class MemoryStaged:
@@ -252,11 +253,3 @@ class MemoryStaging:
 
     def clear(self) -> None:
         self.staged.clear()
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -30,6 +30,15 @@ def ranges_covering(cluster: Any) -> list[tuple[bytes, bytes | None, int]]:
     return sorted((r["start_key"], r["end_key"] or None, rid) for rid, r in newest.items())
 
 
+def write_and_split(cluster: Any, keys: list[bytes]) -> None:
+    """Write each key (its own value), then split at every key but the first."""
+    with cluster.client(timeout=10) as c:
+        for k in keys:
+            c.put(k, k)
+        for k in keys[1:]:
+            c.split(k)
+
+
 def test_split_then_read_and_write_both_halves(make_cluster: Any) -> None:
     """Proves: after ``split(key)`` the key space is tiled by the two halves (generation + 1
     each, same replicas), keys written before the split read back from either half, new writes
@@ -72,11 +81,8 @@ def test_many_splits_in_a_row_serve_every_key(make_cluster: Any) -> None:
     cluster = make_cluster("inproc", ranges=1)
     cluster.wait_all_led()
     keys = [b"s%03d" % i for i in range(0, 300, 10)]
+    write_and_split(cluster, keys)
     with cluster.client(timeout=10) as c:
-        for k in keys:
-            c.put(k, k)
-        for k in keys[1:]:
-            c.split(k)
         for k in keys:
             assert c.get(k) == k
             c.put(k, k + b"!")
@@ -101,11 +107,7 @@ def test_lookup_by_key_finds_a_range_without_full_status(make_cluster: Any) -> N
     cluster = make_cluster("inproc", ranges=1)
     cluster.wait_all_led()
     keys = [b"l%02d" % i for i in range(0, 100, 10)]
-    with cluster.client(timeout=10) as c:
-        for k in keys:
-            c.put(k, k)
-        for k in keys[1:]:
-            c.split(k)
+    write_and_split(cluster, keys)
     for node, addr in cluster.client_addr.items():
         with ClientConnection(addr) as conn:
             resp = wait_until(lambda: (lambda r: r if r.status is ClientStatus.OK and any(
