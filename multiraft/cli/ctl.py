@@ -399,8 +399,14 @@ def _parser() -> _Parser:
                       "(exit 3 if a node does not answer)", cmd_status)
     command("ranges", "the ranges by start key: span, generation, replicas, leader (the "
                       "newest descriptor any node reports)", cmd_ranges)
-    command("split", "split the range holding KEY at KEY (exit 1 if KEY already starts a "
-                     "range)", cmd_split).add_argument("key")
+    sp = command("split", "split the range holding KEY at KEY (exit 1 if KEY already starts "
+                          "a range)", cmd_split)
+    sp.add_argument("key")
+    sp.epilog = ("Done (exit 0) once the split has applied on the leader's node and both halves "
+                 "report a leader (each step within --timeout); prints the two halves, with "
+                 '--json {"left": RANGE, "right": RANGE} (see multiraft ranges). Exit 1 if KEY '
+                 'already starts a range ("" always does), 3 if the cluster is unavailable or '
+                 "did not answer in time.")
     keys = command("keys", "CurveZMQ keys", cmd_keys_gen)
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="gen")
     sp = ksub.add_parser("gen", parents=[common], help="write node-1..N and client key pairs to DIR")
