@@ -28,7 +28,8 @@ from multiraft.transport.client_protocol import (DEFAULT_MAX_COMMAND_BYTES, Clie
                                                  ClientResponse, ClientStatus, command_bytes)
 
 from .errors import (Busy, ClientError, CommandTooLarge, NotLeader, RangeKeyMismatch,
-                     RangeNotFound, Refused, SessionExpired, Timeout, TooManySessions, Unavailable)
+                     RangeBoundary, RangeNotFound, Refused, SessionExpired, Timeout, TooManySessions,
+                     Unavailable)
 from .routing import RangeCache
 
 __all__ = ["ClientRouting", "Attempts", "ScanCursor"]
@@ -188,6 +189,8 @@ class Attempts:
             raise SessionExpired(f"{self.op.name} {self.key!r}: outcome unknown: {resp.result}")
         if st is ClientStatus.SESSIONS_FULL:
             raise TooManySessions(f"{self.op.name} {self.key!r}: {resp.result}")
+        if st is ClientStatus.RANGE_BOUNDARY:
+            raise RangeBoundary(f"{self.op.name} {self.key!r}: {resp.result}")
         what = f"{self.op.name} {self.key!r}"
         if st is ClientStatus.NOT_LEADER:
             hinted = routing.cache.node_addrs.get(resp.result)

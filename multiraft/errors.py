@@ -12,7 +12,8 @@ applied at most once).
     │   └── SessionExpired    a retry found its session gone: outcome unknown
     ├── Refused               the cluster will never apply this request as sent
     │   ├── CommandTooLarge   a write over max_command_bytes (1.5 MiB by default)
-    │   └── TooManySessions   the range holds max_sessions client sessions already
+    │   ├── TooManySessions   the range holds max_sessions client sessions already
+    │   └── RangeBoundary     a split at a key that already starts a range
     └── Unavailable           every attempt was refused before it applied; retry later
         ├── NotLeader         the nodes asked do not lead the key's range (an election?)
         ├── Busy              the range's leader is overloaded or handing over leadership
@@ -26,7 +27,7 @@ attempt was refused, else ``Timeout``.
 from __future__ import annotations
 
 __all__ = ["ClientError", "Timeout", "SessionExpired", "Refused", "CommandTooLarge",
-           "TooManySessions", "Unavailable", "NotLeader", "Busy", "RangeNotFound",
+           "TooManySessions", "RangeBoundary", "Unavailable", "NotLeader", "Busy", "RangeNotFound",
            "RangeKeyMismatch"]
 
 
@@ -58,6 +59,11 @@ class CommandTooLarge(Refused):
 class TooManySessions(Refused):
     """The write would open a client session in a range that holds ``max_sessions`` already:
     not applied. New sessions open there once idle ones expire."""
+
+
+class RangeBoundary(Refused):
+    """A split at a key that already starts a range (the start of the key space included):
+    nothing to split."""
 
 
 class Unavailable(ClientError):

@@ -59,6 +59,10 @@ log = logging.getLogger(__name__)
 #: A committed command entry and its state-machine result (answered once the batch is durable)
 Applied = tuple[Entry, Result]
 
+class _SplitAtBoundary(ValueError):
+    """A split request whose key already starts the range."""
+
+
 #: How many right-hand ranges of its latest splits a replica names in RANGE_KEY_MISMATCH
 _KNOWN_RIGHTS = 4
 
@@ -270,6 +274,9 @@ class ReplicaCore:
         try:
             cmd = self._split_command(req, d) if req.op is ClientOp.SPLIT else \
                 to_command(req, int(time.time() * 1000))
+        except _SplitAtBoundary as e:
+            responder.respond(ClientStatus.RANGE_BOUNDARY, str(e))
+            return
         except ValueError as e:
             responder.respond(ClientStatus.REFUSED, str(e))
             return
@@ -316,8 +323,11 @@ class ReplicaCore:
         key = req.args[0]
         if d is None:
             raise ValueError(f"range {self.range_id} is not initialized")
-        if key == d.start_key:
-            raise ValueError(f"{key[:64]!r} already starts range {self.range_id}")
+        rec = self.sm.sessions.get(req.client_id) if req.client_id else None
+        if key == d.start_key and (rec is None or rec.seq != req.seq):
+            # (unless it is the retry of this very split, which made the boundary: its session
+            # record, here or copied to this right half, answers it through the log)
+            raise _SplitAtBoundary(f"{key[:64]!r} already starts range {self.range_id}")
         return Command(Op.SPLIT, req.client_id, req.seq,
                        (key, self.svc.range_ids.allocate(), d.generation),
                        int(time.time() * 1000), req.register)

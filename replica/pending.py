@@ -42,7 +42,8 @@ def to_command(req: ClientRequest, time_ms: int) -> Command:
 
 #: the client status of each state-machine status that means "not run"
 _REFUSALS = {Status.ERROR: ClientStatus.REFUSED, Status.SESSION_EXPIRED: ClientStatus.SESSION_EXPIRED,
-             Status.SESSIONS_FULL: ClientStatus.SESSIONS_FULL}
+             Status.SESSIONS_FULL: ClientStatus.SESSIONS_FULL,
+             Status.BOUNDARY: ClientStatus.RANGE_BOUNDARY}
 
 
 def respond_result(responder: Responder, op: ClientOp, res: Result, range_end: bytes | None,

@@ -17,7 +17,7 @@ CPUT    key, value, must_exist: bool                     OK, None; or FAILED, th
 SCAN    start: bytes, end: bytes | None, limit: int,     OK, ``[[key, value], ...]`` within the range
         reverse: bool                                    (``end=None``: to the end of the range)
 SPLIT   key: bytes, new_range_id: int,                   OK, ``(left, right)`` wire descriptors;
-        expected_generation: int                         ERROR if ``key`` already starts the range
+        expected_generation: int                         BOUNDARY if ``key`` already starts the range
 ======  ===============================================  ===========================================
 
 A command on a key outside the range's descriptor (proposed before a split, applied after it),
@@ -69,6 +69,7 @@ class Status(IntEnum):
     SESSION_EXPIRED = 3  # not run: the client's session is gone (it may have run before)
     SESSIONS_FULL = 4  # not run: it would open a session past the range's bound
     KEY_MISMATCH = 5  # not run: the key is outside the range (or a split's generation is old)
+    BOUNDARY = 6  # not run: a SPLIT whose key already starts the range
 
 
 class CommandError(ValueError):

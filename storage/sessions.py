@@ -112,6 +112,9 @@ class SessionTable:
         self._touched: set[int] = set()
         self._expired: set[int] = set()
 
+    def get(self, client_id: int) -> DedupRecord | None:
+        return self._records.get(client_id)
+
     def records(self) -> dict[int, DedupRecord]:
         """A copy of the records, oldest first."""
         return dict(self._records)

@@ -134,20 +134,24 @@ class KVStateMachine:
 
     def _apply_command(self, cmd: Command, index: int,
                        pending: dict[bytes, bytes | None]) -> Result:
-        run = self._split if cmd.op is Op.SPLIT else self._execute
         if cmd.client_id == 0 or cmd.op in READ_OPS:
-            return run(cmd, pending)
+            return self._split(cmd, index, pending) if cmd.op is Op.SPLIT else \
+                self._execute(cmd, pending)
         sessions = self.sessions
         answer = sessions.admit(cmd)
         if answer is not None:
             return answer
-        result = run(cmd, pending)
+        if cmd.op is Op.SPLIT:
+            return self._split(cmd, index, pending)  # (records its session itself)
+        result = self._execute(cmd, pending)
         if result.status is not Status.KEY_MISMATCH:  # not run: the session did not move on
             sessions.record(cmd, index, result)
         return result
 
-    def _split(self, cmd: Command, pending: dict[bytes, bytes | None]) -> Result:
-        """The split trigger (``storage.split``): narrow this range, create the right one."""
+    def _split(self, cmd: Command, index: int, pending: dict[bytes, bytes | None]) -> Result:
+        """The split trigger (``storage.split``): narrow this range, create the right one.
+        The split's own session record is written before the sessions are copied to the right
+        range, so a retry of it that reaches either half answers the split's result."""
         desc = self.descriptor
         if desc is None:
             return Result(Status.ERROR, f"range {self.range_id} is not initialized")
@@ -157,10 +161,13 @@ class KVStateMachine:
                           f"is at generation {desc.generation}, spans "
                           f"[{desc.start_key[:64]!r}, {(desc.end_key or b'')[:64]!r})")
         if key == desc.start_key:
-            return Result(Status.ERROR, f"{key[:64]!r} already starts range {self.range_id}")
+            return Result(Status.BOUNDARY, f"{key[:64]!r} already starts range {self.range_id}")
         if new_range_id == self.range_id:
             return Result(Status.ERROR, f"split of range {self.range_id} into itself")
         left, right = split_descriptors(desc, key, new_range_id)
+        result = Result(Status.OK, (left.wire(), right.wire()))
+        if cmd.client_id:
+            self.sessions.record(cmd, index, result)
         pending[keys.descriptor_key(self.range_id)] = encode_descriptor(left)
         # Each half is estimated at half the bytes (the same on every replica); the leader's
         # next size check scans and corrects it.
@@ -172,7 +179,7 @@ class KVStateMachine:
             pending[k] = v
         self.descriptor = left
         self.splits.append((left, right))
-        return Result(Status.OK, (left.wire(), right.wire()))
+        return result
 
     def _execute(self, cmd: Command, pending: dict[bytes, bytes | None]) -> Result:
         """Run ``cmd``; writes go to ``pending`` (engine key -> value, None to delete), and

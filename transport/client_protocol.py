@@ -49,6 +49,8 @@ TOO_LARGE           message                                     gives up: the co
 SESSION_EXPIRED     message                                     a retry: gives up, outcome
                                                                 unknown (``SessionExpired``)
 SESSIONS_FULL       message                                     gives up: too many sessions
+RANGE_BOUNDARY      message                                     gives up: a SPLIT at a key that
+                                                                already starts a range
 ==================  ==========================================  ==============================
 
 A write's size, for ``max_command_bytes``, is ``command_bytes(op, args)``: the bytes of its key
@@ -94,6 +96,7 @@ class ClientStatus(IntEnum):
     TOO_LARGE = 7
     SESSION_EXPIRED = 8
     SESSIONS_FULL = 9
+    RANGE_BOUNDARY = 10
 
 
 #: A write's largest size (key and values), as etcd's ``--max-request-bytes`` default: larger
@@ -228,6 +231,7 @@ _STATUS_RESULT_CHECKS: dict[ClientStatus, Callable[[Any], bool]] = {
     ClientStatus.TOO_LARGE: _is_str,
     ClientStatus.SESSION_EXPIRED: _is_str,
     ClientStatus.SESSIONS_FULL: _is_str,
+    ClientStatus.RANGE_BOUNDARY: _is_str,
 }
 
 _OPS = {int(o): o for o in ClientOp}

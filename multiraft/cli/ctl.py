@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..client import Client
-from ..errors import ClientError, CommandTooLarge, Refused, Timeout, TooManySessions
+from ..errors import ClientError, RangeBoundary, Timeout
 from multiraft.transport.client_protocol import WireDescriptor
 from multiraft.transport.keys import ClientCurve, load_client_curve
 
@@ -230,12 +230,6 @@ def cmd_ranges(c: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _starts_a_range(e: Refused) -> bool:
-    """Whether a split's refusal says its key already starts a range (the node's words, in
-    ``replica.core`` at proposal and ``storage.state_machine`` at apply)."""
-    return not isinstance(e, (CommandTooLarge, TooManySessions)) and "already starts" in str(e)
-
-
 def _routed(view: ClusterView, want: WireDescriptor) -> RangeView | None:
     """The view of the range ``want`` names if a node reports it at ``want``'s generation or
     newer and its leader answered itself, else None."""
@@ -257,9 +251,7 @@ def cmd_split(c: Client, args: argparse.Namespace) -> int:
     key = _arg(args.key)
     try:
         left, right = c.split(key)
-    except Refused as e:
-        if not _starts_a_range(e):
-            raise  # never valid as sent for another reason: not "KEY starts a range"
+    except RangeBoundary as e:
         return _fail(args, {"key": args.key, "split": False, "error": str(e)},
                      f"cannot split at {args.key!r}: {str(e).split(': ', 1)[-1]}",
                      EXIT_RANGE_START)

@@ -11,7 +11,7 @@ import pytest
 
 from multiraft.cli import ctl
 from multiraft.cli.cluster_view import merge_ranges
-from multiraft.errors import (CommandTooLarge, RangeKeyMismatch, Refused, Timeout,
+from multiraft.errors import (CommandTooLarge, RangeBoundary, RangeKeyMismatch, Refused, Timeout,
                               TooManySessions)
 
 PAIRS = [[1, 1], [2, 2], [3, 3]]
@@ -128,7 +128,8 @@ class FakeClient:
 
 
 @pytest.mark.parametrize("error, code", [
-    (Refused("SPLIT b'm': b'm' already starts range 3"), 1),
+    (RangeBoundary("SPLIT b'm': b'm' already starts range 3"), 1),
+    (Refused("SPLIT b'm': b'm' already starts range 3 (an untyped refusal)"), 3),
     (RangeKeyMismatch("SPLIT b'm': the key's range changed"), 3),
     (Timeout("SPLIT b'm': no answer within 5s (outcome unknown)"), 3),
     (Refused("SPLIT b'm': range 3 is not initialized"), 3),
@@ -137,7 +138,8 @@ class FakeClient:
 ])
 def test_split_exit_status(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                            error: Exception, code: int) -> None:
-    """Proves: ``split`` exits 1 only for the refusal that says KEY already starts a range; a
+    """Proves: ``split`` exits 1 only for ``RangeBoundary`` (KEY already starts a range: a typed
+    status, whatever the message says); a
     split that kept meeting concurrent splits until its timeout (RANGE_KEY_MISMATCH), a timeout,
     and any other refusal exit 3, never 1. Each prints one line on stderr; with ``--json`` the
     exit-1 case prints one JSON value."""

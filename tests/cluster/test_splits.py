@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from multiraft.errors import Refused
+from multiraft.errors import RangeBoundary
 
 from .conftest import key_in, wait_until
 
@@ -67,10 +67,10 @@ def test_splitting_at_a_range_start_is_refused(make_cluster: Any) -> None:
     cluster = make_cluster("inproc", ranges=1)
     cluster.wait_all_led()
     with cluster.client(timeout=10) as c:
-        with pytest.raises(Refused, match="already starts"):
+        with pytest.raises(RangeBoundary, match="already starts"):
             c.split(b"")
         c.split(b"m")
-        with pytest.raises(Refused, match="already starts"):
+        with pytest.raises(RangeBoundary, match="already starts"):
             c.split(b"m")
     assert [r[:2] for r in ranges_covering(cluster)] == [(b"", b"m"), (b"m", None)]
 

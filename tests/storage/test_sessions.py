@@ -118,3 +118,20 @@ def test_sessions_are_persisted_and_identical_whatever_the_batches() -> None:
     assert results_a == results_b
     assert a.dedup_table() == b.dedup_table() and a.sessions.clock == b.sessions.clock
     assert list(a_engine.scan(*keys.dedup_span(RID))) == list(b_engine.scan(*keys.dedup_span(RID)))
+
+
+def test_a_split_retried_after_it_applied_answers_its_result_from_either_half() -> None:
+    """Proves: a split records its own session before the sessions are copied to the right
+    range, so its retry (same command id) answers the split's result from the left range or
+    from the right one (where the key now starts the range) instead of refusing."""
+    engine = MemoryEngine()
+    sm = setup(engine)
+    split = Command(Op.SPLIT, 9, 1, (b"m", 42, 0), 1_000, True)
+    first = apply(engine, sm, split)[0]
+    assert first.status == Status.OK
+    assert apply(engine, sm, split)[0] == first
+    right = KVStateMachine(engine, 42)
+    assert right.descriptor is not None and right.descriptor.start_key == b"m"
+    rec = right.sessions.get(9)
+    assert rec is not None and rec.seq == 1 and rec.result.status == Status.OK
+    assert [tuple(d) for d in rec.result.value] == list(first.value)  # (stored as msgpack)

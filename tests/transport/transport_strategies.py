@@ -58,6 +58,7 @@ _NON_OK = {
     ClientStatus.TOO_LARGE: st.text(max_size=40),
     ClientStatus.SESSION_EXPIRED: st.text(max_size=40),
     ClientStatus.SESSIONS_FULL: st.text(max_size=40),
+    ClientStatus.RANGE_BOUNDARY: st.text(max_size=40),
 }
 
 requests = st.sampled_from(ClientOp).flatmap(
