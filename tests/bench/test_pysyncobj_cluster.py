@@ -80,7 +80,8 @@ def test_garbage_does_not_crash_a_node(make_cluster) -> None:
         s.send(b"\xc1 not msgpack")
         s.send(msgpack.packb([1, 2, 3]))
         s.send_multipart([b"two", b"parts"])  # three frames at the ROUTER
-        s.send(msgpack.packb((VERSION, FrameKind.CLIENT_REQUEST, 7, ClientOp.PUT, (b"k",), 0, 0)))
+        s.send(msgpack.packb((VERSION, FrameKind.CLIENT_REQUEST, 7, ClientOp.PUT, (b"k",), 0, 0,
+                              True)))  # bad args for PUT
         s.send(encode_request(ClientRequest(8, ClientOp.SCAN, (b"", b"", 10))))
         answers = {}
         while len(answers) < 2 and s.poll(10_000):
