@@ -1,7 +1,7 @@
 """``multiraft check``: run a workload and a nemesis against a live cluster, then print whether
 the history the clients recorded is linearizable.
 
-    multiraft check [--seconds S] [--clients N] [--nemesis partition,kill,pause]
+    multiraft check [--seconds S] [--clients N] [--nemesis partition,kill,pause,split]
                     [--local [--dir DIR] [--design actors|locks]] [--seed N]
     multiraft check --history FILE        (check a saved history again)
 
@@ -43,7 +43,7 @@ from .. import pids
 from ..cli.addresses import AddressError, resolve_addresses
 from ..cli.cluster_view import ClusterView
 from ..client import Client
-from ..errors import ClientError
+from ..errors import ClientError, RangeBoundary
 from ..local_cluster import LocalCluster, free_base_port
 from multiraft.transport.keys import ClientCurve
 
@@ -177,6 +177,18 @@ def _checker_timeout(seconds: float) -> float:
     return max(60.0, seconds)
 
 
+def _split_at(admin: Client, key: bytes) -> str:
+    """Split the range of ``key`` at ``key``; what happened, for the nemesis' record (a split
+    the faulted cluster could not make is not an error of the check)."""
+    try:
+        left, right = admin.split(key)
+    except RangeBoundary:
+        return f"at {key!r}: already a range boundary"
+    except ClientError as e:
+        return f"at {key!r}: not made ({type(e).__name__}: {e})"
+    return f"at {key!r}: ranges {left[0]} | {right[0]} (generation {right[3]})"
+
+
 class _Check:
     def __init__(self, o: CheckOptions) -> None:
         self.o = o
@@ -208,7 +220,8 @@ class _Check:
                 nemesis = Nemesis(o.nemesis, sorted(target.client_addr), nodes=target.nodes,
                                   firewall=firewall, endpoints=target.endpoints,
                                   serving=lambda i: _answers(admin, target.client_addr[i]),
-                                  rng=self.rng, say=_say, stop=self.stop)
+                                  rng=self.rng, say=_say, stop=self.stop,
+                                  splitter=lambda: _split_at(admin, pool.pick(self.rng)))
                 plan = schedule(o.seconds, len(o.nemesis))
                 _say(f"{o.clients} clients for about {o.seconds:g} s; nemesis: "
                      f"{', '.join(o.nemesis) or 'none'} (faults of {plan.fault:.1f} s, heals of "

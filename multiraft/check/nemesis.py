@@ -6,10 +6,11 @@ Faults (``NEMESES``), one at a time, each on randomly chosen nodes:
   way (one node's messages to the other are lost) or both ways, or split the nodes into a
   majority and a minority that cannot reach each other; healed by removing the rules;
 - ``kill``: SIGKILL a node (a crash: nothing flushed); healed by starting it again on its data;
-- ``pause``: SIGSTOP a node (a long GC pause, a stalled VM); healed by SIGCONT.
+- ``pause``: SIGSTOP a node (a long GC pause, a stalled VM); healed by SIGCONT;
+- ``split``: split the range of a key the clients are using at that key (through the cluster's
+  client protocol, while the clients run); nothing to heal: the key space stays divided.
 
-``split`` and ``move`` (``NOT_YET``) come with range splits and with membership changes; asking
-for them is a usage error until then.
+``move`` (``NOT_YET``) comes with membership changes; asking for it is a usage error until then.
 
 The schedule (``schedule``): a short warm-up without faults, then cycles of one fault period
 and one heal period, the nemeses taken in turn (so each requested one runs at least once, even
@@ -37,8 +38,8 @@ from .processes import NodeProcesses, ProcessError
 __all__ = ["NEMESES", "NOT_YET", "parse_nemeses", "Schedule", "schedule", "Nemesis",
            "NemesisError", "SERVE_TIMEOUT"]
 
-NEMESES = ("partition", "kill", "pause")
-NOT_YET = {"split": "range splits", "move": "membership changes"}
+NEMESES = ("partition", "kill", "pause", "split")
+NOT_YET = {"move": "membership changes"}
 #: how long a heal waits for every node to answer again
 SERVE_TIMEOUT = 30.0
 
@@ -114,13 +115,18 @@ class Nemesis:
                  endpoints: dict[int, Endpoint] | None = None,
                  serving: Callable[[int], bool] = lambda i: True,
                  rng: random.Random | None = None, say: Callable[[str], None] = lambda s: None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None,
+                 splitter: Callable[[], str] | None = None) -> None:
         self.names = list(names)
         self.ids = list(ids)
         if ("kill" in self.names or "pause" in self.names) and nodes is None:
             raise ValueError("kill and pause need the node processes")
         if "partition" in self.names and (firewall is None or endpoints is None):
             raise ValueError("partition needs a firewall and the nodes' endpoints")
+        if "split" in self.names and splitter is None:
+            raise ValueError("split needs a splitter (it splits through a client)")
+        #: splits a range at a key in use; says what it did
+        self.splitter = splitter
         self.nodes = nodes
         self.firewall = firewall
         self.endpoints = endpoints or {}
@@ -155,7 +161,8 @@ class Nemesis:
         """Apply one fault of nemesis ``name`` (healing any current one first)."""
         if self._current is not None:
             self.heal()
-        fault = {"partition": self._partition, "kill": self._kill, "pause": self._pause}[name]()
+        fault = {"partition": self._partition, "kill": self._kill, "pause": self._pause,
+                 "split": self._split}[name]()
         self._current = fault
         for n in fault.nodes:
             self._last_fault[n] = name
@@ -216,6 +223,10 @@ class Nemesis:
             raise NemesisError(f"pause: {e}") from None
         self._paused.add(victim)
         return _Fault("pause", f"node {victim} SIGSTOP", [victim])
+
+    def _split(self) -> _Fault:
+        assert self.splitter is not None
+        return _Fault("split", self.splitter())
 
     def heal(self) -> None:
         """Undo the current fault; restart any node that died by itself (an incident)."""
@@ -343,8 +354,11 @@ class Nemesis:
 
 
 def _healed(fault: _Fault) -> str:
-    return {"partition": "rules removed", "kill": f"node {fault.nodes[0]} restarted",
-            "pause": f"node {fault.nodes[0]} SIGCONT"}[fault.nemesis]
+    if fault.nemesis == "kill":
+        return f"node {fault.nodes[0]} restarted"
+    if fault.nemesis == "pause":
+        return f"node {fault.nodes[0]} SIGCONT"
+    return {"partition": "rules removed", "split": "nothing to undo"}[fault.nemesis]
 
 
 def _tail(log: str) -> str:

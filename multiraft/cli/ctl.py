@@ -25,7 +25,7 @@
           [--idle-ranges 1000,10000] [--idle-seconds S] [--no-pysyncobj] [--quick]
                                       start its own 3-process clusters and compare the actor
                                       and lock designs (and PySyncObj): JSON, markdown, PNGs
-    check [--seconds S] [--clients N] [--nemesis partition,kill,pause] [--local [--dir DIR]
+    check [--seconds S] [--clients N] [--nemesis partition,kill,pause,split] [--local [--dir DIR]
           [--design actors|locks]] [--seed N] | check --history FILE
                                       clients doing put/get/cas while a nemesis partitions,
                                       kills and pauses nodes; prints whether the history is
@@ -449,7 +449,8 @@ def _parser() -> _Parser:
                          "at least once from 10 s on)")
     sp.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     sp.add_argument("--nemesis", default="partition,kill,pause", metavar="NAME[,NAME...]",
-                    help="faults: partition, kill, pause (default: all three), or none")
+                    help="faults: partition, kill, pause, split (default: partition,kill,pause), "
+                         "or none; move comes with membership changes")
     sp.add_argument("--local", action="store_true",
                     help="start a 3-node cluster on 127.0.0.2-4 (free ports) for the check, "
                          "stop it at the end")

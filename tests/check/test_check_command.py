@@ -54,7 +54,7 @@ def test_a_local_cluster_under_every_nemesis_is_linearizable(design: str, tmp_pa
     data = tmp_path / "cluster"
     proc = subprocess.Popen(
         [*MULTIRAFT, "check", "--local", "--dir", str(data), "--design", design,
-         "--seconds", f"{SECONDS:g}", "--nemesis", "partition,kill,pause", "--json"],
+         "--seconds", f"{SECONDS:g}", "--nemesis", "partition,kill,pause,split", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         out, err = proc.communicate(timeout=SECONDS * 3 + 240)
@@ -66,9 +66,10 @@ def test_a_local_cluster_under_every_nemesis_is_linearizable(design: str, tmp_pa
     assert proc.returncode == 0, err
     result = json.loads(out)  # exactly one JSON value on stdout
     assert result == {"linearizable": True, "ops": result["ops"],
-                      "nemesis": ["partition", "kill", "pause"], "history": None}, result
+                      "nemesis": ["partition", "kill", "pause", "split"], "history": None}, result
     assert result["ops"] >= 200, "the clients did hardly anything"
-    for fault in ("fault partition", "fault kill: node", "fault pause: node", "heal pause"):
+    for fault in ("fault partition", "fault kill: node", "fault pause: node", "heal pause",
+                  "fault split: at"):
         assert fault in err, f"{fault!r} not reported"
     # No node may die of anything but the nemesis' own kill -9 (a pause or partition that
     # killed one, as libzmq's ZMTP heartbeats once did, is an incident).
@@ -82,7 +83,6 @@ def test_a_local_cluster_under_every_nemesis_is_linearizable(design: str, tmp_pa
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--nemesis", "split"], "comes with range splits"),
     (["--nemesis", "partition,move"], "comes with membership changes"),
     (["--nemesis", "kill", "--addr", "127.0.0.2:1,127.0.0.3:1"], "kill needs the nodes' pids"),
     (["--nemesis", "pause,kill"], "pause and kill need the nodes' pids"),

@@ -22,12 +22,10 @@ IDS = [1, 2, 3]
 ENDPOINTS = {i: Endpoint(f"127.0.0.{i + 1}", 7100 + i) for i in IDS}
 
 
-def test_names_parse_and_split_and_move_say_what_they_wait_for() -> None:
-    assert parse_nemeses("partition,kill,pause") == list(NEMESES)
+def test_names_parse_and_move_says_what_it_waits_for() -> None:
+    assert parse_nemeses("partition,kill,pause,split") == list(NEMESES)
     assert parse_nemeses("kill, kill,pause") == ["kill", "pause"]
     assert parse_nemeses("none") == [] and parse_nemeses("") == []
-    with pytest.raises(ValueError, match="range splits"):
-        parse_nemeses("partition,split")
     with pytest.raises(ValueError, match="membership changes"):
         parse_nemeses("move")
     with pytest.raises(ValueError, match="unknown nemesis 'clock'"):
@@ -86,8 +84,13 @@ class FakeProcesses(NodeProcesses):
 
 def nemesis(names: list[str]) -> tuple[Nemesis, FakeProcesses, FakeIptables]:
     procs, ipt = FakeProcesses(), FakeIptables()
+    splits: list[int] = []
+
+    def splitter() -> str:
+        splits.append(1)
+        return f"at b'k{len(splits)}': ranges 1 | {len(splits) + 1}"
     return Nemesis(names, IDS, nodes=procs, firewall=Firewall("multiraft-nemesis-1", run=ipt),
-                   endpoints=ENDPOINTS, rng=random.Random(5)), procs, ipt
+                   endpoints=ENDPOINTS, rng=random.Random(5), splitter=splitter), procs, ipt
 
 
 def test_each_fault_is_undone_by_its_heal() -> None:
@@ -105,8 +108,11 @@ def test_each_fault_is_undone_by_its_heal() -> None:
     (paused,) = [i for i in IDS if procs.state[i] == "stopped"]
     n.heal()
     assert procs.state[paused] == "running"
-    assert n.incidents == [] and n.ran == ["partition", "kill", "pause"]
-    assert [e["what"] for e in n.events] == ["fault", "heal"] * 8
+    n.fault("split")
+    n.heal()
+    assert n.incidents == [] and n.ran == ["partition", "kill", "pause", "split"]
+    assert [e["what"] for e in n.events] == ["fault", "heal"] * 9
+    assert n.events[-2]["detail"] == "at b'k1': ranges 1 | 2"
 
 
 def test_partitions_come_in_every_shape() -> None:
