@@ -109,10 +109,20 @@ class ReplicaCore:
         self.apply_latency = Histogram(LATENCY_BOUNDS)  # proposal to answer, seconds
 
     def _load(self) -> None:
-        """(Re)build the range's storage, state machine and RawNode from the engine."""
+        """(Re)build the range's storage, state machine and RawNode from the engine.
+
+        A replica created on first contact may read the engine while the local left replica's
+        split batch, which writes this range's records, is being written: the storage's reads
+        (HardState, truncated state) and then the state machine's (applied state, descriptor)
+        can fall on either side of that write and see an applied index above the commit
+        index, which no consistent state has. Such a torn read is read again: the batch is
+        whole by then, and nothing else writes those records."""
         svc, range_id = self.svc, self.range_id
-        self.storage = ReplicaStorage(svc.engine, range_id)
-        self.sm = KVStateMachine(svc.engine, range_id, svc.sessions, svc.max_scan_bytes)
+        for _ in range(2):
+            self.storage = ReplicaStorage(svc.engine, range_id)
+            self.sm = KVStateMachine(svc.engine, range_id, svc.sessions, svc.max_scan_bytes)
+            if self.sm.applied.index <= self.storage.hard_state.commit:
+                break
         self.rn = RawNode(Config(
             self.replica_id, self.storage, election_tick=svc.election_tick,
             heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,

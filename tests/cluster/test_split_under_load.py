@@ -28,6 +28,8 @@ OPS_PER_WRITER = 3_000
 MAX_SCANS = 2_000
 #: a split that timed out is tried again (same key) at most this many times
 SPLIT_TRIES = 5
+#: seconds between two splits: spreads the 100 splits over ~10 s of client load
+SPLIT_PACE = 0.08
 
 
 class Workload:
@@ -118,6 +120,7 @@ class Workload:
                         self.split_log.append(f"split {key!r} try {attempt}: {e!r}")
                         continue
                     self.splits_done.append(key)
+                    self.stop.wait(SPLIT_PACE)
                     break
                 else:
                     raise AssertionError(f"split at {key!r} failed {SPLIT_TRIES} times: "
@@ -165,8 +168,10 @@ def test_100_splits_under_reads_writes_cas_and_scans(make_cluster: Any) -> None:
                              f"{sorted({k for k in w.bad_scans[0] if w.bad_scans[0].count(k) > 1})[:10]}")
     assert w.scans_ok >= 5, f"only {w.scans_ok} complete scans ({w.scans_failed} failed)"
 
-    spans = wait_until(lambda: (s := ranges_covering(cluster)) if len(s) == SPLITS + 1 else None,
-                       20, f"{SPLITS + 1} ranges in the nodes' status")
+    def all_ranges() -> list[tuple[bytes, bytes | None, int]] | None:
+        s = ranges_covering(cluster)
+        return s if len(s) == SPLITS + 1 else None
+    spans = wait_until(all_ranges, 20, f"{SPLITS + 1} ranges in the nodes' status")
     assert [s for s, _, _ in spans] == [b""] + sorted(split_keys)
     assert all(spans[i][1] == spans[i + 1][0] for i in range(len(spans) - 1)) and \
         spans[-1][1] is None
@@ -179,6 +184,10 @@ def test_100_splits_under_reads_writes_cas_and_scans(make_cluster: Any) -> None:
     known = [op for op in history if op.outcome_known]
     assert len(known) >= 1_000, f"only {len(known)} operations completed ({len(history)} in all)"
     result = check_linearizable(history, timeout_s=60)
+    sts = cluster.statuses().values()
+    snaps = sum(r["snapshots_sent"] for st in sts for r in st["ranges"])
+    refused = sum(st["node"]["counters"].get("snapshots_refused_overlap", 0) for st in sts)
+    print(f"snapshots sent {snaps}, refused (overlap) {refused}")
     print(f"{cluster.design}: {SPLITS} splits in {elapsed:.1f}s; {w.scans_ok} scans ok, "
           f"{w.scans_failed} failed; {len(history)} ops, {len(known)} known; "
           f"{result.verdict.value}, {result.steps} steps")
