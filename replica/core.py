@@ -17,6 +17,7 @@ actor, the lock-based design with the replica's mutex).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import random
@@ -55,6 +56,10 @@ Applied = tuple[Entry, Result]
 #: How many right-hand ranges of its latest splits a replica names in RANGE_KEY_MISMATCH
 _KNOWN_RIGHTS = 4
 
+#: An uninitialized replica drops MsgApps awaiting its split for at most this many election
+#: timeouts of its own ticks (``_awaits_split``)
+_AWAIT_SPLIT_ELECTIONS = 2
+
 #: Responses that acknowledge durable state: sent only once the Ready's write is durable.
 _AFTER_WRITE = frozenset({MT.APP_RESP, MT.VOTE_RESP, MT.PRE_VOTE_RESP})
 
@@ -85,6 +90,8 @@ class ReplicaCore:
         self._reload_after_write = False
         #: set once ``drop_if_uninitialized`` dropped the replica: it takes no more input
         self.dropped = False
+        #: ticks this replica has had while uninitialized (``_awaits_split``)
+        self._uninitialized_ticks = 0
         #: whether this replica's raft state may be deleted when it is dropped: it found none
         #: on disk and has voted in no term (see ``drop_if_uninitialized``)
         self._may_forget = self.storage.hard_state.is_empty()
@@ -175,6 +182,10 @@ class ReplicaCore:
         if placed is None:  # uninitialized: nothing to check against; learn who is where
             for m in messages:
                 self.nodes.setdefault(m.from_, from_node)
+            if any(m.type == MT.APP and m.context for m in messages):
+                messages = [m for m in messages if not self._awaits_split(m)]
+                if not messages:
+                    return
         elif any(placed.get(m.from_) != from_node for m in messages):
             messages = [m for m in messages if self._sender_ok(from_node, m.from_, m.type.name)]
             if not messages:
@@ -186,6 +197,8 @@ class ReplicaCore:
     def tick(self) -> None:
         if self.quiesced or self.dropped:
             return
+        if self._placement is None:
+            self._uninitialized_ticks += 1
         if self._should_quiesce():
             self._quiesce_as_leader()
             return
@@ -337,6 +350,24 @@ class ReplicaCore:
         self.svc.snapshots.forget(self.range_id, ack.stream_id)
         self.wake()
         self.rn.report_snapshot(ack.from_replica, ack.accepted)
+
+    def _awaits_split(self, m: Message) -> bool:
+        """Whether this uninitialized replica drops MsgApp ``m`` (CockroachDB's
+        ``maybeDropMsgApp``): the leader names the range's start key in the appends it sends a
+        follower it has heard nothing from (``_send``); while an initialized local range still
+        covers that key, the split that creates this range has yet to apply here and will
+        initialize this replica at its initial index. Taken now, the MsgApp would be rejected
+        (an empty log), and the leader would send a snapshot, refused as overlapping that local
+        range. Bounded: after a few election timeouts the replica takes them (the left replica
+        may be gone or cut off; a snapshot then has to do)."""
+        if m.type != MT.APP or not m.context or \
+                self._uninitialized_ticks >= _AWAIT_SPLIT_ELECTIONS * self.svc.election_tick:
+            return False
+        key = m.context
+        if self.env.overlapping(RangeDescriptor(self.range_id, key, key + b"\x00")) is None:
+            return False
+        self.svc.counters.add("appends_dropped_awaiting_split")
+        return True
 
     def _sender_ok(self, from_node: int, replica_id: int, what: str) -> bool:
         """Whether ``replica_id`` lives on ``from_node``, the node the transport says sent the
@@ -548,6 +579,10 @@ class ReplicaCore:
                                  snapshot_chunks(svc.engine, self.range_id, m, stream_id))
             self.snapshots_sent += 1
         else:
+            if t == MT.APP and not m.context and self.sm.descriptor is not None:
+                pr = self.rn.raft.trk.progress.get(m.to)
+                if pr is not None and pr.match == 0:  # (``_awaits_split``)
+                    m = dataclasses.replace(m, context=self.sm.descriptor.start_key)
             svc.transport.send(node, self.range_id, m)
 
     def _answer_stream(self, reply_to: tuple[int, int], stream_id: int, accepted: bool) -> None:

@@ -74,6 +74,7 @@ def test_message_for_the_right_range_before_the_split_applies(make_cluster: Any)
         # Its appends are dropped there for a while (CockroachDB's maybeDropMsgApp), so it is
         # sent no snapshot the split would make useless (refused: the left range covers it).
         assert refused == 0, f"{refused} snapshots of range {rid} refused on node {lagging}"
+        assert counter(cluster, lagging, "appends_dropped_awaiting_split") > 0
 
         # (3) release: the split applies there and initializes the early replica
         hold.release()
