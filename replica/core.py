@@ -510,7 +510,6 @@ class ReplicaCore:
             self._answer_stream((done.from_node, done.from_replica), done.stream_id, True)
         splits = self.sm.take_splits()  # durable now: the store may route to the new ranges
         for left, right in splits:
-            self._learn_split(right)
             self.env.split_applied(left, right, self.rn.raft.state == StateType.LEADER)
         end, known = self._range_end(), self.known_spans
         for ent, res in results:
@@ -533,6 +532,11 @@ class ReplicaCore:
             elif e.type == EntryType.CONF_CHANGE_V2:
                 conf_state = self.rn.apply_conf_change(ConfChangeV2.decode(e.data))
         results = self.sm.apply(batch, ents, conf_state)
+        # The descriptor is narrowed as of now (what ``client`` checks keys against): so are
+        # the spans a RANGE_KEY_MISMATCH names, before the split is durable, or a client would
+        # be told this range still holds the key.
+        for _, right in self.sm.splits:
+            self._learn_split(right)
         return [(e, r) for e, r in zip(ents, results) if r is not None]
 
     def _serve_reads(self) -> None:
