@@ -15,12 +15,14 @@ for those ranges straight to the replicas; the store sees only the rest.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import pykka
 
 from multiraft.raft import MessageType as MT
 from multiraft.replica.counters import ReplicaCounters
+from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 from multiraft.transport.handler import Responder
 
@@ -78,9 +80,16 @@ class StoreActor(FailStop, pykka.ThreadingActor):
     def set_replica_factory(self, factory: ReplicaFactory) -> None:
         self._factory = factory
 
-    def add_replicas(self, replicas: dict[int, Any]) -> None:
-        """Register the replicas of ranges this node holds (range id -> handle)."""
+    def add_replicas(self, replicas: dict[int, Any],
+                     descriptors: Iterable[RangeDescriptor] = ()) -> None:
+        """Register the replicas of ranges this node holds (range id -> handle) and route their
+        ``descriptors`` (as loaded), in the route table published now: the replicas' own
+        ``DescriptorChanged`` comes later, after the transport has started, and until then a
+        table without them would route no key and overlap no snapshot."""
         self.replicas.update(replicas)
+        for d in descriptors:
+            if d.range_id in replicas:
+                self.router.update(d)
         self._publish_routes()
 
     def begin_stop(self) -> None:
