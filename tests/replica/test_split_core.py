@@ -4,6 +4,8 @@ and that split's batch being durable (the harness holds every write until the te
 from __future__ import annotations
 
 from multiraft.raft import StateType
+from multiraft.raft.types import Message, MessageType as MT
+from multiraft.storage.commands import Command, Result, Status
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 
 from .harness import FakeEnv, Reply, get, make_replica, put
@@ -51,3 +53,28 @@ def test_key_mismatch_before_the_split_is_durable_names_the_new_range() -> None:
     assert split.status is ClientStatus.OK
     left, right = split.result
     assert spans[left[0]] == tuple(left[1:]) and spans[right[0]] == tuple(right[1:])
+
+
+def test_dropping_an_uninitialized_replica_keeps_what_a_split_wrote_for_it() -> None:
+    """Proves: a replica of a split's right-hand range created on first contact (uninitialized,
+    never voted) and dropped once its ttl passes, just after the local left replica's split
+    wrote the new range's records, deletes only its own raft state: the split's records
+    (descriptor, truncated and applied state, sessions) stay, so the replica the store
+    creates next for that range is initialized from them, not left waiting for a snapshot.
+    (The drop's delete is written after the split's batch: the two replicas run apart.)"""
+    left, env = make_replica(peers=())
+    assert put(left, b"x", b"1", seq=1).status is None
+    env.flush()
+    rid = left.svc.range_ids.allocate() + 1  # the id the split will allocate next
+    early, early_env = make_replica(range_id=rid, bootstrap=False, engine=env.engine)
+    early.step_raft(1, [Message(MT.HEARTBEAT, to=1, from_=2, term=7)])  # its leader, not a vote
+    early_env.flush()
+    split = apply_split_not_durable(env, b"m")
+    env.flush()  # the split's batch is written ...
+    assert split.status is ClientStatus.OK and split.result[1][0] == rid
+    assert early.drop_if_uninitialized() is True
+    early_env.flush()  # ... then the drop's
+    again, _ = make_replica(range_id=rid, bootstrap=False, engine=env.engine)
+    d = again.sm.descriptor
+    assert d is not None and (d.start_key, d.end_key) == (b"m", None), d
+    assert again.sm.read(Command.get(0, 0, b"x")) == Result(Status.OK, b"1")
