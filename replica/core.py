@@ -412,7 +412,7 @@ class ReplicaCore:
         snapshot brought it a descriptor) and idle; True if it is dropped (now or before).
 
         A dropped replica takes no more input (the owner removes it from its store). Its raft
-        state (its HardState, and any log entries: all an uninitialized replica has) is deleted
+        state (its HardState, and any log entries: all an uninitialized replica writes) is deleted
         through the writer, unless it found some on disk when it was created or has voted since:
         then it is kept whole, since a replica recreated without its HardState could vote a
         second time in a term it already voted in. Deleting is safe otherwise: a replica that
@@ -432,10 +432,12 @@ class ReplicaCore:
             self.quiesced = True
             self.env.quiesced()
         if self._may_forget and self.rn.raft.vote == 0:
+            # Only what this replica wrote: a split applying here meanwhile (the local left
+            # replica runs apart from this one) may have written the range's other records,
+            # which the store's next replica of the range loads.
             batch = self.svc.engine.batch()
-            rid = self.range_id
-            hi = keys.range_prefix(rid + 1) if rid < 2**64 - 1 else keys.USER_PREFIX
-            batch.delete_range(keys.range_prefix(rid), hi)
+            batch.delete(keys.hard_state_key(self.range_id))
+            batch.delete_range(*keys.log_span(self.range_id))
             self.env.submit_write(batch, False)
         return True
 
