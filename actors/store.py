@@ -196,11 +196,20 @@ class StoreActor(FailStop, pykka.ThreadingActor):
                 replica.tell(DROP_IF_UNINITIALIZED)
 
     def _remove_dropped(self, msg: ReplicaDropped) -> None:
-        if self.replicas.get(msg.range_id) is msg.replica:
-            del self.replicas[msg.range_id]
+        rid = msg.range_id
+        if self.replicas.get(rid) is msg.replica:
+            del self.replicas[rid]
             self.counters.uninitialized_replicas_removed += 1
             self._routes_dirty = True
-        self.creation.removed(msg.range_id)
+            d = self.router.descriptors.get(rid)
+            if d is not None:
+                # A split created the range here after the replica had decided to drop itself
+                # (the INITIALIZE_FROM_SPLIT we sent it came too late): start one that loads it.
+                mine = [r for node, r in d.replicas if node == self.node_id]
+                if mine and self._factory is not None and not self._stopping:
+                    self.replicas[rid] = self._factory(rid, mine[0], False)
+                    self._publish_routes()
+        self.creation.removed(rid)
         msg.replica.stop(block=False)  # after what is queued for it (ignored: it is dropped)
 
     def _fan_out_heartbeats(self, msg: InboundHeartbeats) -> None:
