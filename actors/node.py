@@ -87,7 +87,7 @@ class ActorNode(NodeLifecycle):
             me = [rid for node, rid in d.replicas if node == c.node_id]
             if me:
                 mine[d.range_id] = spawn(d.range_id, me[0], d.range_id in fresh)
-        store.add_replicas(mine).get()
+        store.add_replicas(mine, descriptors).get()
         self.transport.start()
         self._ticker = Ticker(self.timer, c.tick_interval)
         self._ticker.start()

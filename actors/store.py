@@ -15,12 +15,14 @@ for those ranges straight to the replicas; the store sees only the rest.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import pykka
 
 from multiraft.raft import MessageType as MT
 from multiraft.replica.counters import ReplicaCounters
+from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 from multiraft.transport.handler import Responder
 
@@ -78,9 +80,16 @@ class StoreActor(FailStop, pykka.ThreadingActor):
     def set_replica_factory(self, factory: ReplicaFactory) -> None:
         self._factory = factory
 
-    def add_replicas(self, replicas: dict[int, Any]) -> None:
-        """Register the replicas of ranges this node holds (range id -> handle)."""
+    def add_replicas(self, replicas: dict[int, Any],
+                     descriptors: Iterable[RangeDescriptor] = ()) -> None:
+        """Register the replicas of ranges this node holds (range id -> handle) and route their
+        ``descriptors`` (as loaded), in the route table published now: the replicas' own
+        ``DescriptorChanged`` comes later, after the transport has started, and until then a
+        table without them would route no key and overlap no snapshot."""
         self.replicas.update(replicas)
+        for d in descriptors:
+            if d.range_id in replicas:
+                self.router.update(d)
         self._publish_routes()
 
     def begin_stop(self) -> None:
@@ -187,11 +196,20 @@ class StoreActor(FailStop, pykka.ThreadingActor):
                 replica.tell(DROP_IF_UNINITIALIZED)
 
     def _remove_dropped(self, msg: ReplicaDropped) -> None:
-        if self.replicas.get(msg.range_id) is msg.replica:
-            del self.replicas[msg.range_id]
+        rid = msg.range_id
+        if self.replicas.get(rid) is msg.replica:
+            del self.replicas[rid]
             self.counters.uninitialized_replicas_removed += 1
             self._routes_dirty = True
-        self.creation.removed(msg.range_id)
+            d = self.router.descriptors.get(rid)
+            if d is not None:
+                # A split created the range here after the replica had decided to drop itself
+                # (the INITIALIZE_FROM_SPLIT we sent it came too late): start one that loads it.
+                mine = [r for node, r in d.replicas if node == self.node_id]
+                if mine and self._factory is not None and not self._stopping:
+                    self.replicas[rid] = self._factory(rid, mine[0], False)
+                    self._publish_routes()
+        self.creation.removed(rid)
         msg.replica.stop(block=False)  # after what is queued for it (ignored: it is dropped)
 
     def _fan_out_heartbeats(self, msg: InboundHeartbeats) -> None:

@@ -225,7 +225,12 @@ class Attempts:
         # No usable hint (an election is under way, or the node lacks the range): try the next
         # address, and pause after a full round so an election can finish.
         self._misses += 1
-        self.target = routing.avoid_suspect(next(self._rotation), self._rotation)
+        tried, nxt = self.target, next(self._rotation)
+        if nxt == tried and len(routing.addresses) > 1:
+            # (the attempt went to a cached leader, not to the rotation's pick, so the rotation
+            # may point at the address that just answered: a lagging node would be asked twice)
+            nxt = next(self._rotation)
+        self.target = routing.avoid_suspect(nxt, self._rotation)
         rounds, rem = divmod(self._misses, len(routing.addresses))
         if rem == 0:
             self.pause = min(0.05 * rounds, MAX_PAUSE, max(0.0, self.time_left()))

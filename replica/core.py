@@ -20,6 +20,7 @@ actor, the lock-based design with the replica's mutex).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import random
@@ -66,6 +67,10 @@ class _SplitAtBoundary(ValueError):
 #: How many right-hand ranges of its latest splits a replica names in RANGE_KEY_MISMATCH
 _KNOWN_RIGHTS = 4
 
+#: An uninitialized replica drops MsgApps awaiting its split for at most this many election
+#: timeouts of its own ticks (``_awaits_split``)
+_AWAIT_SPLIT_ELECTIONS = 2
+
 #: Responses that acknowledge durable state: sent only once the Ready's write is durable.
 _AFTER_WRITE = frozenset({MT.APP_RESP, MT.VOTE_RESP, MT.PRE_VOTE_RESP})
 
@@ -109,6 +114,8 @@ class ReplicaCore:
         self._reload_after_write = False
         #: set once ``drop_if_uninitialized`` dropped the replica: it takes no more input
         self.dropped = False
+        #: ticks this replica has had while uninitialized (``_awaits_split``)
+        self._uninitialized_ticks = 0
         #: whether this replica's raft state may be deleted when it is dropped: it found none
         #: on disk and has voted in no term (see ``drop_if_uninitialized``)
         self._may_forget = self.storage.hard_state.is_empty()
@@ -207,6 +214,10 @@ class ReplicaCore:
         if placed is None:  # uninitialized: nothing to check against; learn who is where
             for m in messages:
                 self.nodes.setdefault(m.from_, from_node)
+            if any(m.type == MT.APP and m.context for m in messages):
+                messages = [m for m in messages if not self._awaits_split(m)]
+                if not messages:
+                    return
         elif any(placed.get(m.from_) != from_node for m in messages):
             messages = [m for m in messages if self._sender_ok(from_node, m.from_, m.type.name)]
             if not messages:
@@ -218,6 +229,8 @@ class ReplicaCore:
     def tick(self) -> None:
         if self.quiesced or self.dropped:
             return
+        if self._placement is None:
+            self._uninitialized_ticks += 1
         if self._should_quiesce():
             self._quiesce_as_leader()
             return
@@ -426,6 +439,24 @@ class ReplicaCore:
         self.wake()
         self.rn.report_snapshot(ack.from_replica, ack.accepted)
 
+    def _awaits_split(self, m: Message) -> bool:
+        """Whether this uninitialized replica drops MsgApp ``m`` (CockroachDB's
+        ``maybeDropMsgApp``): the leader names the range's start key in the appends it sends a
+        follower it has heard nothing from (``_send``); while an initialized local range still
+        covers that key, the split that creates this range has yet to apply here and will
+        initialize this replica at its initial index. Taken now, the MsgApp would be rejected
+        (an empty log), and the leader would send a snapshot, refused as overlapping that local
+        range. Bounded: after a few election timeouts the replica takes them (the left replica
+        may be gone or cut off; a snapshot then has to do)."""
+        if m.type != MT.APP or not m.context or \
+                self._uninitialized_ticks >= _AWAIT_SPLIT_ELECTIONS * self.svc.election_tick:
+            return False
+        key = m.context
+        if self.env.overlapping(RangeDescriptor(self.range_id, key, key + b"\x00")) is None:
+            return False
+        self.svc.counters.add("appends_dropped_awaiting_split")
+        return True
+
     def _sender_ok(self, from_node: int, replica_id: int, what: str) -> bool:
         """Whether ``replica_id`` lives on ``from_node``, the node the transport says sent the
         input (authenticated when CURVE is on). An input claiming a replica that the descriptor
@@ -469,7 +500,7 @@ class ReplicaCore:
         snapshot brought it a descriptor) and idle; True if it is dropped (now or before).
 
         A dropped replica takes no more input (the owner removes it from its store). Its raft
-        state (its HardState, and any log entries: all an uninitialized replica has) is deleted
+        state (its HardState, and any log entries: all an uninitialized replica writes) is deleted
         through the writer, unless it found some on disk when it was created or has voted since:
         then it is kept whole, since a replica recreated without its HardState could vote a
         second time in a term it already voted in. Deleting is safe otherwise: a replica that
@@ -489,10 +520,12 @@ class ReplicaCore:
             self.quiesced = True
             self.env.quiesced()
         if self._may_forget and self.rn.raft.vote == 0:
+            # Only what this replica wrote: a split applying here meanwhile (the local left
+            # replica runs apart from this one) may have written the range's other records,
+            # which the store's next replica of the range loads.
             batch = self.svc.engine.batch()
-            rid = self.range_id
-            hi = keys.range_prefix(rid + 1) if rid < 2**64 - 1 else keys.USER_PREFIX
-            batch.delete_range(keys.range_prefix(rid), hi)
+            batch.delete(keys.hard_state_key(self.range_id))
+            batch.delete_range(*keys.log_span(self.range_id))
             self.env.submit_write(batch, False)
         return True
 
@@ -591,7 +624,6 @@ class ReplicaCore:
             self._answer_stream((done.from_node, done.from_replica), done.stream_id, True)
         splits = self.sm.take_splits()  # durable now: the store may route to the new ranges
         for left, right in splits:
-            self._learn_split(right)
             self.env.split_applied(left, right, self.rn.raft.state == StateType.LEADER)
         end, known = self._range_end(), self.known_spans
         for ent, res in results:
@@ -619,6 +651,11 @@ class ReplicaCore:
             elif e.type == EntryType.CONF_CHANGE_V2:
                 conf_state = self.rn.apply_conf_change(ConfChangeV2.decode(e.data))
         results = self.sm.apply(batch, ents, conf_state)
+        # The descriptor is narrowed as of now (what ``client`` checks keys against): so are
+        # the spans a RANGE_KEY_MISMATCH names, before the split is durable, or a client would
+        # be told this range still holds the key.
+        for _, right in self.sm.splits:
+            self._learn_split(right)
         return [(e, r) for e, r in zip(ents, results) if r is not None]
 
     def _serve_reads(self) -> None:
@@ -665,6 +702,10 @@ class ReplicaCore:
                                  snapshot_chunks(svc.engine, self.range_id, m, stream_id))
             self.snapshots_sent += 1
         else:
+            if t == MT.APP and not m.context and self.sm.descriptor is not None:
+                pr = self.rn.raft.trk.progress.get(m.to)
+                if pr is not None and pr.match == 0:  # (``_awaits_split``)
+                    m = dataclasses.replace(m, context=self.sm.descriptor.start_key)
             svc.transport.send(node, self.range_id, m)
 
     def _answer_stream(self, reply_to: tuple[int, int], stream_id: int, accepted: bool) -> None:

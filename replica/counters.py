@@ -26,8 +26,10 @@ class ReplicaCounters:
     #: client's stale cache), answered RANGE_KEY_MISMATCH with the descriptors it knows
     #: ``snapshots_refused_overlap``: snapshots refused because their range overlaps another
     #: initialized range on the node (a split's right half arriving before the split applies)
+    #: ``appends_dropped_awaiting_split``: MsgApps an uninitialized replica dropped because a
+    #: local range still covers its start key: the split that creates it has yet to apply here
     NAMES = ("raft_sender_mismatches", "busy_range_quota", "busy_pending_limit",
-             "range_key_mismatches", "snapshots_refused_overlap")
+             "range_key_mismatches", "snapshots_refused_overlap", "appends_dropped_awaiting_split")
 
     __slots__ = ("_lock", "_counts")
 
