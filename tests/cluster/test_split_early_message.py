@@ -35,7 +35,9 @@ def test_message_for_the_right_range_before_the_split_applies(make_cluster: Any)
     writes without it; (3) once the hold is released and the split applies there, that replica is initialized
     from the split (not from a snapshot), keeping the term and vote it persisted, and catches up:
     every write to the new range is on it."""
-    cluster = make_cluster("inproc", ranges=1)
+    # 100 ms ticks: the early replica drops appends for two election timeouts of its ticks
+    # (10 ticks each), 2 s, well past the ~1 s this test holds the split back
+    cluster = make_cluster("inproc", ranges=1, tick_ms=100)
     assert isinstance(cluster, InProcessCluster)
     leader = cluster.wait_all_led()[1]
     lagging = next(n for n in NODE_IDS if n != leader)
@@ -46,6 +48,7 @@ def test_message_for_the_right_range_before_the_split_applies(make_cluster: Any)
                                and r["applied"] == replica(cluster, leader, 1)["applied"]
                                for n in NODE_IDS), 10, "every replica of range 1 to catch up")
         hold = RangeHold.install(cluster, lagging, {1})
+        held_at = time.monotonic()
         left, right = c.split(b"k10")
         rid = right[0]
 
@@ -77,6 +80,8 @@ def test_message_for_the_right_range_before_the_split_applies(make_cluster: Any)
         assert counter(cluster, lagging, "appends_dropped_awaiting_split") > 0
 
         # (3) release: the split applies there and initializes the early replica
+        held = time.monotonic() - held_at
+        assert held < 1.8, f"held {held:.1f}s: past the early replica's append-dropping window"
         hold.release()
         wait_until(lambda: (r := replica(cluster, lagging, rid)) is not None
                    and r["start_key"] == b"k10", HOLD_S,
@@ -94,7 +99,7 @@ def test_message_for_the_right_range_before_the_split_applies(make_cluster: Any)
         ldr = replica(cluster, r_leader, rid)
         wait_until(lambda: replica(cluster, lagging, rid)["applied"] >= ldr["applied"], 10,
                    f"node {lagging}'s replica of range {rid} to catch up")
-        print(f"{cluster.design}: hs before {hs_before}, after {hs_after}; leader term "
+        print(f"{cluster.design}: held {held:.2f}s; hs before {hs_before}, after {hs_after}; leader term "
               f"{lead_term}; {hold.dropped} held messages; snapshots refused (overlap) "
               f"{refused}, sent by range {rid}'s leader {ldr['snapshots_sent']}, installed "
               f"on node {lagging} {replica(cluster, lagging, rid)['snapshots_installed']}")
