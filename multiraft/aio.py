@@ -96,10 +96,13 @@ class Client:
             cursor.add(*await self._call(ClientOp.SCAN, args, args[0], write=False))
         return cursor.pairs
 
-    async def status(self, address: str | None = None, ranges: bool = True) -> dict[str, Any]:
-        """A node's status (the first address's by default)."""
+    async def status(self, address: str | None = None, ranges: bool = True,
+                     timeout: float | None = None) -> dict[str, Any]:
+        """A node's status (the first address's by default), within ``timeout`` seconds (default:
+        the client's)."""
         resp = await self._conn(address or self.addresses[0]).request(
-            ClientOp.STATUS, ({"ranges": ranges},), timeout=self.timeout)
+            ClientOp.STATUS, ({"ranges": ranges},),
+            timeout=self.timeout if timeout is None else timeout)
         if resp.status != ClientStatus.OK:
             raise ClientError(f"status: {resp.status.name}: {resp.result}")
         status: dict[str, Any] = resp.result

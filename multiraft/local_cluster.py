@@ -78,7 +78,8 @@ class LocalCluster:
                  base_port: int = 7100, design: str = "actors", tick_ms: int = 100,
                  fsync: bool = True, engine: str = "rocksdb", log_level: str = "WARNING",
                  extra_args: list[str] | None = None, metrics: bool = False,
-                 keys: str | None = None, hosts: Sequence[str] | None = None) -> None:
+                 keys: str | None = None, hosts: Sequence[str] | None = None,
+                 split_bytes: int | None = None, split_qps: float | None = None) -> None:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
         if hosts is not None and len(hosts) != nodes:
@@ -98,6 +99,9 @@ class LocalCluster:
         #: a key directory (``multiraft keys gen``): nodes run CurveZMQ, clients use its keys
         self.keys = keys
         self.metrics = metrics
+        #: ``--split-bytes`` / ``--split-qps`` of every node (None: the node's default)
+        self.split_bytes = split_bytes
+        self.split_qps = split_qps
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def host(self, i: int) -> str:
@@ -150,6 +154,10 @@ class LocalCluster:
             cmd.append("--no-fsync")
         if self.keys:
             cmd += ["--keys", self.keys]
+        if self.split_bytes is not None:
+            cmd += ["--split-bytes", str(self.split_bytes)]
+        if self.split_qps is not None:
+            cmd += ["--split-qps", repr(float(self.split_qps))]
         metrics = self.metrics_addr(i)
         if metrics is not None:
             cmd += ["--metrics", metrics]

@@ -6,6 +6,11 @@ server's threads and never blocks an actor: STATUS is requested with a message t
 (the same message a client's STATUS request becomes), and the scrape waits for the reply with
 a timeout; transport and writer counters are plain ints read in place.
 
+Range splits (issue 13) show as ``multiraft_store_splits_total``,
+``multiraft_store_range_key_mismatches_total``, ``multiraft_store_snapshots_refused_overlap_total``
+and the ``multiraft_uninitialized_replicas`` gauge (replicas created by a message that wait for a
+snapshot or for the split that creates their range to apply here).
+
 Per-range series (``multiraft_range_*{range_id=...}``) are emitted only while the node holds at
 most ``range_series_limit`` ranges (default 1,000); above it only the node-wide aggregates
 (``multiraft_raft_*``) are, so a 10,000-range node does not export 40,000 series per scrape.
@@ -62,6 +67,14 @@ _STORE_COUNTER_HELP = {
                         "(bytes proposed, not yet applied) was full",
     "busy_pending_limit": "client requests answered BUSY: the node held max_pending_requests "
                           "requests already",
+    "splits": "range splits applied by this node's replicas (each started or initialized the "
+              "right-hand range's replica here)",
+    "range_key_mismatches": "client requests for a key outside the replica's range (a stale "
+                            "range cache), answered RANGE_KEY_MISMATCH with the descriptors it "
+                            "knows",
+    "snapshots_refused_overlap": "snapshots refused: their range overlaps another initialized "
+                                 "range on this node (a split's right half arriving before the "
+                                 "split applied here)",
 }
 
 
@@ -161,7 +174,8 @@ class NodeCollector(Collector):
                      len(node["silent_peers"]))
         if "uninitialized_replicas" in node:
             yield _gauge("multiraft_uninitialized_replicas",
-                         "replicas created on first contact still waiting for their snapshot",
+                         "replicas created on first contact, not initialized yet (waiting for a "
+                         "snapshot, or for the split that creates their range to apply here)",
                          node["uninitialized_replicas"])
         for name, value in node["counters"].items():
             yield _counter(f"multiraft_store_{name}",

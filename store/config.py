@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -31,7 +32,8 @@ MIN_SPLIT_BYTES = 64 << 10
 DEFAULT_SPLIT_QPS = 2500.0
 
 __all__ = ["NodeConfig", "EngineName", "DesignName", "DEFAULT_MAX_COMMAND_BYTES",
-           "DEFAULT_MAX_SCAN_BYTES", "is_loopback", "parse_metrics_address"]
+           "DEFAULT_MAX_SCAN_BYTES", "DEFAULT_SPLIT_BYTES", "MIN_SPLIT_BYTES", "DEFAULT_SPLIT_QPS",
+           "check_split_settings", "is_loopback", "parse_metrics_address"]
 
 #: "rocksdb" (durable, the default) or "memory" (tests and the simulator)
 EngineName = Literal["rocksdb", "memory"]
@@ -41,6 +43,22 @@ DesignName = Literal["actors", "locks"]
 #: The largest max_command_bytes: a quarter of a transport frame's limit, so an entry plus a
 #: MsgApp's other entries (max_size_per_msg) always fits in a frame a peer accepts.
 MAX_COMMAND_BYTES_LIMIT = MAX_FRAME_BYTES // 4
+
+
+def check_split_settings(split_bytes: int, split_qps: float) -> None:
+    """Raise ValueError unless ``split_bytes`` is 0 (off) or at least ``MIN_SPLIT_BYTES`` and
+    ``split_qps`` is 0 (off) or a positive finite rate. ``multiraft-cluster`` checks its flags
+    with it before starting any node; ``NodeConfig.validate`` calls it."""
+    if isinstance(split_bytes, bool) or not isinstance(split_bytes, int):
+        raise ValueError(f"split_bytes must be an integer, not {split_bytes!r}")
+    if split_bytes < 0 or 0 < split_bytes < MIN_SPLIT_BYTES:
+        raise ValueError(f"split_bytes must be 0 (no size splits) or at least {MIN_SPLIT_BYTES} "
+                         f"(64 KiB), not {split_bytes}")
+    if isinstance(split_qps, bool) or not isinstance(split_qps, (int, float)):
+        raise ValueError(f"split_qps must be a number, not {split_qps!r}")
+    if not 0 <= split_qps < math.inf:  # also refuses NaN
+        raise ValueError(f"split_qps must be 0 (no load splits) or a positive rate, "
+                         f"not {split_qps}")
 
 
 def is_loopback(address: str) -> bool:
@@ -176,11 +194,7 @@ class NodeConfig:
             raise ValueError("replica_creation_rate, max_uninitialized_replicas and "
                              "uninitialized_replica_ttl must be positive")
         self.sessions.validate()
-        if self.split_bytes < 0 or 0 < self.split_bytes < MIN_SPLIT_BYTES:
-            raise ValueError(f"split_bytes must be 0 (no size splits) or at least "
-                             f"{MIN_SPLIT_BYTES}")
-        if self.split_qps < 0:
-            raise ValueError("split_qps must be 0 (no load splits) or positive")
+        check_split_settings(self.split_bytes, self.split_qps)
         if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")
         if self.metrics_listen is not None:

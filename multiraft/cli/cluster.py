@@ -2,13 +2,18 @@
 
     multiraft-cluster --nodes N --ranges R --dir DIR [--base-port P] [--design actors|locks]
                       [--tick-ms MS] [--no-fsync] [--metrics] [--keys DIR] [--workload SECONDS]
+                      [--split-bytes BYTES] [--split-qps Q]
 
 Waits until every range has a leader, prints ``node ID client=HOST:PORT raft=HOST:PORT pid=PID``
 per node, writes the same to ``DIR/cluster.json``, then runs until Ctrl-C or SIGTERM and stops
 every node. ``--workload S`` first runs a write/read workload for S seconds and prints its
 summary. ``--keys DIR`` (from ``multiraft keys gen DIR --nodes N``) runs CurveZMQ between the
 nodes and with clients; use ``multiraft --cluster DIR --keys KEYDIR``. ``--metrics`` makes node i serve Prometheus metrics on 127.0.0.1:P+200+i (listed as
-``"metrics"`` in cluster.json). Restarting on the same DIR brings the cluster back with its data.
+``"metrics"`` in cluster.json). ``--ranges 1`` starts one range spanning the whole key space
+(``multiraft split KEY`` divides it). ``--split-bytes`` and ``--split-qps`` are passed to every
+node (``multiraft-node --help``). Restarting on the same DIR brings the cluster back with its data.
+
+Exit status: 0 after a clean stop; 2 for a bad flag; 1 if the cluster could not start.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ import signal
 import sys
 import threading
 
+from multiraft.store.config import check_split_settings
+
 from ..local_cluster import LocalCluster
+from .node import add_split_flags
 
 __all__ = ["main"]
 
@@ -26,7 +34,8 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="multiraft-cluster", description=__doc__.splitlines()[0])
     p.add_argument("--nodes", type=int, default=3)
-    p.add_argument("--ranges", type=int, default=16)
+    p.add_argument("--ranges", type=int, default=16,
+                   help="ranges of a new cluster (default 16; 1: one range, the whole key space)")
     p.add_argument("--dir", default="./multiraft-data")
     p.add_argument("--base-port", type=int, default=7100)
     p.add_argument("--design", choices=["actors", "locks"], default="actors")
@@ -38,16 +47,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="node i serves Prometheus metrics on 127.0.0.1:BASE_PORT+200+i")
     p.add_argument("--workload", type=float, default=0.0, metavar="SECONDS",
                    help="run a write/read workload for this long once the cluster is up")
+    add_split_flags(p)
     args = p.parse_args(argv)
     if args.nodes < 1 or args.ranges < 1:
         print("multiraft-cluster: --nodes and --ranges must be at least 1", file=sys.stderr)
+        return 2
+    try:  # before any node starts: each node would refuse the same values (exit 2)
+        check_split_settings(0 if args.split_bytes is None else args.split_bytes,
+                             0.0 if args.split_qps is None else args.split_qps)
+    except ValueError as e:
+        print(f"multiraft-cluster: {e}", file=sys.stderr)
         return 2
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     cluster = LocalCluster(args.dir, args.nodes, args.ranges, args.base_port, args.design,
                            args.tick_ms, fsync=not args.no_fsync, metrics=args.metrics,
-                           keys=args.keys)
+                           keys=args.keys, split_bytes=args.split_bytes,
+                           split_qps=args.split_qps)
     try:
         cluster.start()
     except (RuntimeError, TimeoutError, OSError) as e:

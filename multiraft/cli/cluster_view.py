@@ -1,20 +1,36 @@
 """The cluster as its nodes' STATUS answers show it: one summary per node, one merged view per
 range (what ``multiraft status`` and ``multiraft ranges`` print).
 
-A range's replicas report separately; the merged view trusts the replica that says it is the
-leader with the highest term (its descriptor, commit index and followers' progress), and falls
-back on the followers' view when no leader answered.
+A range's replicas report separately, and a lagging replica reports an old descriptor (before a
+split applied there). ``merge_ranges`` folds the answers so that a stale view never wins:
+
+- a range's span, generation and replicas come from its **newest descriptor** among the answers
+  (highest generation; replicas that are not initialized report none and are ignored for it);
+- its leader, term, commit index and followers' progress come from the replica that says it is
+  the leader with the highest term, else from the highest-term replica's leader hint (leaders
+  are reported as replica ids: they are mapped to node ids through the descriptor's
+  ``[node, replica]`` pairs);
+- a descriptor that overlaps the descriptor of *another* range with a higher generation is
+  stale: a split moved part of its span to that range (a split gives both halves the parent's
+  generation + 1), and the node that reported it has not applied the split yet. It is left out,
+  so the ranges printed never overlap. (After a split of L into L and R, a lagging node reports
+  L at generation g with the wide span; the others report L and R at g + 1: L(g + 1) and R are
+  shown, once each.)
+
+Ranges no answer describes (only uninitialized replicas answered) have no span: ``status``
+lists them last, ``ranges`` does not list them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..client import Client
 from ..errors import ClientError
 
-__all__ = ["NodeView", "RangeView", "ClusterView"]
+__all__ = ["NodeView", "RangeView", "ClusterView", "merge_ranges"]
 
 
 @dataclass(slots=True)
@@ -45,46 +61,100 @@ class NodeView:
 @dataclass(slots=True)
 class RangeView:
     """One range across the nodes that answered. Node ids throughout (not replica ids);
-    ``leader`` is 0 if unknown; ``match`` holds the followers' match index as the leader
-    sees it (empty without a leader's answer)."""
+    ``leader`` is 0 if unknown, ``leader_answered`` says whether the leader itself answered
+    (not only a follower's hint); ``match`` holds the followers' match index as the leader
+    sees it (empty without a leader's answer). ``start_key`` is None if no answer carried a
+    descriptor; ``end_key`` None (or b"") is the end of the key space."""
 
     range_id: int
     start_key: bytes | None = None
     end_key: bytes | None = None
+    generation: int | None = None
     replicas: list[int] = field(default_factory=list)
     leader: int = 0
+    leader_answered: bool = False
     term: int = 0
     commit: int = 0
     applied: dict[int, int] = field(default_factory=dict)
     states: dict[int, str] = field(default_factory=dict)
     match: dict[int, int] = field(default_factory=dict)
 
+    @property
+    def described(self) -> bool:
+        """Whether some answer carried this range's descriptor."""
+        return self.start_key is not None
+
     def as_dict(self) -> dict[str, Any]:
+        """What ``multiraft status --json`` lists per range."""
         return {"range_id": self.range_id, "start_key": self.start_key,
-                "end_key": self.end_key or None, "replicas": self.replicas,
-                "leader": self.leader, "term": self.term, "commit": self.commit,
-                "applied": self.applied, "states": self.states, "match": self.match}
+                "end_key": self.end_key or None, "generation": self.generation,
+                "replicas": self.replicas, "leader": self.leader, "term": self.term,
+                "commit": self.commit, "applied": self.applied, "states": self.states,
+                "match": self.match}
+
+    def range_object(self) -> dict[str, Any]:
+        """The RANGE object of ``multiraft ranges --json`` (issue 13's contract). Every
+        replica is a voter until replicas can change; no range holds system data yet."""
+        return {"range_id": self.range_id, "start_key": self.start_key or b"",
+                "end_key": self.end_key or None, "generation": self.generation or 0,
+                "replicas": sorted(self.replicas), "voters": sorted(self.replicas),
+                "learners": [], "leader": self.leader, "system": False}
 
 
-def _merge(view: RangeView, node_id: int, r: dict[str, Any]) -> None:
-    """Fold one replica's status into ``view`` (see the module docstring for who wins)."""
-    node_of = {rid: n for n, rid in r["replicas"]}
-    have_leader = view.states.get(view.leader) == "leader"  # a leader's own answer is in
-    view.applied[node_id] = r["applied"]
-    view.states[node_id] = r["state"]
-    newer = r["term"] > view.term
-    if r["state"] == "leader" and (newer or not have_leader):
-        view.start_key, view.end_key = r["start_key"], r["end_key"]
-        view.replicas = sorted(node_of.values())
-        view.leader, view.term, view.commit = node_id, r["term"], r["commit"]
-        view.match = {node_of.get(rid, rid): m for rid, m in r["progress"] if rid != r["replica_id"]}
-        return
-    if view.start_key is None and r["start_key"] is not None:
-        view.start_key, view.end_key = r["start_key"], r["end_key"]
-        view.replicas = sorted(node_of.values())
-    if newer and not have_leader:
-        view.term, view.commit = r["term"], max(view.commit, r["commit"])
-        view.leader = node_of.get(r["leader"], r["leader"])
+def _overlap(a: RangeView, b: RangeView) -> bool:
+    """Whether the spans of two described ranges share a key."""
+    assert a.start_key is not None and b.start_key is not None
+    return ((not a.end_key or b.start_key < a.end_key)
+            and (not b.end_key or a.start_key < b.end_key))
+
+
+def _fold(range_id: int, reports: Sequence[tuple[int, Mapping[str, Any]]]) -> RangeView:
+    """One range's view from its replicas' reports, (node id, STATUS range entry) each."""
+    view = RangeView(range_id)
+    described = [r for _, r in reports if r.get("start_key") is not None]
+    if described:
+        newest = max(described, key=lambda r: (r.get("generation") or 0,
+                                               r["state"] == "leader", r["term"]))
+        view.start_key, view.end_key = newest["start_key"], newest["end_key"]
+        view.generation = newest.get("generation") or 0
+        view.replicas = sorted({n for n, _ in newest["replicas"]})
+    node_of: dict[int, int] = {}  # replica id -> node id: the newest descriptor's pairs win
+    for r in sorted(described, key=lambda r: r.get("generation") or 0):
+        node_of.update({rid: n for n, rid in r["replicas"]})
+    for node_id, r in reports:
+        view.applied[node_id] = r["applied"]
+        view.states[node_id] = r["state"]
+    leaders = [(node_id, r) for node_id, r in reports if r["state"] == "leader"]
+    if leaders:
+        node_id, r = max(leaders, key=lambda x: x[1]["term"])
+        view.leader, view.leader_answered = node_id, True
+        view.term, view.commit = r["term"], r["commit"]
+        view.match = {node_of.get(rid, rid): m for rid, m in r["progress"]
+                      if rid != r["replica_id"]}
+    elif reports:
+        _, r = max(reports, key=lambda x: x[1]["term"])
+        view.term = r["term"]
+        view.commit = max(x["commit"] for _, x in reports)
+        view.leader = node_of.get(r["leader"], 0) if r["leader"] else 0
+    return view
+
+
+def merge_ranges(answers: Iterable[tuple[int, Iterable[Mapping[str, Any]]]]) -> list[RangeView]:
+    """The ranges of the STATUS answers ``(node id, its "ranges" list)``, merged as the module
+    docstring says: described ranges sorted by start key (never overlapping), then the ranges
+    nobody described, by range id."""
+    reports: dict[int, list[tuple[int, Mapping[str, Any]]]] = {}
+    for node_id, ranges in answers:
+        for r in ranges:
+            reports.setdefault(r["range_id"], []).append((node_id, r))
+    views = [_fold(rid, reps) for rid, reps in reports.items()]
+    kept: list[RangeView] = []
+    for v in sorted((v for v in views if v.described),
+                    key=lambda v: (-(v.generation or 0), v.range_id)):
+        if not any(_overlap(v, k) for k in kept):  # else a newer range holds part of its span
+            kept.append(v)
+    kept.sort(key=lambda v: v.start_key or b"")
+    return kept + sorted((v for v in views if not v.described), key=lambda v: v.range_id)
 
 
 @dataclass(slots=True)
@@ -96,21 +166,24 @@ class ClusterView:
     def unreachable(self) -> list[str]:
         return [n.address for n in self.nodes if n.status is None]
 
+    @property
+    def described_ranges(self) -> list[RangeView]:
+        """The ranges with a span, by start key (what ``multiraft ranges`` prints)."""
+        return [r for r in self.ranges if r.described]
+
+    def range(self, range_id: int) -> RangeView | None:
+        return next((r for r in self.ranges if r.range_id == range_id), None)
+
     @classmethod
-    def fetch(cls, client: Client) -> ClusterView:
-        """Ask every address of ``client`` for its STATUS (each within the client's timeout)."""
+    def fetch(cls, client: Client, timeout: float | None = None) -> ClusterView:
+        """Ask every address of ``client`` for its STATUS, each within ``timeout`` (default:
+        the client's timeout)."""
         nodes = []
         for addr in client.addresses:
             try:
-                nodes.append(NodeView(addr, status=client.status(addr, ranges=True)))
+                nodes.append(NodeView(addr, status=client.status(addr, ranges=True,
+                                                                 timeout=timeout)))
             except (ClientError, TimeoutError) as e:
                 nodes.append(NodeView(addr, error=str(e) or type(e).__name__))
-        ranges: dict[int, RangeView] = {}
-        for n in nodes:
-            if n.status is None:
-                continue
-            node_id = n.status["node"]["node_id"]
-            for r in n.status["ranges"]:
-                view = ranges.setdefault(r["range_id"], RangeView(r["range_id"]))
-                _merge(view, node_id, r)
-        return cls(nodes, [ranges[k] for k in sorted(ranges)])
+        return cls(nodes, merge_ranges((n.status["node"]["node_id"], n.status["ranges"])
+                                       for n in nodes if n.status is not None))

@@ -10,8 +10,13 @@
                                       --expect-absent: if KEY is absent; then no EXPECTED)
     scan START END [--limit N]        one "key value" line per pair, START <= key < END
                                       ("" as END: to the end of the key space)
-    status                            per node and per range: leaders, terms, indexes
-    ranges                            the ranges: span, replicas, leader
+    split KEY                         split the range holding KEY at KEY; done once the split
+                                      applied on the leader's node and both halves have a
+                                      leader (--json: {"left": RANGE, "right": RANGE})
+    status                            per node and per range: leaders, terms, indexes,
+                                      generations
+    ranges                            the ranges by start key: span, generation, replicas,
+                                      leader (--json: a list of RANGE objects)
     keys gen DIR [--nodes N] [--clients M] [--force]
                                       CurveZMQ key pairs for multiraft-node --keys DIR
     bench [--seconds S] [--inflight N] [--read-ratio R] [--value-size B] [--ranges N]
@@ -31,9 +36,26 @@ the command. Keys and values on the command line are UTF-8 (undecodable argv byt
 as they were given); printed keys and values are decoded as UTF-8 with backslash escapes for
 bytes that are not (``\\xNN``).
 
-Exit status: 0 success; 1 not found (get, del) or compare failed (cas); 2 usage error; 3 the
-cluster is unavailable or did not answer in time (for a write: outcome unknown), or ``status``
-could not reach every node.
+A RANGE object (``ranges``, ``split``)::
+
+    {"range_id": int, "start_key": str, "end_key": str or null (null: the end of the key space),
+     "generation": int, "replicas": [node ids, sorted], "voters": [node ids],
+     "learners": [node ids], "leader": node id or 0 (none known), "system": bool}
+
+Every replica is a voter (``learners`` is empty) until replicas can change; no range holds
+system data yet (``system`` is false), so the ranges tile the user key space. ``ranges`` and
+``status`` ask every node (each within ``--timeout``) and show each range's newest descriptor
+among the answers: a node that has not applied a split yet never hides it
+(``multiraft.cli.cluster_view``). ``ranges`` exits 0 if any node answered.
+
+``split`` sends the split (within ``--timeout``; a split that meets a concurrent split of the
+same range is retried on the new descriptor by the client), then polls the nodes until both
+halves are reported with a leader (within ``--timeout`` more).
+
+Exit status: 0 success; 1 not found (get, del), compare failed (cas), or KEY already starts a
+range (split; the empty key always does); 2 usage error; 3 the cluster is unavailable or did
+not answer in time (for a write: outcome unknown; for split: also a split that applied but
+whose halves did not both get a leader in time), or ``status`` could not reach every node.
 """
 
 from __future__ import annotations
@@ -41,21 +63,32 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ..client import Client
-from ..errors import ClientError, Timeout
+from ..errors import ClientError, CommandTooLarge, Refused, Timeout, TooManySessions
+from multiraft.transport.client_protocol import WireDescriptor
 from multiraft.transport.keys import ClientCurve, load_client_curve
 
 from .addresses import AddressError, manifest_nodes, resolve_addresses
-from .cluster_view import ClusterView
+from .cluster_view import ClusterView, RangeView
 from .output import print_json, print_table, text
 
-__all__ = ["main", "EXIT_OK", "EXIT_NOT_FOUND", "EXIT_USAGE", "EXIT_UNAVAILABLE"]
+__all__ = ["main", "EXIT_OK", "EXIT_NOT_FOUND", "EXIT_USAGE", "EXIT_UNAVAILABLE",
+           "EXIT_RANGE_START"]
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+#: ``split KEY`` where KEY already starts a range
+EXIT_RANGE_START = EXIT_NOT_FOUND
+
+#: How long ``split`` waits for one node's STATUS while it polls for the two halves (a node
+#: that is down must not eat the whole --timeout each round).
+SPLIT_POLL_STATUS_TIMEOUT = 1.0
+#: Pause between two rounds of that polling.
+SPLIT_POLL_PAUSE = 0.05
 
 
 class UsageError(Exception):
@@ -162,9 +195,10 @@ def cmd_status(c: Client, args: argparse.Namespace) -> int:
                      else ["?", n["address"], f"unreachable: {n['error']}", "", "", "", ""]
                      for n in nodes])
         print()
-        print_table(["range", "start", "end", "replicas", "leader", "term", "commit", "applied",
-                     "followers' match"],
+        print_table(["range", "start", "end", "gen", "replicas", "leader", "term", "commit",
+                     "applied", "followers' match"],
                     [[r.range_id, *_span(r.start_key, r.end_key),
+                      "-" if r.generation is None else r.generation,
                       ",".join(map(str, r.replicas)), r.leader or "none", r.term, r.commit,
                       _per_node(r.applied), _per_node(r.match)] for r in view.ranges])
     if view.unreachable:
@@ -173,18 +207,81 @@ def cmd_status(c: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_RANGE_HEADERS = ["range", "start", "end", "gen", "replicas", "leader"]
+
+
+def _range_row(r: dict[str, Any]) -> list[Any]:
+    """One line of the ``ranges`` table from a RANGE object (``RangeView.range_object``)."""
+    return [r["range_id"], *_span(r["start_key"], r["end_key"]), r["generation"],
+            ",".join(map(str, r["replicas"])), r["leader"] or "none"]
+
+
 def cmd_ranges(c: Client, args: argparse.Namespace) -> int:
     view = ClusterView.fetch(c)
     if len(view.unreachable) == len(view.nodes):
         raise ClientError(f"no node answered: {', '.join(view.unreachable)}")
+    ranges = [r.range_object() for r in view.described_ranges]
     if args.json:
-        print_json([{k: v for k, v in r.as_dict().items()
-                     if k in ("range_id", "start_key", "end_key", "replicas", "leader")}
-                    for r in view.ranges])
+        print_json(ranges)
     else:
-        print_table(["range", "start", "end", "replicas", "leader"],
-                    [[r.range_id, *_span(r.start_key, r.end_key), ",".join(map(str, r.replicas)),
-                      r.leader or "none"] for r in view.ranges])
+        print_table(_RANGE_HEADERS, [_range_row(r) for r in ranges])
+    if view.unreachable:  # the answers that came are enough; say who was missing
+        print(f"multiraft: unreachable: {', '.join(view.unreachable)}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _starts_a_range(e: Refused) -> bool:
+    """Whether a split's refusal says its key already starts a range (the node's words, in
+    ``replica.core`` at proposal and ``storage.state_machine`` at apply)."""
+    return not isinstance(e, (CommandTooLarge, TooManySessions)) and "already starts" in str(e)
+
+
+def _routed(view: ClusterView, want: WireDescriptor) -> RangeView | None:
+    """The view of the range ``want`` names if a node reports it at ``want``'s generation or
+    newer and its leader answered itself, else None."""
+    r = view.range(want[0])
+    if r is None or r.generation is None or r.generation < want[3] or not r.leader_answered:
+        return None
+    return r
+
+
+def _split_half(d: WireDescriptor, seen: RangeView) -> dict[str, Any]:
+    """The RANGE object of one half: span and generation as the split made them, replicas and
+    leader as the nodes report them now."""
+    range_id, start, end, generation = d
+    return {**seen.range_object(), "range_id": range_id, "start_key": start,
+            "end_key": end or None, "generation": generation}
+
+
+def cmd_split(c: Client, args: argparse.Namespace) -> int:
+    key = _arg(args.key)
+    try:
+        left, right = c.split(key)
+    except Refused as e:
+        if not _starts_a_range(e):
+            raise  # never valid as sent for another reason: not "KEY starts a range"
+        return _fail(args, {"key": args.key, "split": False, "error": str(e)},
+                     f"cannot split at {args.key!r}: {str(e).split(': ', 1)[-1]}",
+                     EXIT_RANGE_START)
+    # Applied on the leader's node; now until both halves route: reported, with a leader.
+    deadline = time.monotonic() + c.timeout
+    while True:
+        left_time = deadline - time.monotonic()
+        view = ClusterView.fetch(c, timeout=max(0.05, min(SPLIT_POLL_STATUS_TIMEOUT, left_time)))
+        halves = _routed(view, left), _routed(view, right)
+        if halves[0] is not None and halves[1] is not None:
+            break
+        if time.monotonic() >= deadline:
+            waiting = [str(d[0]) for d, h in zip((left, right), halves) if h is None]
+            raise Timeout(f"split at {args.key!r} applied (ranges {left[0]} and {right[0]}), "
+                          f"but range {' and '.join(waiting)} had no leader within "
+                          f"{c.timeout}s")
+        time.sleep(min(SPLIT_POLL_PAUSE, max(0.0, deadline - time.monotonic())))
+    out = {"left": _split_half(left, halves[0]), "right": _split_half(right, halves[1])}
+    if args.json:
+        print_json(out)
+    else:
+        print_table(_RANGE_HEADERS, [_range_row(out["left"]), _range_row(out["right"])])
     return EXIT_OK
 
 
@@ -273,8 +370,8 @@ def _parser() -> _Parser:
                         help="per operation, retries included (default 5)")
     p = _Parser(prog="multiraft", parents=[common],
                 description="Client and admin commands for a multiraft cluster.",
-                epilog="exit status: 0 ok, 1 not found / compare failed, 2 usage, "
-                       "3 unavailable or timed out")
+                epilog="exit status: 0 ok, 1 not found / compare failed / split key already "
+                       "starts a range, 2 usage, 3 unavailable or timed out")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, helptext: str, fn: Callable[..., int]) -> _Parser:
@@ -300,7 +397,16 @@ def _parser() -> _Parser:
     sp.add_argument("--limit", type=int)
     command("status", "per node and per range: leaders, terms, indexes, followers' match "
                       "(exit 3 if a node does not answer)", cmd_status)
-    command("ranges", "the ranges: span, replicas, leader", cmd_ranges)
+    command("ranges", "the ranges by start key: span, generation, replicas, leader (the "
+                      "newest descriptor any node reports)", cmd_ranges)
+    sp = command("split", "split the range holding KEY at KEY (exit 1 if KEY already starts "
+                          "a range)", cmd_split)
+    sp.add_argument("key")
+    sp.epilog = ("Done (exit 0) once the split has applied on the leader's node and both halves "
+                 "report a leader (each step within --timeout); prints the two halves, with "
+                 '--json {"left": RANGE, "right": RANGE} (see multiraft ranges). Exit 1 if KEY '
+                 'already starts a range ("" always does), 3 if the cluster is unavailable or '
+                 "did not answer in time.")
     keys = command("keys", "CurveZMQ keys", cmd_keys_gen)
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="gen")
     sp = ksub.add_parser("gen", parents=[common], help="write node-1..N and client key pairs to DIR")

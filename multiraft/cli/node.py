@@ -8,6 +8,9 @@ Flags (or the same keys in a TOML file given with ``--config``; flags win):
     --insecure (bind a non-loopback --listen/--client without --keys: plaintext, unauthenticated)
     --no-fsync (benchmarks only)  --cluster-id NAME  --log-level LEVEL
     --metrics [HOST:]PORT (serve Prometheus metrics at http://HOST:PORT/metrics; no HOST: 127.0.0.1)
+    --max-command-bytes BYTES  --max-scan-bytes BYTES
+    --split-bytes BYTES (a range larger than this splits; 0: never; else at least 65536)
+    --split-qps Q (a range busier than Q requests/s for 10 s splits; 0: never)
 
 A raft or client address that is not loopback (127.0.0.0/8, ::1, localhost; 0.0.0.0 is not)
 needs ``--keys`` or ``--insecure``: without either the node refuses to start (exit 2), as
@@ -30,10 +33,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from multiraft.store.config import DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_SCAN_BYTES, NodeConfig
+from multiraft.store.config import (DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_SCAN_BYTES,
+                                    DEFAULT_SPLIT_BYTES, DEFAULT_SPLIT_QPS, MIN_SPLIT_BYTES,
+                                    NodeConfig)
 from ..node import Node
 
-__all__ = ["main", "parse_peers", "curve_config"]
+__all__ = ["main", "parse_peers", "curve_config", "add_split_flags", "build_config"]
 
 log = logging.getLogger("multiraft-node")
 
@@ -92,7 +97,20 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"refuse writes larger than this (default {DEFAULT_MAX_COMMAND_BYTES})")
     p.add_argument("--max-scan-bytes", type=int, metavar="BYTES",
                    help=f"bytes of pairs per SCAN answer (default {DEFAULT_MAX_SCAN_BYTES})")
+    add_split_flags(p)
     return p
+
+
+def add_split_flags(p: argparse.ArgumentParser) -> None:
+    """``--split-bytes`` and ``--split-qps`` (``multiraft-node`` and ``multiraft-cluster``)."""
+    p.add_argument("--split-bytes", type=int, metavar="BYTES",
+                   help=f"split a range whose user data exceeds this at its median key (default "
+                        f"{DEFAULT_SPLIT_BYTES}, 64 MiB; 0: no size splits; otherwise at least "
+                        f"{MIN_SPLIT_BYTES}, 64 KiB)")
+    p.add_argument("--split-qps", type=float, metavar="Q",
+                   help=f"split a range serving more than Q requests per second for 10 s at a "
+                        f"key dividing its load (default {DEFAULT_SPLIT_QPS:g}; 0: no load "
+                        f"splits)")
 
 
 def build_config(args: argparse.Namespace) -> tuple[NodeConfig, str]:
@@ -127,6 +145,8 @@ def build_config(args: argparse.Namespace) -> tuple[NodeConfig, str]:
             metrics_listen=None if merged.get("metrics") is None else str(merged["metrics"]),
             max_command_bytes=int(merged.get("max-command-bytes", DEFAULT_MAX_COMMAND_BYTES)),
             max_scan_bytes=int(merged.get("max-scan-bytes", DEFAULT_MAX_SCAN_BYTES)),
+            split_bytes=int(merged.get("split-bytes", DEFAULT_SPLIT_BYTES)),
+            split_qps=float(merged.get("split-qps", DEFAULT_SPLIT_QPS)),
         )
         if "keys" in merged:
             cfg.curve = curve_config(merged["keys"], node_id, [node_id, *peers])

@@ -3,6 +3,7 @@ run the command-line programs as subprocesses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -52,14 +53,14 @@ class ClusterProcess:
         return run("multiraft", "--cluster", str(self.dir), *args, timeout=timeout)
 
 
-@pytest.fixture(scope="package")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
-    """``multiraft-cluster --nodes 3 --ranges 8 --metrics``; stopped with SIGTERM, after which
-    every node process must be gone."""
-    d = tmp_path_factory.mktemp("cluster")
+@contextlib.contextmanager
+def cluster_process(d: Path, *args: str) -> Iterator[ClusterProcess]:
+    """``multiraft-cluster --nodes 3 --dir d ARGS`` (on free ports, without fsync) once it has
+    printed its three node lines; stopped with SIGTERM, after which it must exit 0 and every
+    node process must be gone."""
     proc = subprocess.Popen(
-        [sys.executable, str(BIN / "multiraft-cluster"), "--nodes", "3", "--ranges", "8",
-         "--dir", str(d), "--base-port", str(free_base_port()), "--metrics", "--no-fsync"],
+        [sys.executable, str(BIN / "multiraft-cluster"), "--nodes", "3", "--dir", str(d),
+         "--base-port", str(free_base_port()), "--no-fsync", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     lines: list[str] = []
     try:
@@ -83,6 +84,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess
     while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [p for p in pids if pid_alive(p)], "node processes outlived multiraft-cluster"
+
+
+@pytest.fixture(scope="package")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterProcess]:
+    """``multiraft-cluster --nodes 3 --ranges 8 --metrics``; stopped with SIGTERM, after which
+    every node process must be gone."""
+    with cluster_process(tmp_path_factory.mktemp("cluster"), "--ranges", "8", "--metrics") as c:
+        yield c
 
 
 def start_node_until_ready(args: list[str],

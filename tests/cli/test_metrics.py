@@ -126,3 +126,19 @@ def test_bad_metrics_addresses_are_refused(listen):
     from multiraft.metrics import MetricsServer
     with pytest.raises(ValueError, match="metrics address"):
         MetricsServer(listen, NodeCollector(lambda: None))
+
+
+def test_split_counters_are_exported_with_their_own_help():
+    """Proves: the store's ``splits`` counter, the replicas' ``range_key_mismatches`` and
+    ``snapshots_refused_overlap`` counters and the ``uninitialized_replicas`` gauge of a STATUS
+    answer are exported under their names, with their values and a help text of their own
+    (not the generic "store counter NAME")."""
+    st = _status(1)
+    st["node"]["counters"].update(splits=3, range_key_mismatches=5, snapshots_refused_overlap=1)
+    st["node"]["uninitialized_replicas"] = 2
+    fams = {f.name: f for f in NodeCollector(lambda: st).collect()}
+    for name, value in (("multiraft_store_splits", 3), ("multiraft_store_range_key_mismatches", 5),
+                        ("multiraft_store_snapshots_refused_overlap", 1),
+                        ("multiraft_uninitialized_replicas", 2)):
+        assert fams[name].samples[0].value == value
+        assert not fams[name].documentation.startswith("store counter")
