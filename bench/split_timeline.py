@@ -283,7 +283,7 @@ def markdown(results: SweepResults) -> str:
         lines.append(
             f"| {row['design']} | {'off' if q == 0 else format(q, 'g')}"
             f" | {row['ops_per_s']:,.0f} | {row['tail_ops_per_s']:,.0f} | "
-            f"{'–' if ratio is None else f'{ratio:.2f}'} | {row['ranges_end']:g} | "
+            f"{'–' if ratio is None or q == 0 else f'{ratio:.2f}'} | {row['ranges_end']:g} | "
             f"{row['p99_ms']:,.0f} | {row['runs']} |")
     lines += ["", "Every run (whole run / last window writes/s, ranges at the end):", ""]
     for r in results["runs"]:
