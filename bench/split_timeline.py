@@ -46,6 +46,8 @@ __all__ = ["hot_keys", "hot_range_run", "run_one", "run_sweep", "tail_rate", "Sa
 #: how many distinct keys the hot range's writes go to
 KEYS = 1000
 TIMELINE_PNG = "split_timeline.png"
+#: the plot's throughput line is the mean of this many seconds
+SMOOTH_SECONDS = 5
 
 
 def hot_keys(n: int = KEYS, prefix: bytes = b"user/") -> list[bytes]:
@@ -305,6 +307,11 @@ def _median_runs(results: SweepResults) -> list[TimelineRun]:
             for _, rs in sorted(groups.items())]
 
 
+def _rolling(xs: Sequence[int], n: int) -> list[float]:
+    """The mean of each ``n``-second window ending at each second (shorter at the start)."""
+    return [sum(xs[max(0, i - n + 1):i + 1]) / (i + 1 - max(0, i - n + 1)) for i in range(len(xs))]
+
+
 def plot(results: SweepResults, out: Path) -> Path | None:
     """Writes/s (top) and ranges (bottom) against time, one line per (design, threshold)."""
     import matplotlib
@@ -324,11 +331,13 @@ def plot(results: SweepResults, out: Path) -> Path | None:
             label = _label(r["split_qps"]) + (f" ({r['design']})" if len(designs) > 1 else "")
             look = {"color": "C7" if r["split_qps"] == 0 else f"C{n}",
                     "linestyle": "--" if r["split_qps"] == 0 else "-"}
-            top.plot(ts, [s["writes"] for s in r["samples"]], label=label, **look)
+            writes = [s["writes"] for s in r["samples"]]
+            top.plot(ts, writes, alpha=0.3, linewidth=0.8, **look)  # every second, faint
+            top.plot(ts, _rolling(writes, SMOOTH_SECONDS), label=label, linewidth=2, **look)
             bottom.step(ts, [max(0, s["ranges"]) for s in r["samples"]], where="post",
                         label=label, **look)
         meta = results["meta"]
-        top.set_ylabel("durable writes/s")
+        top.set_ylabel(f"durable writes/s ({SMOOTH_SECONDS} s mean; faint: each second)")
         top.set_ylim(bottom=0)
         top.set_title(f"One hot range, 3-node loopback cluster, {meta['inflight']} writes in "
                       f"flight to {meta['keys']:,} keys ({meta['cpus']} CPUs)")
