@@ -9,7 +9,11 @@ on the same machine, each on a fresh 3-process loopback cluster (RocksDB, fsync 
 - idle cost at each cluster size (``bench.bench_cluster.scale``): CPU, RSS and threads per node
   once the ranges are quiesced, and the elections seen while idle;
 - PySyncObj (``bench.pysyncobj_cluster``), with and without its journal, on the same workload
-  generator and protocol for its one-group case: the Python anchor.
+  generator and protocol for its one-group case: the Python anchor;
+- one hot range (issue 13): a fresh cluster of one range, every write to keys under one prefix,
+  load splits off (``--split-qps 0``) and on (``--split-qps hot_range_split_qps``), run for
+  ``hot_range_seconds`` (each split needs 10 s of sustained load); the writes/s of its last
+  ``seconds`` and the number of ranges at the end (``bench.split_timeline``).
 
 Rows from the same round ran back to back, so ratios are taken per round, then the median.
 Results (JSON, markdown, PNG plots) are written by ``bench.compare_report``. A cluster that
@@ -34,10 +38,12 @@ from multiraft.local_cluster import LocalCluster
 
 from .bench_cluster import scale
 from .pysyncobj_cluster import PySyncObjCluster
+from .split_timeline import run_one
 from .workload import WorkloadResult, WorkloadSummary, run_workload
 
 __all__ = ["CompareConfig", "run_compare", "QUICK", "cdf_quantiles", "CompareResults",
-           "CompareMeta", "Host", "ThroughputRow", "IdleRow", "IdleNode", "Failure"]
+           "CompareMeta", "Host", "ThroughputRow", "IdleRow", "IdleNode", "Failure",
+           "HotRangeRow"]
 
 DESIGNS = ("actors", "locks")
 #: the anchor systems: name -> whether PySyncObj runs with its journal
@@ -60,11 +66,17 @@ class CompareConfig:
     base_port: int = 7800
     command: str = "multiraft bench --compare"
     designs: tuple[str, ...] = field(default=DESIGNS)
+    #: the hot-range row: how long each run lasts (its last ``seconds`` are reported), the
+    #: load-split threshold of its "on" runs, its requests in flight; 0 seconds: no such row
+    hot_range_seconds: float = 60.0
+    hot_range_split_qps: float = 1000.0
+    hot_range_inflight: int = 64
 
 
 #: a smoke run of the whole harness in about a minute (the tests run it)
 QUICK = CompareConfig(rounds=1, seconds=1.0, warmup_seconds=0.3, active_ranges=(1, 4),
-                      inflight=(8,), idle_ranges=(8,), idle_seconds=1.0)
+                      inflight=(8,), idle_ranges=(8,), idle_seconds=1.0, hot_range_seconds=2.0,
+                      hot_range_inflight=8)
 
 
 class Host(TypedDict):
@@ -120,6 +132,27 @@ class IdleRow(TypedDict):
     elections_while_idle: int
 
 
+class HotRangeRow(TypedDict):
+    """One design on one hot range in one round, load splits off (``split_qps`` 0) or on:
+    writes/s over the run's last ``tail_seconds`` and over all of it, the ranges at the end
+    and how many of them each node leads (node id as a string)."""
+
+    system: str
+    round: int
+    split_qps: float
+    inflight: int
+    seconds: float
+    tail_seconds: float
+    ops_per_s: float
+    run_ops_per_s: float
+    p99_ms: float
+    ranges_end: int
+    leaders_end: dict[str, int]
+    errors: int
+    timeouts: int
+    ranges_over_time: list[int]
+
+
 class Failure(TypedDict):
     """A cluster that failed to start or to be measured; the run went on without it."""
 
@@ -136,6 +169,7 @@ class CompareResults(TypedDict):
     throughput: list[ThroughputRow]
     idle: list[IdleRow]
     failures: list[Failure]
+    hot_range: NotRequired[list[HotRangeRow]]  # absent in results from before issue 13
 
 
 class _Serving(Protocol):
@@ -214,7 +248,7 @@ def run_compare(out_dir: Path, cfg: CompareConfig = CompareConfig(),
                  "rounds": cfg.rounds, "seconds": cfg.seconds, "value_size": cfg.value_size,
                  "fsync": True, "cluster_ranges": max(cfg.active_ranges), "order": order,
                  "cdf_quantiles": cdf_quantiles()},
-        "throughput": [], "idle": [], "failures": []}
+        "throughput": [], "idle": [], "failures": [], "hot_range": []}
     t_start = time.monotonic()
     for rnd in range(1, cfg.rounds + 1):
         for design in cfg.designs:
@@ -227,6 +261,10 @@ def run_compare(out_dir: Path, cfg: CompareConfig = CompareConfig(),
                 with tempfile.TemporaryDirectory(prefix=f"compare-{name}-") as d:
                     anchor = PySyncObjCluster(d, 3, base_port=cfg.base_port, journal=journal)
                     _measure(name, rnd, anchor, cfg, (1,), results, log)
+        if cfg.hot_range_seconds > 0:
+            for design in cfg.designs:
+                for qps in (0.0, cfg.hot_range_split_qps):
+                    _hot_range(design, rnd, qps, cfg, results, log)
         write_report(results, out_dir)  # a partial report survives an interrupted run
     for ranges in cfg.idle_ranges:
         for rnd in range(1, cfg.rounds + 1):
@@ -238,6 +276,31 @@ def run_compare(out_dir: Path, cfg: CompareConfig = CompareConfig(),
     results["meta"]["wall_seconds"] = round(time.monotonic() - t_start, 1)
     write_report(results, out_dir)
     return results
+
+
+def _hot_range(design: str, rnd: int, split_qps: float, cfg: CompareConfig,
+               results: CompareResults, log: Callable[[str], None]) -> None:
+    """One hot-range run on a fresh one-range cluster; a failure is recorded."""
+    what = f"hot range, split_qps {split_qps:g}"
+    try:
+        run = run_one(design, split_qps, cfg.hot_range_seconds, cfg.hot_range_inflight,
+                      cfg.base_port, rnd, tail_seconds=cfg.seconds)
+    except Exception as e:  # noqa: BLE001 - recorded, the run goes on
+        log(f"[round {rnd}] {design} {what}: FAILED: {e!r}")
+        results["failures"].append({"system": design, "round": rnd, "what": what,
+                                    "error": repr(e)})
+        return
+    leaders = run["samples"][-1]["leaders"] if run["samples"] else {}
+    log(f"[round {rnd}] {design} {what}: {run['tail_ops_per_s']:,.0f} writes/s over the last "
+        f"{cfg.seconds:g} s ({run['ops_per_s']:,.0f} over {cfg.hot_range_seconds:g} s), "
+        f"{run['ranges_end']} ranges at the end, leaders by node {leaders}")
+    results.setdefault("hot_range", []).append({
+        "system": design, "round": rnd, "split_qps": split_qps, "inflight": run["inflight"],
+        "seconds": run["seconds"], "tail_seconds": cfg.seconds,
+        "ops_per_s": run["tail_ops_per_s"], "run_ops_per_s": run["ops_per_s"],
+        "p99_ms": run["p99_ms"], "ranges_end": run["ranges_end"], "leaders_end": leaders,
+        "errors": run["errors"], "timeouts": run["timeouts"],
+        "ranges_over_time": [s["ranges"] for s in run["samples"]]})
 
 
 def _idle_row(design: str, rnd: int, ranges: int, cfg: CompareConfig,

@@ -25,11 +25,11 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (FuncFormatter, LogLocator, NullFormatter,  # noqa: E402
                                NullLocator)
 
-from .compare import (ANCHORS, DESIGNS, CompareResults, IdleRow,  # noqa: E402
-                      ThroughputRow)
+from .compare import (ANCHORS, DESIGNS, CompareResults, HotRangeRow,  # noqa: E402
+                      IdleRow, ThroughputRow)
 
 __all__ = ["summarize", "markdown", "plot", "write_report", "main", "Summary", "LatencyCell",
-           "IdleSummary"]
+           "IdleSummary", "HotRangeSummary"]
 
 #: (system, active ranges, in flight)
 Point = tuple[str, int, int]
@@ -59,12 +59,24 @@ class IdleSummary(TypedDict):
     elections: float
 
 
+class HotRangeSummary(TypedDict):
+    """Medians across rounds of one design on one hot range, load splits off or on;
+    ``vs_off`` is the median per-round ratio to the same round's run with them off."""
+
+    ops_per_s: float
+    ranges_end: float
+    p99_ms: float
+    vs_off: float | None
+    rounds: int
+
+
 class Summary(TypedDict):
     """``summarize``'s result (see there)."""
 
     throughput: dict[Point, LatencyCell]
     ratio: dict[tuple[int, int], float]
     idle: dict[tuple[str, int], IdleSummary]
+    hot_range: dict[tuple[str, float], HotRangeSummary]
 
 
 def summarize(results: CompareResults) -> Summary:
@@ -73,7 +85,8 @@ def summarize(results: CompareResults) -> Summary:
     Returns ``{"throughput": {(system, ranges, inflight): {ops_per_s, p50_ms, p99_ms}},
     "ratio": {(ranges, inflight): median over rounds of actors/locks ops_per_s},
     "idle": {(system, ranges): {cpu_pct_median_node, cpu_pct_max_node, rss_mb, threads,
-    start_seconds, elections}}}``. Idle RSS and threads are the median node of each round.
+    start_seconds, elections}}, "hot_range": {(system, split_qps): HotRangeSummary}}``. Idle
+    RSS and threads are the median node of each round.
     """
     groups: dict[Point, list[ThroughputRow]] = {}
     for row in results["throughput"]:
@@ -97,7 +110,25 @@ def summarize(results: CompareResults) -> Summary:
     for idle_row in results["idle"]:
         idle_groups.setdefault((idle_row["system"], idle_row["ranges"]), []).append(idle_row)
     idle = {key: _idle_medians(rows) for key, rows in idle_groups.items()}
-    return {"throughput": throughput, "ratio": ratio, "idle": idle}
+    return {"throughput": throughput, "ratio": ratio, "idle": idle,
+            "hot_range": _hot_range_medians(results.get("hot_range") or [])}
+
+
+def _hot_range_medians(rows: list[HotRangeRow]) -> dict[tuple[str, float], HotRangeSummary]:
+    off = {(r["system"], r["round"]): r["ops_per_s"] for r in rows if r["split_qps"] == 0}
+    groups: dict[tuple[str, float], list[HotRangeRow]] = {}
+    for r in rows:
+        groups.setdefault((r["system"], r["split_qps"]), []).append(r)
+    out: dict[tuple[str, float], HotRangeSummary] = {}
+    for key, rs in groups.items():
+        ratios = [r["ops_per_s"] / off[(r["system"], r["round"])] for r in rs
+                  if off.get((r["system"], r["round"]))]
+        out[key] = {"ops_per_s": statistics.median(r["ops_per_s"] for r in rs),
+                    "ranges_end": statistics.median(r["ranges_end"] for r in rs),
+                    "p99_ms": statistics.median(r["p99_ms"] for r in rs),
+                    "vs_off": statistics.median(ratios) if ratios else None,
+                    "rounds": len(rs)}
+    return out
 
 
 def _idle_medians(rows: list[IdleRow]) -> IdleSummary:
@@ -174,6 +205,20 @@ def markdown(results: CompareResults) -> str:
             rows.append([sys_, str(i), _ops(cell["ops_per_s"]), _lat(cell), vs])
         lines += ["", "## Anchor: PySyncObj (one raft group, 1 range)", "", *_table(
             ["system", "in flight", "writes/s", "p50 / p99 ms", "vs actors writes/s"], rows)]
+    hot = results.get("hot_range") or []
+    if hot:
+        tail, run_s = hot[0]["tail_seconds"], hot[0]["seconds"]
+        rows = [[sys_, "off" if q == 0 else f"on (split_qps {q:g})", _ops(v["ops_per_s"]),
+                 "–" if q == 0 or v["vs_off"] is None else f"{v['vs_off']:.2f}",
+                 f"{v['ranges_end']:g}", _ms(v["p99_ms"])]
+                for (sys_, q), v in sorted(s["hot_range"].items())]
+        lines += ["", "## One hot range: load splits off vs on", "",
+                  f"A fresh cluster of one range per run; every write goes to keys under one "
+                  f"prefix ({hot[0]['inflight']} in flight) for {run_s:.0f} s; writes/s over "
+                  f"its last {tail:g} s; on/off is the median of the per-round ratios. A split "
+                  "needs 10 s of sustained load; both halves stay led by the same node.", "",
+                  *_table(["design", "load splits", f"writes/s (last {tail:g} s)", "on/off",
+                           "ranges at the end", "p99 ms (whole run)"], rows)]
     if tp:
         lines += ["", "## Plots", "", f"![throughput vs ranges]({THROUGHPUT_PNG})", "",
                   f"![latency CDF]({CDF_PNG})"]

@@ -2,7 +2,9 @@
 
 One DEALER socket per node on one thread (no thread per request, so the load generator is not
 what limits a Python cluster); requests go to the leader of their key's range and follow
-NOT_LEADER hints. Each in-flight slot is its own client session (client id, seq), as a real
+NOT_LEADER hints; a RANGE_KEY_MISMATCH answer (the range split) teaches it the new spans and
+the request is sent again, as is one answered RANGE_NOT_FOUND (a node that does not hold the
+key's range yet), both counted as redirects. Each in-flight slot is its own client session (client id, seq), as a real
 client thread is, so writes dedup correctly. Latency is measured from first send to the OK.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 import random
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -48,6 +50,9 @@ class WorkloadResult:
     errors: int = 0
     timeouts: int = 0
     redirects: int = 0
+    #: ``time.monotonic()`` when the run started, and the writes completed in each second of it
+    started: float = 0.0
+    per_second: list[int] = field(default_factory=list)
 
     @property
     def ops_per_s(self) -> float:
@@ -97,8 +102,11 @@ def _keys_per_range(cache_ranges: Iterable[Mapping[str, Any]], active: int | Non
 def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
                  value_size: int = 100, read_ratio: float = 0.0, active_ranges: int | None = None,
                  keys_per_range: int = 64, max_ops: int = 10_000_000, seed: int = 1,
-                 request_timeout: float = 5.0, curve: ClientCurve | None = None) -> WorkloadResult:
-    """Run for ``seconds`` (or ``max_ops`` completions) and return what was measured."""
+                 request_timeout: float = 5.0, curve: ClientCurve | None = None,
+                 keys: Sequence[bytes] | None = None) -> WorkloadResult:
+    """Run for ``seconds`` (or ``max_ops`` completions) and return what was measured. The keys
+    are ``keys`` if given (e.g. all in one range's span), else ``keys_per_range`` keys in each
+    of the first ``active_ranges`` ranges."""
     rng = random.Random(seed)
     cache = RangeCache()
     statuses: list[dict[str, Any]] = []
@@ -108,7 +116,10 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
             cache.learn_node(st["node"]["node_id"], a)
             statuses.extend(st["ranges"])
     cache.learn_ranges(statuses)
-    keys = _keys_per_range(statuses, active_ranges, keys_per_range)
+    keys = list(keys) if keys is not None else \
+        _keys_per_range(statuses, active_ranges, keys_per_range)
+    if not keys:
+        raise ValueError("no keys to write")
     value = b"v" * value_size
     ctx = zmq.Context()
     socks: dict[str, zmq.Socket[bytes]] = {}
@@ -157,6 +168,8 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
         session_of[send(op, None)] = si
 
     t0 = time.perf_counter()
+    res.started = time.monotonic()
+    per_second = res.per_second
     end = t0 + seconds
     started = 0
     try:
@@ -181,7 +194,12 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
                     si = session_of.pop(resp.request_id)
                     if resp.status == ClientStatus.OK:
                         res.ops += 1
-                        res.latencies_ms.append((time.perf_counter() - op.started) * 1e3)
+                        done = time.perf_counter()
+                        res.latencies_ms.append((done - op.started) * 1e3)
+                        second = int(done - t0)
+                        while len(per_second) <= second:
+                            per_second.append(0)
+                        per_second[second] += 1
                         cache.set_leader(op.key, _node_of(cache, addr_of_sock[sock]))
                     elif resp.status == ClientStatus.NOT_LEADER:
                         res.redirects += 1
@@ -189,6 +207,16 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
                         if hinted:
                             cache.set_leader(op.key, resp.result)
                         session_of[send(op, hinted or addrs[rng.randrange(len(addrs))])] = si
+                        continue
+                    elif resp.status in (ClientStatus.RANGE_KEY_MISMATCH,
+                                         ClientStatus.RANGE_NOT_FOUND) and \
+                            time.perf_counter() - op.started < request_timeout:
+                        # Not applied: the same (client id, seq) goes to the key's new range.
+                        res.redirects += 1
+                        if resp.status == ClientStatus.RANGE_KEY_MISMATCH:
+                            cache.learn_descriptors(resp.result)
+                        session_of[send(op, cache.leader_addr(op.key)
+                                        or addrs[rng.randrange(len(addrs))])] = si
                         continue
                     else:
                         res.errors += 1

@@ -55,9 +55,16 @@ def test_quick_compare_measures_every_system_and_writes_the_report(tmp_path: Pat
         assert [n["node"] for n in r["per_node"]] == [1, 2, 3]
         assert all(n["rss_mb"] > 10 and n["threads"] >= 3 for n in r["per_node"])
 
+    hot = {(r["system"], r["split_qps"]): r for r in results["hot_range"]}
+    assert set(hot) == {("actors", 0.0), ("actors", 1000.0), ("locks", 0.0), ("locks", 1000.0)}
+    for r in hot.values():  # --quick runs 2 s: too short for a load split (10 s of load)
+        assert r["ops_per_s"] > 0 and (r["errors"], r["timeouts"]) == (0, 0), r
+        assert r["ranges_end"] == 1 and r["ranges_over_time"][0] == 1
+
     report = (out / "compare.md").read_text()
     assert proc.stdout.strip() == report.strip()
     assert "| 4 | 8 |" in report and "pysyncobj-journal" in report
+    assert "| locks | on (split_qps 1000) |" in report
     for png in ("throughput_vs_ranges.png", "latency_cdf.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert _listening_nodes() == []

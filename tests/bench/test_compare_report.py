@@ -183,3 +183,33 @@ def test_main_rerenders_from_a_saved_json(tmp_path: Path, capsys: pytest.Capture
     assert (tmp_path / "other" / "compare.md").read_text() == markdown(results)
     _assert_png(tmp_path / "other" / "throughput_vs_ranges.png")
     assert str(tmp_path / "other" / "compare.md") in capsys.readouterr().out
+
+
+def _hot(system: str, rnd: int, qps: float, ops: float, ranges: int) -> dict:
+    return {"system": system, "round": rnd, "split_qps": qps, "inflight": 64, "seconds": 60.02,
+            "tail_seconds": 10.0, "ops_per_s": ops, "run_ops_per_s": ops, "p99_ms": 50.0,
+            "ranges_end": ranges, "leaders_end": {"1": ranges}, "errors": 0, "timeouts": 0,
+            "ranges_over_time": [1] * 10 + [ranges] * 50}
+
+
+def test_hot_range_section_medians_and_per_round_on_off_ratio() -> None:
+    results = make_results(idle=False, pysyncobj=False)
+    assert "hot range" not in markdown(results)  # results from before issue 13 have none
+    # actors: on/off 0.5 in round 1, 0.9 in round 2 -> 0.7, where the ratio of the medians
+    # is 950 / 1500 = 0.63; locks: 1.0 and 0.6 -> 0.8
+    results["hot_range"] = [
+        _hot("actors", 1, 0.0, 2000.0, 1), _hot("actors", 1, 1000.0, 1000.0, 4),
+        _hot("actors", 2, 0.0, 1000.0, 1), _hot("actors", 2, 1000.0, 900.0, 3),
+        _hot("locks", 1, 0.0, 1500.0, 1), _hot("locks", 1, 1000.0, 1500.0, 2),
+        _hot("locks", 2, 0.0, 2500.0, 1), _hot("locks", 2, 1000.0, 1500.0, 4)]
+    s = summarize(results)["hot_range"]
+    assert s[("actors", 1000.0)]["vs_off"] == pytest.approx(0.7)
+    assert s[("actors", 1000.0)]["ops_per_s"] == 950.0 and s[("actors", 1000.0)]["ranges_end"] == 3.5
+    assert s[("locks", 1000.0)]["vs_off"] == pytest.approx(0.8)
+    lines = markdown(results).splitlines()
+    assert "## One hot range: load splits off vs on" in lines
+    assert ("| design | load splits | writes/s (last 10 s) | on/off | ranges at the end | "
+            "p99 ms (whole run) |") in lines
+    assert "| actors | off | 1,500 | – | 1 | 50 |" in lines
+    assert "| actors | on (split_qps 1000) | 950 | 0.70 | 3.5 | 50 |" in lines
+    assert "| locks | on (split_qps 1000) | 1,500 | 0.80 | 3 | 50 |" in lines
