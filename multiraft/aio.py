@@ -137,9 +137,9 @@ class Client:
         return c
 
     async def _discover(self, deadline: float) -> None:
-        """Learn node ids (not their ranges: a key's range is looked up on a cache miss) from
-        every node that answers in time, all asked at once; one discovery at a time, shared by
-        the operations that wait for it."""
+        """Learn node ids and the ranges each node holds from every node that answers in time,
+        all asked at once (a key the cache still has no range for is looked up, LOOKUP); one
+        discovery at a time, shared by the operations that wait for it."""
         if self._discovery is None:
             self._discovery = asyncio.Lock()
         started = time.monotonic()
@@ -153,7 +153,7 @@ class Client:
 
             async def ask(addr: str) -> None:
                 try:
-                    resp = await self._conn(addr).request(ClientOp.STATUS, ({"ranges": False},),
+                    resp = await self._conn(addr).request(ClientOp.STATUS, ({"ranges": True},),
                                                           timeout=min(left, 1.0))
                 except TimeoutError:
                     return

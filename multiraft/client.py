@@ -163,15 +163,16 @@ class Client:
         return sess[0], sess[1]
 
     def _discover(self, deadline: float) -> None:
-        """Learn node ids from every node that answers in time (not their ranges: a key's
-        range is looked up, LOOKUP, when the cache has none)."""
+        """Learn node ids and the ranges each node holds (their descriptors and leaders) from
+        every node that answers in time; a key the cache still has no range for is looked up
+        (LOOKUP)."""
         self._routing.discovered_at = time.monotonic()
         for addr in self.addresses:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
             try:
-                resp = self._conn(addr).request(ClientOp.STATUS, ({"ranges": False},),
+                resp = self._conn(addr).request(ClientOp.STATUS, ({"ranges": True},),
                                                 timeout=min(left, 1.0))
             except TimeoutError:
                 continue

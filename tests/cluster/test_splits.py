@@ -99,8 +99,8 @@ def test_many_splits_in_a_row_serve_every_key(make_cluster: Any) -> None:
 
 def test_lookup_by_key_finds_a_range_without_full_status(make_cluster: Any) -> None:
     """Proves: any node answers LOOKUP(key) with the descriptor of the key's range (from its
-    own replica, leader or not) and a leader hint, and a new ``Client`` (which asks STATUS for
-    node ids only) reads every key after 10 splits."""
+    own replica, leader or not) and a leader hint, and a new ``Client`` reads every key after
+    10 splits."""
     from multiraft.transport.client import ClientConnection
     from multiraft.transport.client_protocol import ClientOp, ClientStatus
 
