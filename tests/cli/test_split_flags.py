@@ -20,10 +20,11 @@ def config(*argv: str) -> NodeConfig:
 
 
 def test_node_config_defaults() -> None:
-    """Proves: by default a range splits past 64 MiB (67108864 bytes) and by load past 2500
-    requests a second, from ``NodeConfig`` and from ``multiraft-node`` without the flags."""
+    """Proves: by default a range splits past 64 MiB (67108864 bytes) and never by load
+    (split_qps 0: see DEFAULT_SPLIT_QPS), from ``NodeConfig`` and from ``multiraft-node``
+    without the flags."""
     for cfg in (NodeConfig(node_id=1), config()):
-        assert (cfg.split_bytes, cfg.split_qps) == (67108864, 2500.0)
+        assert (cfg.split_bytes, cfg.split_qps) == (67108864, 0.0)
 
 
 @pytest.mark.parametrize("split_bytes", [0, 65536, 1 << 40])
@@ -94,5 +95,5 @@ def test_help_documents_the_split_flags(program: str) -> None:
     their defaults and what 0 means."""
     out = " ".join(run(program, "--help").stdout.split())
     assert "--split-bytes BYTES" in out and "--split-qps Q" in out
-    assert "default 67108864" in out and "default 2500" in out
+    assert "default 67108864" in out and "default 0;" in out
     assert "0: no size splits" in out and "0: no load splits" in out
