@@ -37,7 +37,7 @@ from multiraft.client import Client
 from multiraft.errors import ClientError
 from multiraft.local_cluster import LocalCluster
 
-from .workload import WorkloadResult, run_workload
+from .workload import WorkloadResult, WorkloadSummary, run_workload
 
 __all__ = ["hot_keys", "hot_range_run", "run_one", "run_sweep", "tail_rate", "Sample",
            "HotRun", "TimelineRun", "SweepResults", "markdown", "plot", "write_report", "main",
@@ -66,17 +66,9 @@ class Sample(TypedDict):
     leaders: dict[str, int]
 
 
-class HotRun(TypedDict):
+class HotRun(WorkloadSummary):
     """``hot_range_run``'s result: the workload's summary figures and the timeline."""
 
-    ops: int
-    seconds: float
-    ops_per_s: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    timeouts: int
-    redirects: int
     ranges_end: int
     samples: list[Sample]
 
