@@ -27,7 +27,8 @@ __all__ = ["StoreInbound", "RouteTable"]
 
 #: the ops a replica serves; anything else (STATUS) is the store's
 _RANGE_OPS = frozenset({ClientOp.PUT, ClientOp.GET, ClientOp.DELETE, ClientOp.CAS, ClientOp.SCAN,
-                        ClientOp.SPLIT, ClientOp.LOOKUP})
+                        ClientOp.SPLIT, ClientOp.LOOKUP, ClientOp.CHANGE_REPLICAS,
+                        ClientOp.TRANSFER_LEADER})
 
 
 @dataclass(frozen=True, slots=True)

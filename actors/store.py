@@ -23,7 +23,7 @@ import pykka
 from multiraft.raft import MessageType as MT
 from multiraft.replica.counters import ReplicaCounters
 from multiraft.storage.range_descriptor import RangeDescriptor
-from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
+from multiraft.transport.client_protocol import NODE_OPS, ClientOp, ClientRequest, ClientStatus
 from multiraft.transport.handler import Responder
 
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
@@ -252,6 +252,9 @@ class StoreActor(FailStop, pykka.ThreadingActor):
             return
         if req.op == ClientOp.STATUS:
             StatusCollector.start(self, responder, include_ranges=req.args[0].get("ranges", True))
+            return
+        if req.op in NODE_OPS:
+            responder.respond(ClientStatus.REFUSED, f"{req.op.name} is not supported yet")
             return
         range_id = self.router.range_of(req.args[0])
         replica = None if range_id is None else self.replicas.get(range_id)

@@ -24,7 +24,7 @@ from multiraft.store.liveness import Liveness
 from multiraft.store.replica_creation import CreationLimits
 from multiraft.store.routing import RangeRouter, group_pairs
 from multiraft.storage.range_descriptor import RangeDescriptor
-from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
+from multiraft.transport.client_protocol import NODE_OPS, ClientOp, ClientRequest, ClientStatus
 from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
@@ -169,6 +169,9 @@ class LockStore:
             self.counters.client_requests += 1
             if self._stopping:
                 responder.respond(ClientStatus.UNAVAILABLE, "node stopping")
+                return
+            if req.op in NODE_OPS:
+                responder.respond(ClientStatus.REFUSED, f"{req.op.name} is not supported yet")
                 return
             if req.op == ClientOp.STATUS:
                 r = None

@@ -29,7 +29,22 @@ LOOKUP     (key,)                                (descriptors, leader): what the
                                                  its latest splits' right halves) and the node
                                                  id it believes leads (0: none); any replica
                                                  answers, leader or not
+CHANGE_    (key, range_id, expected_conf_ver,    RANGE_INFO map, once the change has applied
+REPLICAS   kind ("add"|"remove"|"move"),          and the range left any joint config; sent
+           from_node (0: none), to_node (0:       to the range's leader (``key``: its start
+           none))                                key); ``expected_conf_ver`` 0: any
+TRANSFER_  (key, range_id, to_node)              RANGE_INFO map, once ``to_node`` leads
+LEADER
+DECOMMIS-  (node_id, state ("decommissioning"|   the node's directory record (map); any node
+SION        "decommissioned"|"active"))          answers (``store.node_directory``)
+JOIN       (node_id, raft_address,               {"directory": [records], "cluster_id": str}
+           client_address, cluster_id)           from any node; REFUSED if the id is another
+                                                 node's or the cluster id differs
 =========  ====================================  ===================================
+
+RANGE_INFO: ``{"range_id", "start_key", "end_key" (None: no end), "generation", "conf_ver",
+"replicas": [[node_id, replica_id, role]...] (role "voter"|"learner"|"voter_incoming"|
+"voter_outgoing"), "voters": [node ids], "learners": [node ids], "leader": node id}``.
 
 Non-OK statuses say what happened and what a client may do; none of them was applied:
 
@@ -67,7 +82,7 @@ import msgpack
 
 from .codec import VERSION, DecodeError, FrameKind, unpack_envelope
 
-__all__ = ["ClientOp", "ClientStatus", "WireDescriptor", "command_bytes",
+__all__ = ["ClientOp", "NODE_OPS", "ClientStatus", "WireDescriptor", "command_bytes",
            "DEFAULT_MAX_COMMAND_BYTES", "ClientRequest", "ClientResponse", "BadRequest",
            "encode_request", "decode_request", "encode_response", "decode_response"]
 
@@ -81,6 +96,14 @@ class ClientOp(IntEnum):
     STATUS = 6
     SPLIT = 7
     LOOKUP = 8
+    CHANGE_REPLICAS = 9
+    TRANSFER_LEADER = 10
+    DECOMMISSION = 11
+    JOIN = 12
+
+
+#: the ops a node answers itself (no range involved; args[0] is not a key)
+NODE_OPS = frozenset({ClientOp.DECOMMISSION, ClientOp.JOIN})
 
 
 class ClientStatus(IntEnum):
@@ -174,6 +197,12 @@ _ARG_CHECKS: dict[ClientOp, tuple[Callable[[Any], bool], ...]] = {
     ClientOp.STATUS: (_is_map,),
     ClientOp.SPLIT: (_is_bytes,),
     ClientOp.LOOKUP: (_is_bytes,),
+    ClientOp.CHANGE_REPLICAS: (_is_bytes, _is_u64, _is_u64, lambda v: v in ("add", "remove", "move"),
+                               _is_u64, _is_u64),
+    ClientOp.TRANSFER_LEADER: (_is_bytes, _is_u64, _is_u64),
+    ClientOp.DECOMMISSION: (_is_u64, lambda v: v in ("decommissioning", "decommissioned", "active")),
+    ClientOp.JOIN: (_is_u64, lambda v: type(v) is str, lambda v: type(v) is str,
+                    lambda v: type(v) is str),
 }
 
 
@@ -209,6 +238,10 @@ _OK_RESULT_CHECKS: dict[ClientOp, Callable[[Any], bool]] = {
     ClientOp.SPLIT: lambda v: _is_descriptors(v) and len(v) == 2,
     ClientOp.LOOKUP: lambda v: (type(v) is tuple and len(v) == 2 and _is_descriptors(v[0])
                                 and bool(v[0]) and _is_uint(v[1])),
+    ClientOp.CHANGE_REPLICAS: _is_map,
+    ClientOp.TRANSFER_LEADER: _is_map,
+    ClientOp.DECOMMISSION: _is_map,
+    ClientOp.JOIN: _is_map,
 }
 
 def _is_str(v: Any) -> bool:
