@@ -16,12 +16,12 @@ import pykka
 
 from multiraft.raft.types import Message
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
+from multiraft.transport.codec import Heartbeat, ReplicaGone, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 from multiraft.store.routing import RangeRouter, group_pairs
 from .messages import (ClientCommand, InboundClient, InboundHeartbeats, InboundRaft,
-                       InboundSnapshotAck, InboundSnapshotChunk, NodeUnreachable, RaftMessages)
+                       InboundReplicaGone, InboundSnapshotAck, InboundSnapshotChunk, NodeUnreachable, RaftMessages)
 
 __all__ = ["StoreInbound", "RouteTable"]
 
@@ -105,6 +105,14 @@ class StoreInbound:
         if replica is not None:  # else: gone; its streams died with it
             try:
                 replica.tell(InboundSnapshotAck(from_node, ack))
+            except pykka.ActorDeadError:
+                pass
+
+    def on_replica_gone(self, from_node: int, gone: ReplicaGone) -> None:
+        replica = self._routes.replicas.get(gone.range_id)
+        if replica is not None:
+            try:
+                replica.tell(InboundReplicaGone(from_node, gone))
             except pykka.ActorDeadError:
                 pass
 

@@ -13,7 +13,7 @@ from multiraft.raft.types import Message
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientRequest
-from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
+from multiraft.transport.codec import Heartbeat, ReplicaGone, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 
@@ -68,6 +68,14 @@ class InboundSnapshotAck:
 
     from_node: int
     ack: SnapshotAck
+
+
+@dataclass(slots=True)
+class InboundReplicaGone:
+    """A member of the range says this replica was removed from it."""
+
+    from_node: int
+    gone: ReplicaGone
 
 
 @dataclass(slots=True)
@@ -147,6 +155,15 @@ class SplitApplied:
 class ReplicaDropped:
     """An uninitialized replica dropped itself (``DROP_IF_UNINITIALIZED``): the store removes
     it from its map and stops it."""
+
+    range_id: int
+    replica: Any
+
+
+@dataclass(slots=True)
+class ReplicaDestroyed:
+    """The range removed this replica and its state is destroyed: the store removes it from
+    its map and its router, and stops it."""
 
     range_id: int
     replica: Any

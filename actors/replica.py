@@ -22,9 +22,9 @@ from .inbound import StoreInbound
 
 from .messages import (DROP_IF_UNINITIALIZED, INITIALIZE_FROM_SPLIT, PROCESS_READY, TICK,
                        WRITE_DONE, Awake, ClientCommand, DescriptorChanged, InboundHeartbeat,
-                       InboundSnapshotAck, InboundSnapshotChunk, NodeSilent, NodeUnreachable,
-                       Quiesced, RaftMessages, ReplicaDropped, ReportStatus, SplitApplied,
-                       WriteRequest)
+                       InboundReplicaGone, InboundSnapshotAck, InboundSnapshotChunk, NodeSilent,
+                       NodeUnreachable, Quiesced, RaftMessages, ReplicaDestroyed, ReplicaDropped,
+                       ReportStatus, SplitApplied, WriteRequest)
 from .runtime import PooledActor
 
 __all__ = ["ReplicaActor", "NodeActors"]
@@ -86,6 +86,8 @@ class ReplicaActor(FailStop, PooledActor):
                 core.snapshot_ack(msg.from_node, msg.ack)
             elif t is NodeUnreachable:
                 core.node_unreachable(msg.node_id)
+            elif t is InboundReplicaGone:
+                core.replica_gone(msg.from_node, msg.gone)
             elif t is NodeSilent:
                 core.node_silent(msg.node_id)
             elif t is ReportStatus:
@@ -126,6 +128,9 @@ class ReplicaActor(FailStop, PooledActor):
     def split_applied(self, left: RangeDescriptor, right: RangeDescriptor,
                       campaign: bool) -> None:
         self.actors.store.tell(SplitApplied(left, right, campaign))
+
+    def replica_destroyed(self) -> None:
+        self.actors.store.tell(ReplicaDestroyed(self.core.range_id, self.actor_ref))
 
     def overlapping(self, descriptor: RangeDescriptor) -> int | None:
         inbound: StoreInbound = self.actors.inbound

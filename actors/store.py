@@ -38,7 +38,8 @@ from .inbound import RouteTable, StoreInbound
 from .messages import (DROP_IF_UNINITIALIZED, FLUSH_HEARTBEATS, INITIALIZE_FROM_SPLIT,
                        ClientCommand, DescriptorChanged, InboundClient, InboundHeartbeat,
                        InboundHeartbeats, InboundRaft, InboundSnapshotChunk, NodeSilent,
-                       NodeUnreachable, RaftMessages, ReplicaDropped, SplitApplied)
+                       NodeUnreachable, RaftMessages, ReplicaDestroyed, ReplicaDropped,
+                       SplitApplied)
 from .status import StatusCollector
 
 __all__ = ["StoreActor"]
@@ -136,6 +137,8 @@ class StoreActor(FailStop, pykka.ThreadingActor):
             self._split_applied(msg)
         elif t is ReplicaDropped:
             self._remove_dropped(msg)
+        elif t is ReplicaDestroyed:
+            self._remove_destroyed(msg)
         else:
             return super().on_receive(msg)
         return None
@@ -211,6 +214,19 @@ class StoreActor(FailStop, pykka.ThreadingActor):
                     self._publish_routes()
         self.creation.removed(rid)
         msg.replica.stop(block=False)  # after what is queued for it (ignored: it is dropped)
+
+    def _remove_destroyed(self, msg: ReplicaDestroyed) -> None:
+        """In one message: the replica leaves the map and the router (no route to it is
+        published again), and stops. A new replica of the range (a new id: the node was
+        given the range again) is created on the leader's next message."""
+        rid = msg.range_id
+        if self.replicas.get(rid) is msg.replica:
+            del self.replicas[rid]
+            self.router.remove(rid)
+            self.counters.replicas_destroyed += 1
+            self._publish_routes()
+        self.creation.removed(rid)
+        msg.replica.stop(block=False)
 
     def _fan_out_heartbeats(self, msg: InboundHeartbeats) -> None:
         replicas = self.replicas

@@ -89,5 +89,8 @@ class LockedReplica:
                       campaign: bool) -> None:
         self.store.split_applied(left, right, campaign)
 
+    def replica_destroyed(self) -> None:
+        self.store.replica_destroyed(self)
+
     def overlapping(self, descriptor: RangeDescriptor) -> int | None:
         return self.store.overlapping(descriptor)

@@ -25,7 +25,7 @@ from multiraft.store.replica_creation import CreationLimits
 from multiraft.store.routing import RangeRouter, group_pairs
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import NODE_OPS, ClientOp, ClientRequest, ClientStatus
-from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
+from multiraft.transport.codec import Heartbeat, ReplicaGone, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 from .replica import LockedReplica
@@ -154,6 +154,24 @@ class LockStore:
             r = self.replicas.get(ack.range_id)
         if r is not None:
             r.call(ReplicaCore.snapshot_ack, from_node, ack)
+
+    def on_replica_gone(self, from_node: int, gone: ReplicaGone) -> None:
+        with self.mu:
+            r = self.replicas.get(gone.range_id)
+        if r is not None:
+            r.call(ReplicaCore.replica_gone, from_node, gone)
+
+    def replica_destroyed(self, r: LockedReplica) -> None:
+        """The range removed replica ``r`` and its state is destroyed (its lock is held):
+        under the store's lock, it leaves the map and the router."""
+        rid = r.range_id
+        with self.mu:
+            if self.replicas.get(rid) is r:
+                del self.replicas[rid]
+                self._awake.pop(rid, None)
+                self.router.remove(rid)
+                self.counters.replicas_destroyed += 1
+            self.creation.removed(rid)
 
     def on_unreachable(self, node_id: int) -> None:
         with self.mu:

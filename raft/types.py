@@ -259,5 +259,6 @@ class ConfChangeV2:
         return False, False
 
     def leave_joint(self) -> bool:
-        """Whether this is the empty change that leaves a joint config."""
-        return not self.changes and self.transition == ConfChangeTransition.AUTO and not self.context
+        """Whether this is the empty change that leaves a joint config (its context aside, as
+        etcd's ``LeaveJoint``)."""
+        return not self.changes and self.transition == ConfChangeTransition.AUTO

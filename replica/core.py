@@ -35,13 +35,14 @@ from multiraft.raft.errors import ProposalDropped
 from multiraft.storage import keys
 from multiraft.storage.commands import Command, Op, Result
 from multiraft.storage.range_descriptor import RangeDescriptor
+from multiraft.storage.replica_gc import destroy_replica, load_tombstone
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.replica_storage import ReplicaStorage
 from multiraft.storage.snapshot_install import SnapshotInstall
 from multiraft.storage.state_machine import KVStateMachine
 from multiraft.transport.client_protocol import (ClientOp, ClientRequest, ClientStatus, WireDescriptor,
                                                  command_bytes)
-from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
+from multiraft.transport.codec import Heartbeat, ReplicaGone, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 from .env import ReplicaEnv, ReplicaServices
@@ -49,6 +50,7 @@ from .auto_split import LoadSplitFinder, find_split_key
 from .histogram import LATENCY_BOUNDS, Histogram
 from .limits import ProposalQuota
 from .pending import READ_OPS, PendingRequests, respond_result, to_command
+from .replica_change import Goal, ReplicaChanger
 from .snapshot_sender import SENDING
 from .snapshots import (SNAPSHOT_SLOW_BYTES_PER_S, SNAPSHOT_TIMEOUT, IncomingStream,
                         SnapshotReceiver, snapshot_chunks)
@@ -70,6 +72,9 @@ _KNOWN_RIGHTS = 4
 #: An uninitialized replica drops MsgApps awaiting its split for at most this many election
 #: timeouts of its own ticks (``_awaits_split``)
 _AWAIT_SPLIT_ELECTIONS = 2
+
+#: How long the leader works on an operator's replica change or leader transfer (seconds).
+_CHANGE_TIMEOUT = 60.0
 
 #: Responses that acknowledge durable state: sent only once the Ready's write is durable.
 _AFTER_WRITE = frozenset({MT.APP_RESP, MT.VOTE_RESP, MT.PRE_VOTE_RESP})
@@ -109,11 +114,21 @@ class ReplicaCore:
         self.known_spans: tuple[WireDescriptor, ...] = ()
         self._mismatch_logged = False
         self._load()
+        if load_tombstone(svc.engine, range_id) > replica_id:
+            # A late message for a replica this node destroyed: never bring it back.
+            svc.counters.add("messages_for_removed_replicas")
+            self.dropped = self.removed = True
         #: set when a split applied on this node initialized this (uninitialized) replica's
         #: range while a write of ours was in flight: reloaded once it is durable
         self._reload_after_write = False
-        #: set once ``drop_if_uninitialized`` dropped the replica: it takes no more input
+        #: set once ``drop_if_uninitialized`` dropped the replica, or its range removed it: it
+        #: takes no more input
         self.dropped = False
+        #: set once the range removed this replica (``_destroy``): its state is destroyed
+        #: once no write of its own is in flight, then the owner removes it
+        self.removed = False
+        self._destroy_submitted = False
+        self.changer = ReplicaChanger(self, svc.node_known)
         #: ticks this replica has had while uninitialized (``_awaits_split``)
         self._uninitialized_ticks = 0
         #: whether this replica's raft state may be deleted when it is dropped: it found none
@@ -177,6 +192,9 @@ class ReplicaCore:
         """Replicas start dormant (not ticked), so thousands of ranges do not all tick until they
         quiesce: one wakes on any raft message or request, and the node wakes those still
         without a leader once a liveness period has passed (``node_silent(0)``)."""
+        if self.removed:
+            self.env.replica_destroyed()
+            return
         if self._campaign_at_start and self.rn.raft.lead == 0:
             self.rn.campaign()
             self.wake()
@@ -200,6 +218,7 @@ class ReplicaCore:
 
     def stop(self) -> None:
         self.pending.fail_reads(ClientStatus.UNAVAILABLE, "node stopping")
+        self.changer.fail(ClientStatus.UNAVAILABLE, "node stopping")
 
     @property
     def write_in_flight(self) -> bool:
@@ -210,6 +229,10 @@ class ReplicaCore:
     def step_raft(self, from_node: int, messages: list[Message]) -> None:
         if self.dropped:
             return
+        if any(m.to != self.replica_id for m in messages):
+            messages = self._addressed_to_us(messages)
+            if not messages:
+                return
         placed = self._placement
         if placed is None:  # uninitialized: nothing to check against; learn who is where
             for m in messages:
@@ -237,6 +260,7 @@ class ReplicaCore:
         self.rn.tick()
         if self.rn.raft.state == StateType.LEADER:
             self._maybe_auto_split()
+            self.changer.step()
         if self.pending.writes:
             self.pending.expire_writes(self.svc.write_expiry)
         if self._snapshots_out:
@@ -284,6 +308,9 @@ class ReplicaCore:
             self.svc.counters.add("range_key_mismatches")
             responder.respond(ClientStatus.RANGE_KEY_MISMATCH, self.known_spans)
             return
+        if req.op is ClientOp.CHANGE_REPLICAS or req.op is ClientOp.TRANSFER_LEADER:
+            self._admin(req, d, responder)
+            return
         try:
             cmd = self._split_command(req, d) if req.op is ClientOp.SPLIT else \
                 to_command(req, int(time.time() * 1000))
@@ -329,6 +356,25 @@ class ReplicaCore:
             return
         # A leader appends a proposal at once: it is the last entry of the log, in this term.
         self.pending.add_write(r.term, r.raft_log.last_index(), req.op, responder, len(data))
+
+    def _admin(self, req: ClientRequest, d: RangeDescriptor | None,
+               responder: Responder) -> None:
+        """An operator's replica change or leader transfer, for the changer to drive."""
+        if req.args[1] != self.range_id:
+            self.svc.counters.add("range_key_mismatches")
+            responder.respond(ClientStatus.RANGE_KEY_MISMATCH, self.known_spans)
+            return
+        goal: Goal
+        if req.op is ClientOp.TRANSFER_LEADER:
+            goal = ("transfer", 0, req.args[2])
+        else:
+            _, _, expected, kind, frm, to = req.args
+            if expected and d is not None and expected != d.conf_ver and not self.changer.busy:
+                responder.respond(ClientStatus.REFUSED, f"range {self.range_id}: the replicas "
+                                  f"changed (conf_ver {d.conf_ver}, expected {expected})")
+                return
+            goal = (kind, frm if kind != "add" else 0, to if kind != "remove" else 0)
+        self.changer.request(goal, _CHANGE_TIMEOUT, responder)
 
     def _split_command(self, req: ClientRequest, d: RangeDescriptor | None) -> Command:
         """The SPLIT command for a client's split request, with a new range id and the
@@ -457,6 +503,19 @@ class ReplicaCore:
         self.svc.counters.add("appends_dropped_awaiting_split")
         return True
 
+    def _addressed_to_us(self, messages: list[Message]) -> list[Message]:
+        """The messages for this replica id. One for a newer id means this node was given a
+        new replica of the range after this one was removed (ids only grow): this one is gone
+        and is destroyed, so the store creates the new one on the leader's next message. One
+        for an older id is a late message for a replica destroyed here: dropped."""
+        if any(m.to > self.replica_id for m in messages):
+            log.info("range %d: replica %d superseded by replica %d on this node",
+                     self.range_id, self.replica_id, max(m.to for m in messages))
+            self._destroy()
+            return []
+        self.svc.counters.add("messages_for_removed_replicas")
+        return [m for m in messages if m.to == self.replica_id]
+
     def _sender_ok(self, from_node: int, replica_id: int, what: str) -> bool:
         """Whether ``replica_id`` lives on ``from_node``, the node the transport says sent the
         input (authenticated when CURVE is on). An input claiming a replica that the descriptor
@@ -470,12 +529,62 @@ class ReplicaCore:
             return True
         if placed.get(replica_id) == from_node:
             return True
+        d = self.sm.descriptor
+        if d is not None and replica_id not in placed and replica_id < d.next_id():
+            # A replica the range removed (its id was given out, and it is no longer listed):
+            # it missed its removal (partitioned, paused); tell it, so it destroys itself.
+            self.svc.counters.add("messages_from_removed_replicas")
+            self.svc.transport.send_replica_gone(
+                from_node, ReplicaGone(self.range_id, replica_id, d.conf_ver))
+            return False
         self.svc.counters.add("raft_sender_mismatches")
         (log.debug if self._mismatch_logged else log.warning)(
             "range %d: dropped a %s claiming replica %d from node %d: the descriptor puts it on "
             "node %s", self.range_id, what, replica_id, from_node, placed.get(replica_id))
         self._mismatch_logged = True
         return False
+
+    def replica_gone(self, from_node: int, gone: ReplicaGone) -> None:
+        """A member of the range says the range removed this replica: believed if that node
+        holds a replica by our descriptor and its descriptor is newer than ours (the only way
+        ours can lack the removal); then this replica destroys itself."""
+        d = self.sm.descriptor
+        if (self.dropped or gone.replica_id != self.replica_id or d is None
+                or d.replica_on(from_node) is None or gone.conf_ver <= d.conf_ver):
+            return
+        log.info("range %d: node %d says replica %d was removed (conf_ver %d, ours %d)",
+                 self.range_id, from_node, self.replica_id, gone.conf_ver, d.conf_ver)
+        self._destroy()
+
+    def _destroy(self) -> None:
+        """The range removed this replica: take no more input, answer what waits, and, once no
+        write of ours is in flight, destroy the replica's state in one batch
+        (``storage.replica_gc``: its records, its user data unless another local range covers
+        it, a tombstone); once that is durable the owner removes it (``write_done``)."""
+        if not self.removed:
+            self.removed = self.dropped = True
+            self.pending.fail_reads(ClientStatus.RANGE_NOT_FOUND, None)
+            # (writes are not answered: their entries may still commit without us; their
+            # clients time out and retry with the same command id)
+            self.pending.forget_writes()
+            self.changer.fail(ClientStatus.NOT_LEADER, 0)
+            self.svc.counters.add("replicas_removed")
+            if not self.quiesced:
+                self.quiesced = True
+                self.env.quiesced()
+        if self._inflight is not None or self._destroy_submitted:
+            return  # (again from write_done)
+        if self._restored is not None:
+            self._restored.staged.discard()
+            self._restored = None
+        self._snapshot_in = SnapshotReceiver(self.range_id, self.svc.staging)
+        d = self.sm.descriptor
+        keep_data = d is None or self.env.overlapping(d) is not None
+        batch = self.svc.engine.batch()
+        destroy_replica(batch, self.range_id, self.replica_id,
+                        None if keep_data or d is None else d.engine_span())
+        self._destroy_submitted = True
+        self.env.submit_write(batch, True)
 
     def node_unreachable(self, node_id: int) -> None:
         if self.dropped:
@@ -548,8 +657,10 @@ class ReplicaCore:
             if rd.soft_state.raft_state == StateType.LEADER:
                 self.leader_changes += 1
             else:
-                self.pending.fail_reads(ClientStatus.NOT_LEADER, self.nodes.get(rd.soft_state.lead, 0))
+                lead_node = self.nodes.get(rd.soft_state.lead, 0)
+                self.pending.fail_reads(ClientStatus.NOT_LEADER, lead_node)
                 self.pending.release_quota()
+                self.changer.lost_leadership(lead_node)
         if rd.snapshot is not None:
             # The Ready's batch becomes the install's final one (the rest goes in it as usual).
             self.snapshots_installed += 1
@@ -591,6 +702,9 @@ class ReplicaCore:
 
     def write_done(self) -> None:
         """The batch in flight is durable."""
+        if self._destroy_submitted:  # the replica's state is destroyed: the owner removes it
+            self.env.replica_destroyed()
+            return
         if self._inflight is None:
             return
         if self._installing is not None and self._submit_install_write(self._installing):
@@ -598,6 +712,9 @@ class ReplicaCore:
         rd, late, results = self._inflight
         self._inflight = None
         self._finish(rd, late, results)
+        if self.removed:
+            self._destroy()
+            return
         if self._reload_after_write:
             self._reload_after_write = False
             self.initialize_from_split()
@@ -625,6 +742,7 @@ class ReplicaCore:
         splits = self.sm.take_splits()  # durable now: the store may route to the new ranges
         for left, right in splits:
             self.env.split_applied(left, right, self.rn.raft.state == StateType.LEADER)
+        changes = self.sm.take_replica_changes()
         end, known = self._range_end(), self.known_spans
         for ent, res in results:
             w = self.pending.take_write(ent.term, ent.index)
@@ -632,7 +750,19 @@ class ReplicaCore:
                 respond_result(w.responder, w.op, res, end, known)
                 self.apply_latency.observe(time.monotonic() - w.since)
         self.rn.advance(rd)
+        if changes:
+            d = changes[-1]
+            if d.replica_on(self.svc.node_id) != self.replica_id:
+                log.info("range %d: replica %d removed from the range (conf_ver %d)",
+                         self.range_id, self.replica_id, d.conf_ver)
+                self._destroy()
+                return
+            self.env.descriptor_changed(d)
+        if self.removed:
+            return
         self._serve_reads()
+        if rd.committed_entries and self.rn.raft.state == StateType.LEADER:
+            self.changer.step()
         if rd.snapshot is not None and self.sm.descriptor is not None:
             self._learn_descriptor()
             self.env.descriptor_changed(self.sm.descriptor)
@@ -644,13 +774,10 @@ class ReplicaCore:
 
     def _apply(self, batch: WriteBatch, rd: Ready) -> list[Applied]:
         ents = rd.committed_entries
-        conf_state = None
-        for e in ents:
-            if e.type == EntryType.CONF_CHANGE:
-                conf_state = self.rn.apply_conf_change(ConfChange.decode(e.data))
-            elif e.type == EntryType.CONF_CHANGE_V2:
-                conf_state = self.rn.apply_conf_change(ConfChangeV2.decode(e.data))
-        results = self.sm.apply(batch, ents, conf_state)
+        results = self.sm.apply(batch, ents, apply_conf_change=self.rn.apply_conf_change)
+        if self.sm.replica_changes:
+            # Raft sends to added replicas from now on: learn where they are at once.
+            self._learn_descriptor()
         # The descriptor is narrowed as of now (what ``client`` checks keys against): so are
         # the spans a RANGE_KEY_MISMATCH names, before the split is durable, or a client would
         # be told this range still holds the key.
@@ -742,6 +869,9 @@ class ReplicaCore:
             return False
         if r.trk.config.voters.is_joint() or self._wants_size_split(time.monotonic()):
             return False
+        d = self.sm.descriptor
+        if self.changer.busy or (d is not None and (d.learners or d.is_joint())):
+            return False  # (a change to drive, a learner to watch)
         return all(pr.match == last for pr in r.trk.progress.values())
 
     def _quiesce_as_leader(self) -> None:
@@ -758,6 +888,42 @@ class ReplicaCore:
         if self.quiesced:
             self.quiesced = False
             self.env.awake()
+
+    # -- what the changer asks (``replica_change.ChangeHost``) --
+
+    @property
+    def descriptor(self) -> RangeDescriptor | None:
+        return self.sm.descriptor
+
+    def match_of(self, replica_id: int) -> int | None:
+        pr = self.rn.raft.trk.progress.get(replica_id)
+        return None if pr is None else pr.match
+
+    def is_active(self, replica_id: int) -> bool:
+        pr = self.rn.raft.trk.progress.get(replica_id)
+        return pr is not None and (pr.recent_active or replica_id == self.replica_id)
+
+    def commit_index(self) -> int:
+        return self.rn.raft.raft_log.committed
+
+    def conf_change_pending(self) -> bool:
+        r = self.rn.raft
+        return r.pending_conf_index > r.raft_log.applied
+
+    def propose_conf_change(self, cc: ConfChangeV2) -> bool:
+        try:
+            self.rn.propose_conf_change(cc)
+        except ProposalDropped:
+            return False
+        self.wake()
+        return True
+
+    def transfer_leader(self, replica_id: int) -> None:
+        self.wake()
+        self.rn.transfer_leader(replica_id)
+
+    def leader_node(self) -> int:
+        return self.nodes.get(self.rn.raft.lead, 0)
 
     # -- descriptor and status --
 
@@ -787,6 +953,9 @@ class ReplicaCore:
             "end_key": None if d is None else d.end_key,
             "generation": None if d is None else d.generation,
             "replicas": [] if d is None else [list(p) for p in d.replicas],
+            "voters": [] if d is None else d.voter_nodes(),
+            "learners": [] if d is None else d.learner_nodes(),
+            "conf_ver": None if d is None else d.conf_ver,
             "state": st.soft_state.raft_state.name.lower(),
             "leader": st.soft_state.lead, "term": st.hard_state.term,
             "commit": st.hard_state.commit, "applied": st.applied,
@@ -797,6 +966,9 @@ class ReplicaCore:
             "proposals_over_quota": self.proposals_over_quota,
             "quota_bytes_used": self.pending.quota.used,
             "leader_changes": self.leader_changes, "auto_splits": self.auto_splits,
+            "replica_changes_proposed": self.changer.changes_proposed,
+            "learners_rolled_back": self.changer.learners_rolled_back,
+            "leader_transfers": self.changer.transfers,
             "data_bytes": self.sm.data_bytes, "apply_latency": self.apply_latency.as_dict(),
             "progress": [[rid, pr.match] for rid, pr in sorted(st.progress.items())],
         }

@@ -28,8 +28,15 @@ class ReplicaCounters:
     #: initialized range on the node (a split's right half arriving before the split applies)
     #: ``appends_dropped_awaiting_split``: MsgApps an uninitialized replica dropped because a
     #: local range still covers its start key: the split that creates it has yet to apply here
+    #: ``replicas_removed``: replicas this node's ranges removed (then destroyed here)
+    #: ``messages_for_removed_replicas``: raft messages dropped because they were for a replica
+    #: id this node no longer holds (at or below its tombstone, or older than its replica)
+    #: ``messages_from_removed_replicas``: raft messages from replicas their range removed,
+    #: answered REPLICA_GONE so they destroy themselves
     NAMES = ("raft_sender_mismatches", "busy_range_quota", "busy_pending_limit",
-             "range_key_mismatches", "snapshots_refused_overlap", "appends_dropped_awaiting_split")
+             "range_key_mismatches", "snapshots_refused_overlap", "appends_dropped_awaiting_split",
+             "replicas_removed", "messages_for_removed_replicas",
+             "messages_from_removed_replicas")
 
     __slots__ = ("_lock", "_counts")
 

@@ -9,6 +9,7 @@ descriptor. The actor design answers with messages; the lock-based one with call
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from multiraft.storage.engine import Engine, WriteBatch
@@ -76,6 +77,8 @@ class ReplicaServices:
     counters: ReplicaCounters = field(default_factory=ReplicaCounters)
     #: the node's bound on client requests waiting in its replicas, shared by all of them
     pending_limit: PendingLimit = field(default_factory=PendingLimit)
+    #: whether a node id belongs to the cluster (a replica may be placed there)
+    node_known: Callable[[int], bool] = field(default=lambda node_id: True)
 
     def __post_init__(self) -> None:
         self.range_ids = RangeIdAllocator(self.engine, self.node_id)
@@ -101,6 +104,10 @@ class ReplicaEnv(Protocol):
         """A split of this range is durable: the store routes ``left`` (this range, narrowed)
         and ``right`` (new) in one step, and initializes the right-hand replica (``campaign``:
         this replica led the range, so the new one should stand for election at once)."""
+
+    def replica_destroyed(self) -> None:
+        """The range removed this replica and its state is destroyed (durably, tombstone
+        written): the store forgets it and stops routing its range here."""
 
     def overlapping(self, descriptor: RangeDescriptor) -> int | None:
         """Another initialized range on this node whose span overlaps ``descriptor``'s (a

@@ -170,6 +170,13 @@ class PendingRequests:
             self._forget(self.writes.pop(k))
         return len(stale)
 
+    def forget_writes(self) -> None:
+        """Forget every write, unanswered (this replica stops serving: their outcome is
+        unknown here)."""
+        for w in self.writes.values():
+            self._forget(w)
+        self.writes.clear()
+
     def is_idle(self) -> bool:
         return not (self.writes or self.read_batch or self.reads or self.ready_reads)
 

@@ -29,7 +29,7 @@ from functools import partial
 
 __all__ = [
     "STORE_LOCAL_PREFIX", "store_ident_key", "range_id_reservation_key", "installing_snapshot_key",
-    "installing_snapshot_span", "range_id_of_installing_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX",
+    "installing_snapshot_span", "range_id_of_installing_key", "tombstone_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX",
     "USER_END", "range_prefix",
     "applied_state_key", "dedup_key", "dedup_span", "client_id_of_dedup_key", "descriptor_key",
     "hard_state_key", "log_key", "log_key_encoder", "log_span", "index_of_log_key",
@@ -80,6 +80,13 @@ def installing_snapshot_span() -> tuple[bytes, bytes]:
 def range_id_of_installing_key(key: bytes) -> int:
     range_id: int = _U64.unpack_from(key, len(_INSTALLING))[0]
     return range_id
+
+
+def tombstone_key(range_id: int) -> bytes:
+    """The store-wide record of the lowest replica id of ``range_id`` this node may still
+    hold (its removed replicas' ids are below it). Store-wide, so destroying the range's
+    records leaves it."""
+    return STORE_LOCAL_PREFIX + b"tomb" + _U64.pack(range_id)
 
 
 def range_prefix(range_id: int) -> bytes:

@@ -20,6 +20,8 @@ initial snapshot (CockroachDB #7600: a right-hand replica must keep its vote).
 
 from __future__ import annotations
 
+import dataclasses
+
 from . import keys
 from .range_descriptor import RangeDescriptor, encode_descriptor
 from .records import AppliedState, TruncatedState, encode_applied_state, encode_truncated_state
@@ -39,8 +41,9 @@ def split_descriptors(d: RangeDescriptor, key: bytes,
 
     Precondition: ``d.start_key < key`` and ``d.contains(key)``."""
     gen = d.generation + 1
-    return (RangeDescriptor(d.range_id, d.start_key, key, d.replicas, gen),
-            RangeDescriptor(new_range_id, key, d.end_key, d.replicas, gen))
+    # (the right range starts with the left's replicas, roles, replica ids and conf_ver)
+    return (dataclasses.replace(d, end_key=key, generation=gen),
+            dataclasses.replace(d, range_id=new_range_id, start_key=key, generation=gen))
 
 
 def right_range_records(right: RangeDescriptor, left_applied: AppliedState,

@@ -11,7 +11,10 @@ answers a retry of an applied command from its record, never running it twice.
 
 from __future__ import annotations
 
-from multiraft.raft.types import ConfState, Entry, EntryType
+import logging
+from collections.abc import Callable
+
+from multiraft.raft.types import ConfChange, ConfChangeV2, ConfState, Entry, EntryType
 
 from . import keys
 from .commands import (DEFAULT_MAX_SCAN_BYTES, MAX_SCAN_LIMIT, READ_OPS, Command, CommandError, Op,
@@ -20,10 +23,17 @@ from .engine import Engine, Reader, WriteBatch
 from .errors import StorageCorruptionError
 from .range_descriptor import RangeDescriptor, decode_descriptor, encode_descriptor
 from .records import AppliedState, decode_applied_state, encode_applied_state
+from .replica_change import ReplicaChangeError, apply_steps, decode_change
 from .sessions import DedupRecord, SessionLimits, SessionTable, load_dedup_table
 from .split import right_range_records, split_descriptors
 
-__all__ = ["KVStateMachine"]
+__all__ = ["KVStateMachine", "ConfChangeApplier"]
+
+log = logging.getLogger(__name__)
+
+#: Applies a committed conf change to raft, returning the membership after it
+#: (``RawNode.apply_conf_change``); raises ValueError for one raft cannot make.
+ConfChangeApplier = Callable[[ConfChangeV2], ConfState]
 
 
 class KVStateMachine:
@@ -38,7 +48,7 @@ class KVStateMachine:
     """
 
     __slots__ = ("range_id", "descriptor", "applied", "sessions", "max_scan_bytes", "splits",
-                 "data_bytes", "_engine")
+                 "data_bytes", "replica_changes", "refused_changes", "_engine", "_conf_state")
 
     def __init__(self, engine: Engine, range_id: int,
                  sessions: SessionLimits = SessionLimits(),
@@ -60,16 +70,26 @@ class KVStateMachine:
         self.data_bytes = self.applied.data_bytes
         #: (left, right) of every split applied and not yet taken by the owner (``take_splits``)
         self.splits: list[tuple[RangeDescriptor, RangeDescriptor]] = []
+        #: the descriptors replica changes left, in order, not yet taken (``take_replica_changes``)
+        self.replica_changes: list[RangeDescriptor] = []
+        #: replica changes refused at apply (proposed against a descriptor that moved on)
+        self.refused_changes = 0
+        #: the membership as of the last entry run (a split copies it to its right range)
+        self._conf_state = self.applied.conf_state
 
     def apply(self, batch: WriteBatch, entries: list[Entry],
-              conf_state: ConfState | None = None) -> list[Result | None]:
+              conf_state: ConfState | None = None,
+              apply_conf_change: ConfChangeApplier | None = None) -> list[Result | None]:
         """Apply committed ``entries`` (contiguous, starting at most at ``applied.index + 1``)
         into ``batch``; one result per entry: None for entries that carry no command (empty
         entries, conf changes) and for entries already applied.
 
-        ``conf_state`` is the membership after these entries (from ``RawNode.apply_conf_change``
-        on their conf changes); it is persisted with the applied state. Raises ValueError if the
-        entries leave a gap after ``applied.index``.
+        Conf changes go to ``apply_conf_change`` in log order, between the commands (a split
+        after a replica change copies the changed replicas): a replica change
+        (``storage.replica_change``) only if it expects the descriptor as it is, which it then
+        changes in the same batch. Without ``apply_conf_change``, ``conf_state`` (if given) is
+        the membership after these entries. The membership is persisted with the applied state.
+        Raises ValueError if the entries leave a gap after ``applied.index``.
         """
         if not entries or entries[-1].index <= self.applied.index:
             return [None] * len(entries)
@@ -79,9 +99,15 @@ class KVStateMachine:
                              f"{self.applied.index}")
         results: list[Result | None] = [None] * len(entries)
         pending: dict[bytes, bytes | None] = {}
+        if conf_state is not None:
+            self._conf_state = conf_state
         for i in range(max(skip, 0), len(entries)):
             e = entries[i]
-            if e.type is not EntryType.NORMAL or not e.data:
+            if e.type is not EntryType.NORMAL:
+                if apply_conf_change is not None:
+                    self._conf_change(e, apply_conf_change, pending)
+                continue
+            if not e.data:
                 continue
             try:
                 cmd = decode_command(e.data)
@@ -98,11 +124,42 @@ class KVStateMachine:
         self.sessions.flush(batch)
         rid = self.range_id
         last = entries[-1]
-        self.applied = AppliedState(last.index, last.term,
-                                    self.applied.conf_state if conf_state is None else conf_state,
+        self.applied = AppliedState(last.index, last.term, self._conf_state,
                                     self.sessions.clock, max(self.data_bytes, 0))
         put(keys.applied_state_key(rid), encode_applied_state(self.applied))
         return results
+
+    def _conf_change(self, e: Entry, apply_conf_change: ConfChangeApplier,
+                     pending: dict[bytes, bytes | None]) -> None:
+        """Apply conf change entry ``e``: a replica change (with its context) only if the
+        descriptor is the one it was proposed against; a bare one to raft alone. A change that
+        cannot apply (moved-on descriptor, bad steps) changes nothing, on every replica alike."""
+        try:
+            cc = (ConfChange.decode(e.data).as_v2() if e.type is EntryType.CONF_CHANGE
+                  else ConfChangeV2.decode(e.data))
+            change = decode_change(cc)
+            if change is None:
+                self._conf_state = apply_conf_change(cc)
+                return
+            expected, steps = change
+            d = self.descriptor
+            if d is None or d.conf_ver != expected:
+                raise ReplicaChangeError(f"expects conf_ver {expected}, the descriptor is at "
+                                         f"{None if d is None else d.conf_ver}")
+            new = apply_steps(d, steps)
+            self._conf_state = apply_conf_change(cc)
+        except ValueError as err:  # (ReplicaChangeError, raft's ConfChangeError, bad data)
+            self.refused_changes += 1
+            log.info("range %d: conf change at index %d refused: %s", self.range_id, e.index, err)
+            return
+        pending[keys.descriptor_key(self.range_id)] = encode_descriptor(new)
+        self.descriptor = new
+        self.replica_changes.append(new)
+
+    def take_replica_changes(self) -> list[RangeDescriptor]:
+        """The descriptors replica changes left since the last call, oldest first."""
+        out, self.replica_changes = self.replica_changes, []
+        return out
 
     def read(self, cmd: Command) -> Result:
         """Run a read-only command (GET, SCAN) against the engine, outside the log: for reads
@@ -120,6 +177,7 @@ class KVStateMachine:
                 dedup: dict[int, DedupRecord]) -> None:
         """Replace the view by an installed snapshot's (``storage.snapshot`` wrote the batch)."""
         self.descriptor, self.applied = descriptor, applied
+        self._conf_state = applied.conf_state
         self.data_bytes = applied.data_bytes
         self.sessions.reset(dedup, applied.clock_ms)
 
@@ -174,7 +232,7 @@ class KVStateMachine:
         right_bytes = self.data_bytes // 2
         self.data_bytes -= right_bytes
         for k, v in right_range_records(right, AppliedState(
-                self.applied.index, self.applied.term, self.applied.conf_state,
+                self.applied.index, self.applied.term, self._conf_state,
                 self.sessions.clock, right_bytes), self.sessions.records()):
             pending[k] = v
         self.descriptor = left

@@ -171,7 +171,8 @@ class NodeConfig:
             max_command_bytes=self.max_command_bytes, max_scan_bytes=self.max_scan_bytes,
             range_quota_bytes=self.range_quota_bytes, sessions=self.sessions,
             split_bytes=self.split_bytes, split_qps=self.split_qps,
-            counters=counters, pending_limit=PendingLimit(self.max_pending_requests))
+            counters=counters, pending_limit=PendingLimit(self.max_pending_requests),
+            node_known=lambda n: n == self.node_id or n in self.peers)
 
     def validate(self) -> None:
         if self.node_id <= 0:

@@ -18,7 +18,9 @@ _COUNTS = ("dropped_unknown_range", "replicas_created", "heartbeat_frames_sent",
            # replicas dropped because they stayed uninitialized past the ttl
            "uninitialized_replicas_removed",
            # splits applied by this node's replicas (their right-hand replicas started here)
-           "splits")
+           "splits",
+           # replicas removed from their range and destroyed here (tombstone written)
+           "replicas_destroyed")
 
 
 class StoreCounters:
@@ -33,7 +35,7 @@ class StoreCounters:
         self.client_requests = self.range_not_found = 0
         self.replica_create_refused_unknown_node = self.replica_create_refused_type = 0
         self.replica_create_refused_rate = self.replica_create_refused_cap = 0
-        self.uninitialized_replicas_removed = self.splits = 0
+        self.uninitialized_replicas_removed = self.splits = self.replicas_destroyed = 0
         self.heartbeat_frame_size = Histogram(SIZE_BOUNDS)
         self.replicas = ReplicaCounters() if replicas is None else replicas
 

@@ -40,9 +40,17 @@ class RangeRouter:
 
     def update(self, d: RangeDescriptor) -> None:
         old = self.descriptors.get(d.range_id)
-        if old is not None and old.generation > d.generation:
+        if old is not None and (old.generation, old.conf_ver) > (d.generation, d.conf_ver):
             return
         self.descriptors[d.range_id] = d
+        self._sort()
+
+    def remove(self, range_id: int) -> None:
+        """Stop routing ``range_id`` (its replica here was destroyed)."""
+        if self.descriptors.pop(range_id, None) is not None:
+            self._sort()
+
+    def _sort(self) -> None:
         order = sorted(self.descriptors.values(), key=lambda x: x.start_key)
         self._starts = [x.start_key for x in order]
         self._ranges = [x.range_id for x in order]

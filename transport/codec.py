@@ -13,6 +13,7 @@ Every frame is one msgpack array ``[VERSION, kind, sender_node_id, body]``. The 
   per heartbeat interval, however many ranges the pair shares.
 - ``SNAPSHOT_CHUNK``: ``body`` is one bounded chunk of a range's snapshot stream.
 - ``SNAPSHOT_ACK``: ``body`` is the receiver's answer to a whole stream (accepted or refused).
+- ``REPLICA_GONE``: ``body`` tells a replica that its range removed it (``ReplicaGone``).
 
 Raft items are packed one by one on the sender's thread (``raft_item``) and joined into a
 frame on the transport thread (``raft_frame``), which then does almost no work per message.
@@ -35,7 +36,7 @@ from multiraft.raft.types import (LOCAL_MESSAGES, ConfState, Entry, EntryType, M
 
 __all__ = [
     "VERSION", "MAX_FRAME_BYTES", "DecodeError", "FrameKind", "Heartbeat", "SnapshotChunk",
-    "SnapshotAck", "unpack_envelope", "raft_item", "raft_frame", "heartbeats_frame",
+    "SnapshotAck", "ReplicaGone", "replica_gone_frame", "unpack_envelope", "raft_item", "raft_frame", "heartbeats_frame",
     "snapshot_chunk_frame", "snapshot_ack_frame", "decode_frame",
 ]
 
@@ -57,6 +58,7 @@ class FrameKind(IntEnum):
     CLIENT_REQUEST = 5
     CLIENT_RESPONSE = 6
     SNAPSHOT_ACK = 7
+    REPLICA_GONE = 8
 
 
 @dataclass(slots=True)
@@ -105,6 +107,18 @@ class SnapshotAck:
     to_replica: int    # the sender
     stream_id: int
     accepted: bool
+
+
+@dataclass(slots=True, frozen=True)
+class ReplicaGone:
+    """A member of range ``range_id`` tells replica ``replica_id`` (which sent it a message)
+    that the range's descriptor, at ``conf_ver``, no longer lists it: it was removed
+    (CockroachDB's ``ReplicaTooOldError``). Ids are never reused, so the replica may destroy
+    itself."""
+
+    range_id: int
+    replica_id: int
+    conf_ver: int
 
 
 # Wire enum lookups keyed by exact int; local raft messages never travel.
@@ -227,6 +241,13 @@ def snapshot_ack_frame(sender: int, a: SnapshotAck) -> bytes:
     return frame
 
 
+def replica_gone_frame(sender: int, g: ReplicaGone) -> bytes:
+    """A REPLICA_GONE frame."""
+    frame: bytes = msgpack.packb((VERSION, FrameKind.REPLICA_GONE, sender,
+                                  (g.range_id, g.replica_id, g.conf_ver)))
+    return frame
+
+
 def _decode_entries(flat: Any) -> tuple[Entry, ...]:
     if type(flat) is not tuple or len(flat) % 4:
         raise _fail("entries")
@@ -294,12 +315,19 @@ def _decode_ack(body: Any) -> SnapshotAck:
     return SnapshotAck(range_id, frm, to, stream_id, accepted)
 
 
+def _decode_gone(body: Any) -> ReplicaGone:
+    range_id, replica_id, conf_ver = body
+    if not all(type(v) is int and 0 <= v < 1 << 64 for v in (range_id, replica_id, conf_ver)):
+        raise _fail("replica gone field")
+    return ReplicaGone(range_id, replica_id, conf_ver)
+
+
 def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
     """Decode a node-to-node frame: (kind, sender node id, payload).
 
     The payload is a list of ``(range_id, Message)`` for RAFT, a list of ``Heartbeat`` for
     HEARTBEATS and HEARTBEAT_RESPONSES, a ``SnapshotChunk`` for SNAPSHOT_CHUNK, a
-    ``SnapshotAck`` for SNAPSHOT_ACK.
+    ``SnapshotAck`` for SNAPSHOT_ACK, a ``ReplicaGone`` for REPLICA_GONE.
     Raises ``DecodeError`` for anything else, client kinds included.
     """
     kind, fields = unpack_envelope(data)
@@ -319,6 +347,8 @@ def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
             return kind, sender, _decode_chunk(body)
         if kind is FrameKind.SNAPSHOT_ACK:
             return kind, sender, _decode_ack(body)
+        if kind is FrameKind.REPLICA_GONE:
+            return kind, sender, _decode_gone(body)
     except DecodeError:
         raise
     except (ValueError, TypeError, KeyError) as e:  # wrong arity, non-iterable, bad enum

@@ -43,9 +43,9 @@ import zmq
 from multiraft.raft.types import Message
 
 from .client_protocol import BadRequest, ClientStatus, decode_request
-from .codec import (MAX_FRAME_BYTES, DecodeError, FrameKind, Heartbeat, SnapshotAck,
+from .codec import (MAX_FRAME_BYTES, DecodeError, FrameKind, Heartbeat, ReplicaGone, SnapshotAck,
                     SnapshotChunk, decode_frame, heartbeats_frame, raft_item, raft_frame,
-                    snapshot_ack_frame, snapshot_chunk_frame)
+                    replica_gone_frame, snapshot_ack_frame, snapshot_chunk_frame)
 from .counters import TransportCounters
 from .faults import FaultInjector
 from .handler import Handler, Responder
@@ -221,6 +221,11 @@ class Transport:
         """Answer a snapshot stream of ``node_id`` (a small frame; if it is lost, the sender
         times out and sends the snapshot again)."""
         self._call(self._send_frame, node_id, snapshot_ack_frame(self.node_id, ack), 1)
+
+    def send_replica_gone(self, node_id: int, gone: ReplicaGone) -> None:
+        """Tell a removed replica on ``node_id`` that it is gone (a small frame; if it is lost,
+        the replica's next message gets another)."""
+        self._call(self._send_frame, node_id, replica_gone_frame(self.node_id, gone), 1)
 
     def add_peer(self, node_id: int, address: str, public_key: bytes | None = None) -> None:
         """Add or re-address a peer (a node joining later). With CURVE, ``public_key`` (Z85)
@@ -531,9 +536,12 @@ class Transport:
         elif kind is FrameKind.SNAPSHOT_CHUNK:
             c.messages_received += 1
             self._notify(h.on_snapshot_chunk, sender, payload)
-        else:
+        elif kind is FrameKind.SNAPSHOT_ACK:
             c.messages_received += 1
             self._notify(h.on_snapshot_ack, sender, payload)
+        else:
+            c.messages_received += 1
+            self._notify(h.on_replica_gone, sender, payload)
 
     def _receive_client_requests(self) -> None:
         clients = self._clients

@@ -106,7 +106,8 @@ def _socket_fds() -> set[str]:
 # -- clusters -----------------------------------------------------------------------------------
 
 class Cluster:
-    """Three nodes on loopback with fixed ports and data dirs, so a node restarts in place.
+    """Nodes on loopback (``node_ids``: three by default) with fixed ports and data dirs, so a
+    node restarts in place.
 
     Subclasses implement ``_start``, ``_stop`` (graceful) and ``_kill`` (hard) of one node.
     """
@@ -114,17 +115,18 @@ class Cluster:
     kind = ""
 
     def __init__(self, tmp_path: Path, design: str, ranges: int, tick_ms: int,
-                 engine: str = "rocksdb") -> None:
+                 engine: str = "rocksdb", node_ids: tuple[int, ...] = NODE_IDS) -> None:
+        self.node_ids = node_ids
         self.design = design
         self.ranges = ranges
         self.tick_ms = tick_ms
         self.engine = engine
         self.tmp_path = tmp_path
         tmp_path.mkdir(parents=True, exist_ok=True)
-        ports = free_ports(2 * len(NODE_IDS))
-        self.raft_addr = {n: f"127.0.0.1:{ports[i]}" for i, n in enumerate(NODE_IDS)}
-        self.client_addr = {n: f"127.0.0.1:{ports[len(NODE_IDS) + i]}"
-                            for i, n in enumerate(NODE_IDS)}
+        ports = free_ports(2 * len(node_ids))
+        self.raft_addr = {n: f"127.0.0.1:{ports[i]}" for i, n in enumerate(node_ids)}
+        self.client_addr = {n: f"127.0.0.1:{ports[len(node_ids) + i]}"
+                            for i, n in enumerate(node_ids)}
         self.running: set[int] = set()
         self._clients: list[Client] = []
         self._admin = Client(list(self.client_addr.values()), timeout=5.0)
@@ -143,7 +145,7 @@ class Cluster:
         self.running.add(node)
 
     def start_all(self) -> None:
-        for n in NODE_IDS:
+        for n in self.node_ids:
             self.start(n)
 
     def stop(self, node: int) -> None:
@@ -172,7 +174,7 @@ class Cluster:
 
     # clients and STATUS
     def client(self, timeout: float = 5.0) -> Client:
-        c = Client([self.client_addr[n] for n in NODE_IDS], timeout=timeout)
+        c = Client([self.client_addr[n] for n in self.node_ids], timeout=timeout)
         self._clients.append(c)
         return c
 
@@ -290,7 +292,7 @@ class InProcessCluster(Cluster):
         return cfg
 
     def start_all(self) -> None:
-        """Start the three nodes in parallel (a slow start of one must not stall the others)."""
+        """Start the nodes in parallel (a slow start of one must not stall the others)."""
         errors: list[BaseException] = []
 
         def one(n: int) -> None:
@@ -298,7 +300,7 @@ class InProcessCluster(Cluster):
                 self.start(n)
             except BaseException as e:
                 errors.append(e)
-        threads = [threading.Thread(target=one, args=(n,)) for n in NODE_IDS]
+        threads = [threading.Thread(target=one, args=(n,)) for n in self.node_ids]
         for t in threads:
             t.start()
         for t in threads:
@@ -329,7 +331,7 @@ class ProcessCluster(Cluster):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.procs: dict[int, subprocess.Popen] = {}
-        self.exit_codes: dict[int, list[int]] = {n: [] for n in NODE_IDS}
+        self.exit_codes: dict[int, list[int]] = {n: [] for n in self.node_ids}
         #: node -> a function run in its child process before the node starts (set limits)
         self.preexec: dict[int, Callable[[], None]] = {}
 

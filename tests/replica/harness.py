@@ -16,7 +16,7 @@ from multiraft.storage.memory_engine import MemoryEngine
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.storage.snapshot_staging import MemoryStaging, SnapshotStaging
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from multiraft.transport.codec import Heartbeat, SnapshotAck, SnapshotChunk
+from multiraft.transport.codec import Heartbeat, ReplicaGone, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 
@@ -25,6 +25,7 @@ class FakeTransport:
         self.sent: list[tuple[int, int, Message]] = []
         self.chunks: list[tuple[int, SnapshotChunk]] = []
         self.acks: list[tuple[int, SnapshotAck]] = []
+        self.gone: list[tuple[int, ReplicaGone]] = []
 
     def send(self, node: int, range_id: int, m: Message) -> None:
         self.sent.append((node, range_id, m))
@@ -34,6 +35,9 @@ class FakeTransport:
 
     def send_snapshot_ack(self, node: int, ack: SnapshotAck) -> None:
         self.acks.append((node, ack))
+
+    def send_replica_gone(self, node: int, gone: ReplicaGone) -> None:
+        self.gone.append((node, gone))
 
 
 class FakeHeartbeats:

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from multiraft.raft.types import LOCAL_MESSAGES, Message, MessageType
 from multiraft.transport import (DecodeError, decode_frame, decode_request, decode_response,
                        encode_request, encode_response)
-from multiraft.transport.codec import (VERSION, FrameKind, heartbeats_frame, raft_frame, raft_item,
-                             snapshot_chunk_frame)
+from multiraft.transport.codec import (VERSION, FrameKind, ReplicaGone, heartbeats_frame, raft_frame,
+                             raft_item, replica_gone_frame, snapshot_chunk_frame)
 
 from transport_strategies import chunks, heartbeats, raft_items, requests, responses, u64
 
@@ -43,6 +43,18 @@ def test_heartbeats_round_trip(sender, hbs, responses_kind):
 def test_snapshot_chunk_round_trip(sender, chunk):
     assert decode_frame(snapshot_chunk_frame(sender, chunk)) == (
         FrameKind.SNAPSHOT_CHUNK, sender, chunk)
+
+
+@given(u64, u64, u64, u64)
+def test_replica_gone_round_trip(sender, range_id, replica_id, conf_ver):
+    gone = ReplicaGone(range_id, replica_id, conf_ver)
+    assert decode_frame(replica_gone_frame(sender, gone)) == (FrameKind.REPLICA_GONE, sender, gone)
+
+
+@pytest.mark.parametrize("body", [(1, 2), (1, 2, -1), (1, "2", 3), (1, 2, 3, 4), None])
+def test_a_bad_replica_gone_frame_is_a_decode_error(body):
+    with pytest.raises(DecodeError):
+        decode_frame(msgpack.packb((VERSION, FrameKind.REPLICA_GONE, 1, body)))
 
 
 @settings(max_examples=300)

@@ -51,6 +51,7 @@ class Recorder:
         self.heartbeat_responses: list[tuple[int, Heartbeat]] = []
         self.chunks: list[tuple[int, SnapshotChunk]] = []
         self.acks: list[tuple[int, Any]] = []
+        self.gone: list[tuple[int, Any]] = []
         self.unreachable: list[int] = []
         self.raft_batches = 0
 
@@ -69,6 +70,9 @@ class Recorder:
 
     def on_snapshot_ack(self, from_node: int, ack: Any) -> None:
         self.acks.append((from_node, ack))
+
+    def on_replica_gone(self, from_node: int, gone: Any) -> None:
+        self.gone.append((from_node, gone))
 
     def on_unreachable(self, node_id: int) -> None:
         self.unreachable.append(node_id)
