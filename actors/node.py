@@ -70,7 +70,8 @@ class ActorNode(NodeLifecycle):
         inbound.bind(self.store)
         self.timer = TimerActor.start(self.store, self.fail)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
-        self.snapshots = SnapshotSender(self.transport, node_id=c.node_id).start()
+        self.snapshots = SnapshotSender(self.transport, node_id=c.node_id,
+                                        rate=c.snapshot_rate).start()
         svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots, staging,
                                  replica_counters)
         actors = NodeActors(self.writer, self.store, self.timer, self.fail, inbound)

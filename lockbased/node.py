@@ -58,7 +58,8 @@ class LockNode(NodeLifecycle):
         store.transport = self.transport
         writer = self.writer = GroupCommitWriter(engine, self.fail)
         writer.start()
-        self.snapshots = SnapshotSender(self.transport, node_id=c.node_id).start()
+        self.snapshots = SnapshotSender(self.transport, node_id=c.node_id,
+                                        rate=c.snapshot_rate).start()
         svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots, staging,
                                  replica_counters)
 

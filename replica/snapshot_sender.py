@@ -5,7 +5,10 @@ stall the replica (and in the actor design the pooled worker running other repli
 sender reads each stream's chunks from its consistent engine view and hands them to the
 transport with at most ``window`` bytes per peer not yet taken by ZeroMQ, so a stream never
 holds more than that in memory, and a slow or dead follower costs nothing but its own stream:
-one whose peer takes nothing for ``stall_timeout`` seconds is abandoned.
+one whose peer takes nothing for ``stall_timeout`` seconds is abandoned. ``rate`` (bytes per
+second, 0: unbounded) paces all its streams together, so filling a new replica (or
+rebalancing) leaves the node's disk and network to serving (CockroachDB's
+``kv.snapshot_rebalance.max_rate``).
 
 The replica that asked learns how it went by polling ``outcome`` from its own thread (the
 sender never calls into a replica): ``SENDING``, then ``(sent bytes, when)`` or ``ABANDONED``.
@@ -22,7 +25,10 @@ from typing import Any, Final
 
 from multiraft.transport.codec import SnapshotChunk
 
-__all__ = ["SnapshotSender", "SENDING", "ABANDONED", "SentStream"]
+__all__ = ["SnapshotSender", "SENDING", "ABANDONED", "SentStream", "DEFAULT_SNAPSHOT_RATE"]
+
+#: Snapshot bytes a node sends per second, all streams together (CockroachDB's default).
+DEFAULT_SNAPSHOT_RATE = 32 << 20
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +45,12 @@ class SnapshotSender:
     ``forget``s it; written by the sender thread (and ``submit``), under ``_lock``."""
 
     def __init__(self, transport: Any, window: int = 4 << 20, stall_timeout: float = 10.0,
-                 node_id: int = 0) -> None:
+                 node_id: int = 0, rate: float = 0.0) -> None:
         self._transport = transport
         self.window = window
+        self.rate = rate
+        #: when the bytes sent so far are paid for at ``rate`` (time.monotonic())
+        self._paid_until = 0.0
         self.stall_timeout = stall_timeout
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -112,6 +121,17 @@ class SnapshotSender:
                                 sent)
                     return ABANDONED
                 time.sleep(0.002)
+            self._pace(len(chunk.data))
             t.send_snapshot_chunk(node_id, chunk)
             sent += len(chunk.data)
         return sent, time.monotonic()
+
+    def _pace(self, size: int) -> None:
+        """Wait until ``size`` more bytes keep the sender within ``rate``."""
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        self._paid_until = max(self._paid_until, now) + size / self.rate
+        wait = self._paid_until - now - size / self.rate  # (a chunk's own bytes go at once)
+        if wait > 0 and not self._stopping:
+            time.sleep(wait)

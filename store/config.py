@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from multiraft.replica.counters import ReplicaCounters
 from multiraft.replica.env import HeartbeatSink, ReplicaServices
 from multiraft.replica.limits import DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_RANGE_QUOTA_BYTES, PendingLimit
-from multiraft.replica.snapshot_sender import SnapshotSender
+from multiraft.replica.snapshot_sender import DEFAULT_SNAPSHOT_RATE, SnapshotSender
 from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
 from multiraft.storage.engine import Engine
 from multiraft.storage.sessions import SessionLimits
@@ -155,6 +155,8 @@ class NodeConfig:
     #: a range whose leader serves this many requests a second for 10 s splits at a key that
     #: divides its load (0: never by load)
     split_qps: float = DEFAULT_SPLIT_QPS
+    #: snapshot bytes per second this node sends, all streams together (0: unbounded)
+    snapshot_rate: float = DEFAULT_SNAPSHOT_RATE
 
     def creation_limits(self) -> CreationLimits:
         """The settings of the store's ``ReplicaCreationPolicy``."""
@@ -199,6 +201,8 @@ class NodeConfig:
             raise ValueError("replica_creation_rate, max_uninitialized_replicas and "
                              "uninitialized_replica_ttl must be positive")
         self.sessions.validate()
+        if not 0 <= self.snapshot_rate < math.inf:
+            raise ValueError("snapshot_rate must be 0 (unbounded) or a positive rate")
         check_split_settings(self.split_bytes, self.split_qps)
         if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")
