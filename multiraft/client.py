@@ -80,7 +80,8 @@ def change_replicas_args(kind: str, from_node: int, to_node: int,
 def range_start(range_id: int, answers: Iterable[tuple[str, Mapping[str, Any] | None]]) -> bytes:
     """The start key of range ``range_id`` by its newest descriptor (highest generation, then
     conf version) in the STATUS answers ``(address, answer or None if it did not answer)``.
-    A split keeps a range's start key, so any initialized replica's descriptor gives it.
+    (A split keeps a range's start key, so a lagging replica gives the same one; the newest
+    wins in case a change ever moves it.)
 
     Raises ``UnknownRange`` if every address answered and none describes the range,
     ``Unavailable`` if some did not answer (the range may live there) or none did."""
