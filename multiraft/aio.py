@@ -28,7 +28,8 @@ from multiraft.transport.client_protocol import (DEFAULT_MAX_COMMAND_BYTES, Clie
 from multiraft.transport.keys import ClientCurve
 
 from .attempts import Attempts, ClientRouting, ScanCursor
-from .client import as_bytes, check_curve, new_client_id, parse_addresses
+from .client import (NodeAttempts, as_bytes, change_replicas_args,
+                     check_curve, new_client_id, parse_addresses, range_start)
 from .errors import Busy, ClientError
 
 __all__ = ["Client"]
@@ -96,6 +97,51 @@ class Client:
             cursor.add(*await self._call(ClientOp.SCAN, args, args[0], write=False))
         return cursor.pairs
 
+    async def change_replicas(self, range_id: int, kind: str, from_node: int = 0,
+                              to_node: int = 0, expected_conf_ver: int = 0) -> dict[str, Any]:
+        """As ``multiraft.Client.change_replicas``."""
+        return await self._range_op(ClientOp.CHANGE_REPLICAS, range_id, change_replicas_args(
+            kind, from_node, to_node, expected_conf_ver))
+
+    async def add_replica(self, range_id: int, node_id: int) -> dict[str, Any]:
+        """As ``multiraft.Client.add_replica``."""
+        return await self.change_replicas(range_id, "add", to_node=node_id)
+
+    async def remove_replica(self, range_id: int, node_id: int) -> dict[str, Any]:
+        """As ``multiraft.Client.remove_replica``."""
+        return await self.change_replicas(range_id, "remove", from_node=node_id)
+
+    async def move_replica(self, range_id: int, from_node: int, to_node: int) -> dict[str, Any]:
+        """As ``multiraft.Client.move_replica``."""
+        return await self.change_replicas(range_id, "move", from_node, to_node)
+
+    async def transfer_leader(self, range_id: int, node_id: int) -> dict[str, Any]:
+        """As ``multiraft.Client.transfer_leader``."""
+        return await self._range_op(ClientOp.TRANSFER_LEADER, range_id, (node_id,))
+
+    async def decommission(self, node_id: int, state: str = "decommissioning",
+                           address: str | None = None) -> dict[str, Any]:
+        """As ``multiraft.Client.decommission``."""
+        attempts = NodeAttempts.decommission(node_id, state,
+                                             [address] if address else self.addresses,
+                                             self.timeout)
+        while not attempts.expired():
+            try:
+                resp = await self._conn(attempts.target).request(
+                    attempts.op, attempts.args, timeout=attempts.try_timeout())
+            except NotConnected:
+                attempts.unanswered(sent=False)
+                continue
+            except TimeoutError:
+                attempts.unanswered(sent=True)
+                continue
+            if attempts.answered(resp):
+                record: dict[str, Any] = attempts.result
+                return record
+            if attempts.pause:
+                await asyncio.sleep(attempts.pause)
+        raise attempts.give_up()
+
     async def status(self, address: str | None = None, ranges: bool = True,
                      timeout: float | None = None) -> dict[str, Any]:
         """A node's status (the first address's by default), within ``timeout`` seconds (default:
@@ -147,23 +193,42 @@ class Client:
             if self._routing.discovered_at >= started:
                 return  # another operation rediscovered while we waited
             self._routing.discovered_at = time.monotonic()
-            left = deadline - time.monotonic()
+            await self._statuses(deadline)
+
+    async def _statuses(self, deadline: float) -> list[tuple[str, dict[str, Any] | None]]:
+        """Every address's STATUS answer (None: none before ``deadline``, at most 1 s each),
+        all asked at once, each also learned by the routing."""
+        left = deadline - time.monotonic()
+
+        async def ask(addr: str) -> tuple[str, dict[str, Any] | None]:
             if left <= 0:
-                return
+                return addr, None
+            try:
+                resp = await self._conn(addr).request(ClientOp.STATUS, ({"ranges": True},),
+                                                      timeout=min(left, 1.0))
+            except TimeoutError:
+                return addr, None
+            if resp.status != ClientStatus.OK:
+                return addr, None
+            self._routing.learn_status(addr, resp.result)
+            return addr, resp.result
 
-            async def ask(addr: str) -> None:
-                try:
-                    resp = await self._conn(addr).request(ClientOp.STATUS, ({"ranges": True},),
-                                                          timeout=min(left, 1.0))
-                except TimeoutError:
-                    return
-                if resp.status == ClientStatus.OK:
-                    self._routing.learn_status(addr, resp.result)
+        return list(await asyncio.gather(*(ask(a) for a in self.addresses)))
 
-            await asyncio.gather(*(ask(a) for a in self.addresses))
+    async def _range_op(self, op: ClientOp, range_id: int,
+                        rest: tuple[Any, ...]) -> dict[str, Any]:
+        """As ``multiraft.Client._range_op``."""
+        deadline = time.monotonic() + self.timeout
+        key = range_start(range_id, await self._statuses(deadline))
+        info: dict[str, Any] = await self._call(op, (key, range_id, *rest), key, write=True,
+                                                timeout=deadline - time.monotonic())
+        return info
 
-    async def _call(self, op: ClientOp, args: tuple[Any, ...], key: bytes, write: bool) -> Any:
-        attempts = Attempts(self._routing, op, args, key, write, self.timeout)
+    async def _call(self, op: ClientOp, args: tuple[Any, ...], key: bytes, write: bool,
+                    timeout: float | None = None) -> Any:
+        """``op`` to ``key``'s range, retried within ``timeout`` (default: the client's)."""
+        attempts = Attempts(self._routing, op, args, key, write,
+                            self.timeout if timeout is None else timeout)
         if not write:
             return await self._attempt(attempts, args, 0, 0)
         session = await self._take_session(attempts)

@@ -4,26 +4,38 @@ It learns which node leads which range (a STATUS per node, then leader hints), s
 request to the leader of its key's range, follows NOT_LEADER hints, and retries a write with the
 same command id (client id, sequence number), so a write the cluster received twice is still
 applied once; ``multiraft.attempts`` holds those rules (shared with ``multiraft.aio.Client``).
+The admin operations on a range by id (``change_replicas``, ``transfer_leader``) find the
+range's start key in the nodes' STATUS answers (``range_start``) and go the same way, as a write
+to that key; a node operation (``decommission``) goes to any node (``NodeAttempts``). Those
+sans-I/O helpers live here and are shared with the asyncio client too.
 Thread-safe: each thread gets its own connections and its own client session (the state machine
 keeps one sequence per client id, so a session has one write in flight).
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from multiraft.transport.client import ClientConnection, NotConnected
-from multiraft.transport.client_protocol import (DEFAULT_MAX_COMMAND_BYTES, ClientOp, ClientStatus,
-                                                 WireDescriptor)
+from multiraft.transport.client_protocol import (DEFAULT_MAX_COMMAND_BYTES, ClientOp,
+                                                 ClientResponse, ClientStatus, WireDescriptor)
 from multiraft.transport.keys import ClientCurve
 
 from .attempts import Attempts, ClientRouting, ScanCursor
-from .errors import ClientError
+from .errors import ClientError, Refused, Timeout, Unavailable, UnknownRange
 
-__all__ = ["Client", "new_client_id", "as_bytes"]
+__all__ = ["Client", "new_client_id", "as_bytes", "REPLICA_CHANGES", "DECOMMISSION_STATES",
+           "change_replicas_args", "range_start", "NodeAttempts"]
+
+#: The kinds of CHANGE_REPLICAS, and which nodes each names: (from_node, to_node)
+REPLICA_CHANGES = {"add": (False, True), "remove": (True, False), "move": (True, True)}
+#: The states DECOMMISSION sets ("active" takes a decommissioning node back)
+DECOMMISSION_STATES = ("decommissioning", "decommissioned", "active")
 
 
 def as_bytes(v: bytes | str) -> bytes:
@@ -48,6 +60,127 @@ def parse_addresses(addresses: list[str] | str) -> list[str]:
     if not out:
         raise ValueError("a client needs at least one node address")
     return out
+
+
+def change_replicas_args(kind: str, from_node: int, to_node: int,
+                         expected_conf_ver: int) -> tuple[int, str, int, int]:
+    """CHANGE_REPLICAS' args after the key and range id: ``(expected_conf_ver, kind, from_node,
+    to_node)``. Raises ``ValueError`` for an unknown kind, or a node the kind needs left 0 (or
+    one it does not take given), before anything is sent."""
+    needs = REPLICA_CHANGES.get(kind)
+    if needs is None:
+        raise ValueError(f"replica change {kind!r}: expected one of {', '.join(REPLICA_CHANGES)}")
+    for name, node, needed in (("from_node", from_node, needs[0]), ("to_node", to_node, needs[1])):
+        if needed != (node > 0) or node < 0:
+            raise ValueError(f"replica change {kind!r} {'needs' if needed else 'takes no'} "
+                             f"{name} (got {node})")
+    return expected_conf_ver, kind, from_node, to_node
+
+
+def range_start(range_id: int, answers: Iterable[tuple[str, Mapping[str, Any] | None]]) -> bytes:
+    """The start key of range ``range_id`` by its newest descriptor (highest generation, then
+    conf version) in the STATUS answers ``(address, answer or None if it did not answer)``.
+    (A split keeps a range's start key, so a lagging replica gives the same one; the newest
+    wins in case a change ever moves it.)
+
+    Raises ``UnknownRange`` if every address answered and none describes the range,
+    ``Unavailable`` if some did not answer (the range may live there) or none did."""
+    answers = list(answers)
+    silent = [addr for addr, st in answers if st is None]
+    entries = [r for _, st in answers if st is not None for r in st["ranges"]
+               if r["range_id"] == range_id and r.get("start_key") is not None]
+    if entries:
+        newest = max(entries, key=lambda r: (r.get("generation") or 0, r.get("conf_ver") or 0))
+        start: bytes = newest["start_key"]
+        return start
+    if silent:
+        raise Unavailable(f"range {range_id}: not described by the nodes that answered "
+                          f"(no answer from {', '.join(silent)})")
+    raise UnknownRange(f"range {range_id}: no such range on "
+                       f"{', '.join(addr for addr, _ in answers)}", range_id)
+
+
+class NodeAttempts:
+    """One node operation's attempts (DECOMMISSION: no range involved, any node answers): the
+    addresses in turn until one answers OK, within ``timeout``. The driver loops as for
+    ``multiraft.attempts.Attempts``::
+
+        while not attempts.expired():
+            send to attempts.target, wait at most attempts.try_timeout()
+            no answer -> attempts.unanswered(sent)
+            answer    -> if attempts.answered(resp): return attempts.result
+                         pause attempts.pause seconds
+        raise attempts.give_up()
+
+    ``REFUSED`` ends it with ``Refused``; any other answer tries the next address (pausing
+    after each full round). Time up: ``Timeout`` if a request went unanswered after it was sent
+    (it may have applied), else ``Unavailable`` (nothing applied)."""
+
+    __slots__ = ("op", "args", "what", "timeout", "deadline", "target", "result", "pause", "in_doubt",
+                 "_addresses", "_rotation", "_per_try", "_misses", "_refusal")
+
+    def __init__(self, op: ClientOp, args: tuple[Any, ...], what: str, addresses: list[str],
+                 timeout: float) -> None:
+        self.op, self.args, self.what, self.timeout = op, args, what, timeout
+        self.deadline = time.monotonic() + timeout
+        self._addresses = addresses
+        self._rotation = itertools.cycle(addresses)
+        self.target = next(self._rotation)
+        self._per_try = max(0.5, timeout / 4)
+        self._misses = 0
+        self._refusal: ClientError | None = None
+        self.result: Any = None
+        self.pause = 0.0
+        self.in_doubt = False
+
+    @classmethod
+    def decommission(cls, node_id: int, state: str, addresses: list[str],
+                     timeout: float) -> NodeAttempts:
+        """DECOMMISSION ``(node_id, state)``; ``ValueError`` for a state not in
+        ``DECOMMISSION_STATES``."""
+        if state not in DECOMMISSION_STATES:
+            raise ValueError(f"decommission state {state!r}: expected one of "
+                             f"{', '.join(DECOMMISSION_STATES)}")
+        return cls(ClientOp.DECOMMISSION, (node_id, state),
+                   f"DECOMMISSION node {node_id} {state}", addresses, timeout)
+
+    def expired(self) -> bool:
+        return self.deadline - time.monotonic() <= 0
+
+    def try_timeout(self) -> float:
+        return max(0.0, min(self.deadline - time.monotonic(), self._per_try))
+
+    def unanswered(self, sent: bool) -> None:
+        """No answer from the target (``sent``: the request left, so it may have applied)."""
+        self.in_doubt = self.in_doubt or sent
+        self._refusal = None if sent else Unavailable(f"{self.what}: not connected to "
+                                                      f"{self.target}")
+        self._next()
+
+    def answered(self, resp: ClientResponse) -> bool:
+        """Take an answer; True if the operation is done (its result in ``result``)."""
+        if resp.status is ClientStatus.OK:
+            self.result = resp.result
+            return True
+        if resp.status is ClientStatus.REFUSED:
+            raise Refused(f"{self.what}: {resp.result}")
+        self._refusal = Unavailable(f"{self.what}: {self.target} answered "
+                                    f"{resp.status.name} {resp.result!r}")
+        self._next()
+        return False
+
+    def give_up(self) -> ClientError:
+        if self._refusal is not None and not self.in_doubt:
+            return self._refusal
+        return Timeout(f"{self.what}: no answer within {self.timeout}s "
+                       f"({'outcome unknown' if self.in_doubt else 'not served'})")
+
+    def _next(self) -> None:
+        self.target = next(self._rotation)
+        self._misses += 1
+        rounds, rem = divmod(self._misses, len(self._addresses))
+        self.pause = 0.0 if rem else min(0.05 * rounds, 0.5,
+                                         max(0.0, self.deadline - time.monotonic()))
 
 
 class Client:
@@ -111,6 +244,62 @@ class Client:
             cursor.add(*self._call(ClientOp.SCAN, args, args[0], write=False))
         return cursor.pairs
 
+    def change_replicas(self, range_id: int, kind: str, from_node: int = 0, to_node: int = 0,
+                        expected_conf_ver: int = 0) -> dict[str, Any]:
+        """Change the replicas of range ``range_id``: ``kind`` "add" (a replica on
+        ``to_node``), "remove" (the one on ``from_node``) or "move" (from ``from_node`` to
+        ``to_node``), if the range's conf version is still ``expected_conf_ver`` (0: whatever
+        it is). Returns the range's RANGE_INFO map (``transport.client_protocol``) once the
+        change applied and the range left any joint configuration. ``UnknownRange`` if no node
+        describes the range, ``Refused`` if the cluster refused the change (unknown node, the
+        node already holds / does not hold a replica, no voter would remain, another change
+        in progress), ``ValueError`` for a kind without the nodes it needs."""
+        return self._range_op(ClientOp.CHANGE_REPLICAS, range_id, change_replicas_args(
+            kind, from_node, to_node, expected_conf_ver))
+
+    def add_replica(self, range_id: int, node_id: int) -> dict[str, Any]:
+        """A replica of range ``range_id`` on node ``node_id`` (a voter once this returns)."""
+        return self.change_replicas(range_id, "add", to_node=node_id)
+
+    def remove_replica(self, range_id: int, node_id: int) -> dict[str, Any]:
+        """Remove node ``node_id``'s replica of range ``range_id``."""
+        return self.change_replicas(range_id, "remove", from_node=node_id)
+
+    def move_replica(self, range_id: int, from_node: int, to_node: int) -> dict[str, Any]:
+        """Move range ``range_id``'s replica on ``from_node`` to ``to_node``."""
+        return self.change_replicas(range_id, "move", from_node, to_node)
+
+    def transfer_leader(self, range_id: int, node_id: int) -> dict[str, Any]:
+        """Make node ``node_id`` lead range ``range_id``: its RANGE_INFO map once it does (at
+        once if it already does). ``UnknownRange``; ``Refused`` for an unknown node, one
+        without a voter of the range, or a target whose log lags."""
+        return self._range_op(ClientOp.TRANSFER_LEADER, range_id, (node_id,))
+
+    def decommission(self, node_id: int, state: str = "decommissioning",
+                     address: str | None = None) -> dict[str, Any]:
+        """Set node ``node_id``'s state in the node directory (``DECOMMISSION_STATES``): its
+        directory record once a node took it. Sent to ``address``, else to the client's
+        addresses in turn (any node answers). ``Refused`` if the cluster refused it."""
+        attempts = NodeAttempts.decommission(node_id, state,
+                                             [address] if address else self.addresses,
+                                             self.timeout)
+        while not attempts.expired():
+            try:
+                resp = self._conn(attempts.target).request(
+                    attempts.op, attempts.args, timeout=attempts.try_timeout())
+            except NotConnected:
+                attempts.unanswered(sent=False)
+                continue
+            except TimeoutError:
+                attempts.unanswered(sent=True)
+                continue
+            if attempts.answered(resp):
+                record: dict[str, Any] = attempts.result
+                return record
+            if attempts.pause:
+                time.sleep(attempts.pause)
+        raise attempts.give_up()
+
     def status(self, address: str | None = None, ranges: bool = True,
                timeout: float | None = None) -> dict[str, Any]:
         """A node's status (the first address's by default), within ``timeout`` seconds (default:
@@ -167,21 +356,44 @@ class Client:
         every node that answers in time; a key the cache still has no range for is looked up
         (LOOKUP)."""
         self._routing.discovered_at = time.monotonic()
+        self._statuses(deadline)
+
+    def _statuses(self, deadline: float) -> list[tuple[str, dict[str, Any] | None]]:
+        """Every address's STATUS answer (None: none before ``deadline``, at most 1 s each),
+        each also learned by the routing."""
+        out: list[tuple[str, dict[str, Any] | None]] = []
         for addr in self.addresses:
             left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            try:
-                resp = self._conn(addr).request(ClientOp.STATUS, ({"ranges": True},),
-                                                timeout=min(left, 1.0))
-            except TimeoutError:
-                continue
-            if resp.status == ClientStatus.OK:
+            resp = None
+            if left > 0:
+                try:
+                    resp = self._conn(addr).request(ClientOp.STATUS, ({"ranges": True},),
+                                                    timeout=min(left, 1.0))
+                except TimeoutError:
+                    pass
+            if resp is not None and resp.status == ClientStatus.OK:
                 self._routing.learn_status(addr, resp.result)
+                out.append((addr, resp.result))
+            else:
+                out.append((addr, None))
+        return out
 
-    def _call(self, op: ClientOp, args: tuple[Any, ...], key: bytes, write: bool) -> Any:
+    def _range_op(self, op: ClientOp, range_id: int, rest: tuple[Any, ...]) -> dict[str, Any]:
+        """``op`` on range ``range_id``, args ``(start key, range_id, *rest)``: sent as a write
+        to the range's start key (so its leader gets it, with a command id), all within the
+        client's timeout."""
+        deadline = time.monotonic() + self.timeout
+        key = range_start(range_id, self._statuses(deadline))
+        info: dict[str, Any] = self._call(op, (key, range_id, *rest), key, write=True,
+                                          timeout=deadline - time.monotonic())
+        return info
+
+    def _call(self, op: ClientOp, args: tuple[Any, ...], key: bytes, write: bool,
+              timeout: float | None = None) -> Any:
+        """``op`` to ``key``'s range, retried within ``timeout`` (default: the client's)."""
         cid, seq = self._next_command_id() if write else (0, 0)
-        attempts = Attempts(self._routing, op, args, key, write, self.timeout)
+        attempts = Attempts(self._routing, op, args, key, write,
+                            self.timeout if timeout is None else timeout)
         if self._routing.must_discover():
             self._discover(attempts.deadline)
             attempts.aim()

@@ -13,7 +13,8 @@ applied at most once).
     ├── Refused               the cluster will never apply this request as sent
     │   ├── CommandTooLarge   a write over max_command_bytes (1.5 MiB by default)
     │   ├── TooManySessions   the range holds max_sessions client sessions already
-    │   └── RangeBoundary     a split at a key that already starts a range
+    │   ├── RangeBoundary     a split at a key that already starts a range
+    │   └── UnknownRange      a range id no node asked describes (a replica change, a transfer)
     └── Unavailable           every attempt was refused before it applied; retry later
         ├── NotLeader         the nodes asked do not lead the key's range (an election?)
         ├── Busy              the range's leader is overloaded or handing over leadership
@@ -27,8 +28,8 @@ attempt was refused, else ``Timeout``.
 from __future__ import annotations
 
 __all__ = ["ClientError", "Timeout", "SessionExpired", "Refused", "CommandTooLarge",
-           "TooManySessions", "RangeBoundary", "Unavailable", "NotLeader", "Busy", "RangeNotFound",
-           "RangeKeyMismatch"]
+           "TooManySessions", "RangeBoundary", "UnknownRange", "Unavailable", "NotLeader", "Busy",
+           "RangeNotFound", "RangeKeyMismatch"]
 
 
 class ClientError(Exception):
@@ -64,6 +65,16 @@ class TooManySessions(Refused):
 class RangeBoundary(Refused):
     """A split at a key that already starts a range (the start of the key space included):
     nothing to split."""
+
+
+class UnknownRange(Refused):
+    """An operation on a range by id (``change_replicas``, ``transfer_leader``) whose id no
+    node describes: every address asked answered STATUS, and none holds an initialized
+    replica of it. Nothing was sent."""
+
+    def __init__(self, message: str, range_id: int) -> None:
+        super().__init__(message)
+        self.range_id = range_id
 
 
 class Unavailable(ClientError):

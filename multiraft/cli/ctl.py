@@ -17,6 +17,21 @@
                                       generations
     ranges                            the ranges by start key: span, generation, replicas,
                                       leader (--json: a list of RANGE objects)
+    replicas add RANGE_ID NODE_ID     a replica of the range on the node (a voter once done)
+    replicas remove RANGE_ID NODE_ID  remove the node's replica of the range
+    replicas move RANGE_ID FROM_NODE TO_NODE
+                                      move the range's replica from one node to another
+                                      (each done once the change applied and the range left
+                                      any joint configuration; --json: the RANGE after it)
+    transfer RANGE_ID NODE_ID         make the node lead the range (done once it does;
+                                      --json: the RANGE)
+    nodes                             every node the nodes' directories list, dead and
+                                      decommissioned ones too: addresses, state, replicas,
+                                      leaders (--json: a list of NODE objects)
+    node decommission NODE_ID [--no-wait]
+                                      mark the node decommissioning, wait until no range has
+                                      a replica on it, then mark it decommissioned (--json:
+                                      its NODE object)
     keys gen DIR [--nodes N] [--clients M] [--force]
                                       CurveZMQ key pairs for multiraft-node --keys DIR
     bench [--seconds S] [--inflight N] [--read-ratio R] [--value-size B] [--ranges N]
@@ -42,8 +57,25 @@ A RANGE object (``ranges``, ``split``)::
      "generation": int, "replicas": [node ids, sorted], "voters": [node ids],
      "learners": [node ids], "leader": node id or 0 (none known), "system": bool}
 
-Every replica is a voter (``learners`` is empty) until replicas can change; no range holds
-system data yet (``system`` is false), so the ranges tile the user key space. ``ranges`` and
+``voters`` and ``learners`` are what the range's newest descriptor says (a node that predates
+replica changes reports neither: then every replica is a voter); no range holds system data yet
+(``system`` is false), so the ranges tile the user key space. A NODE object (``nodes``, ``node
+decommission``)::
+
+    {"node_id": int, "raft_address": str, "client_address": str,
+     "state": "live" | "dead" | "decommissioning" | "decommissioned",
+     "replicas": ranges whose newest descriptor lists the node, "leaders": ranges it leads}
+
+``nodes`` merges the directories of the nodes that answer (``multiraft.cli.cluster_view``);
+like ``ranges``, it exits 0 if any node answered.
+
+``--timeout`` bounds each operation, retries included: 5 s by default, 60 s for the commands
+that wait for the cluster to act (``replicas``, ``transfer``, ``node decommission``: a new
+replica needs a snapshot, a decommission moves every replica off the node), whose waits it
+bounds too. ``node decommission`` first checks that the node is known and that every range with
+a replica on it has a live node (not decommissioning) that holds none, to take it; without
+``--no-wait`` it then polls the nodes until no range lists a replica on the node (within
+``--timeout``) before it marks the node decommissioned. ``ranges`` and
 ``status`` ask every node (each within ``--timeout``) and show each range's newest descriptor
 among the answers: a node that has not applied a split yet never hides it
 (``multiraft.cli.cluster_view``). ``ranges`` exits 0 if any node answered.
@@ -52,10 +84,13 @@ among the answers: a node that has not applied a split yet never hides it
 same range is retried on the new descriptor by the client), then polls the nodes until both
 halves are reported with a leader (within ``--timeout`` more).
 
-Exit status: 0 success; 1 not found (get, del), compare failed (cas), or KEY already starts a
-range (split; the empty key always does); 2 usage error; 3 the cluster is unavailable or did
-not answer in time (for a write: outcome unknown; for split: also a split that applied but
-whose halves did not both get a leader in time), or ``status`` could not reach every node.
+Exit status: 0 success; 1 not found (get, del), compare failed (cas), KEY already starts a
+range (split; the empty key always does), or a refused admin command (replicas, transfer,
+node decommission: an unknown range or node, a change the cluster refused, too few live nodes
+to take a decommissioned node's replicas); 2 usage error; 3 the cluster is unavailable or did
+not answer in time (for a write or an admin command: outcome unknown; for split: also a split
+that applied but whose halves did not both get a leader in time; for node decommission: also
+replicas still on the node when the wait ended), or ``status`` could not reach every node.
 """
 
 from __future__ import annotations
@@ -69,7 +104,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..client import Client
-from ..errors import ClientError, RangeBoundary, Timeout
+from ..errors import ClientError, RangeBoundary, Refused, Timeout
 from multiraft.transport.client_protocol import WireDescriptor
 from multiraft.transport.keys import ClientCurve, load_client_curve
 
@@ -78,17 +113,17 @@ from .cluster_view import ClusterView, RangeView
 from .output import print_json, print_table, text
 
 __all__ = ["main", "EXIT_OK", "EXIT_NOT_FOUND", "EXIT_USAGE", "EXIT_UNAVAILABLE",
-           "EXIT_RANGE_START"]
+           "EXIT_RANGE_START", "EXIT_REFUSED", "DEFAULT_TIMEOUT", "ADMIN_TIMEOUT"]
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 #: ``split KEY`` where KEY already starts a range
 EXIT_RANGE_START = EXIT_NOT_FOUND
+#: an admin command the cluster (or the command's own checks) refused: nothing changed
+EXIT_REFUSED = EXIT_NOT_FOUND
 
-#: How long ``split`` waits for one node's STATUS while it polls for the two halves (a node
-#: that is down must not eat the whole --timeout each round).
-SPLIT_POLL_STATUS_TIMEOUT = 1.0
-#: Pause between two rounds of that polling.
-SPLIT_POLL_PAUSE = 0.05
+#: ``--timeout``'s default (seconds), and the default of the admin commands that wait for the
+#: cluster to act (replicas, transfer, node decommission)
+DEFAULT_TIMEOUT, ADMIN_TIMEOUT = 5.0, 60.0
 
 
 class UsageError(Exception):
@@ -216,17 +251,28 @@ def _range_row(r: dict[str, Any]) -> list[Any]:
             ",".join(map(str, r["replicas"])), r["leader"] or "none"]
 
 
-def cmd_ranges(c: Client, args: argparse.Namespace) -> int:
+def _answered_view(c: Client) -> ClusterView:
+    """The cluster view, if any node answered (else ``ClientError``: exit 3)."""
     view = ClusterView.fetch(c)
-    if len(view.unreachable) == len(view.nodes):
+    if not view.answered:
         raise ClientError(f"no node answered: {', '.join(view.unreachable)}")
+    return view
+
+
+def _say_unreachable(view: ClusterView) -> None:
+    """The answers that came were enough; say on stderr who was missing."""
+    if view.unreachable:
+        print(f"multiraft: unreachable: {', '.join(view.unreachable)}", file=sys.stderr)
+
+
+def cmd_ranges(c: Client, args: argparse.Namespace) -> int:
+    view = _answered_view(c)
     ranges = [r.range_object() for r in view.described_ranges]
     if args.json:
         print_json(ranges)
     else:
         print_table(_RANGE_HEADERS, [_range_row(r) for r in ranges])
-    if view.unreachable:  # the answers that came are enough; say who was missing
-        print(f"multiraft: unreachable: {', '.join(view.unreachable)}", file=sys.stderr)
+    _say_unreachable(view)
     return EXIT_OK
 
 
@@ -256,24 +302,114 @@ def cmd_split(c: Client, args: argparse.Namespace) -> int:
                      f"cannot split at {args.key!r}: {str(e).split(': ', 1)[-1]}",
                      EXIT_RANGE_START)
     # Applied on the leader's node; now until both halves route: reported, with a leader.
-    deadline = time.monotonic() + c.timeout
-    while True:
-        left_time = deadline - time.monotonic()
-        view = ClusterView.fetch(c, timeout=max(0.05, min(SPLIT_POLL_STATUS_TIMEOUT, left_time)))
-        halves = _routed(view, left), _routed(view, right)
-        if halves[0] is not None and halves[1] is not None:
-            break
-        if time.monotonic() >= deadline:
-            waiting = [str(d[0]) for d, h in zip((left, right), halves) if h is None]
-            raise Timeout(f"split at {args.key!r} applied (ranges {left[0]} and {right[0]}), "
-                          f"but range {' and '.join(waiting)} had no leader within "
-                          f"{c.timeout}s")
-        time.sleep(min(SPLIT_POLL_PAUSE, max(0.0, deadline - time.monotonic())))
+    view, _ = ClusterView.poll(c, time.monotonic() + c.timeout, lambda v: all(
+        _routed(v, d) is not None for d in (left, right)))
+    halves = _routed(view, left), _routed(view, right)
+    if halves[0] is None or halves[1] is None:
+        waiting = [str(d[0]) for d, h in zip((left, right), halves) if h is None]
+        raise Timeout(f"split at {args.key!r} applied (ranges {left[0]} and {right[0]}), "
+                      f"but range {' and '.join(waiting)} had no leader within {c.timeout}s")
     out = {"left": _split_half(left, halves[0]), "right": _split_half(right, halves[1])}
     if args.json:
         print_json(out)
     else:
         print_table(_RANGE_HEADERS, [_range_row(out["left"]), _range_row(out["right"])])
+    return EXIT_OK
+
+
+def _print_range(args: argparse.Namespace, info: dict[str, Any]) -> None:
+    """The RANGE an admin command left (from its RANGE_INFO answer): JSON, or a table row."""
+    r = RangeView.from_range_info(info).range_object()
+    if args.json:
+        print_json(r)
+    else:
+        print_table(_RANGE_HEADERS + ["voters", "learners"],
+                    [_range_row(r) + [",".join(map(str, r["voters"])) or "-",
+                                      ",".join(map(str, r["learners"])) or "-"]])
+
+
+def cmd_replicas(c: Client, args: argparse.Namespace) -> int:
+    """``replicas add|remove|move``: exit 1 if refused (nothing changed)."""
+    try:
+        info = c.change_replicas(args.range_id, args.kind, args.from_node, args.to_node)
+    except Refused as e:
+        return _fail(args, {"range_id": args.range_id, "kind": args.kind,
+                            "from_node": args.from_node, "to_node": args.to_node,
+                            "changed": False, "error": str(e)},
+                     f"replicas {args.kind} refused: {e}", EXIT_REFUSED)
+    _print_range(args, info)
+    return EXIT_OK
+
+
+def cmd_transfer(c: Client, args: argparse.Namespace) -> int:
+    """``transfer RANGE_ID NODE_ID``: exit 1 if refused."""
+    try:
+        info = c.transfer_leader(args.range_id, args.node_id)
+    except Refused as e:
+        return _fail(args, {"range_id": args.range_id, "node_id": args.node_id,
+                            "transferred": False, "error": str(e)},
+                     f"transfer refused: {e}", EXIT_REFUSED)
+    _print_range(args, info)
+    return EXIT_OK
+
+
+def _print_nodes(args: argparse.Namespace, nodes: list[dict[str, Any]]) -> None:
+    if args.json:
+        print_json(nodes)
+    else:
+        print_table(["node", "state", "client address", "raft address", "replicas", "leaders"],
+                    [[n["node_id"], n["state"], n["client_address"], n["raft_address"],
+                      n["replicas"], n["leaders"]] for n in nodes])
+
+
+def cmd_nodes(c: Client, args: argparse.Namespace) -> int:
+    view = _answered_view(c)
+    _print_nodes(args, view.node_objects())
+    _say_unreachable(view)
+    return EXIT_OK
+
+
+def _node_object(view: ClusterView, node_id: int) -> dict[str, Any] | None:
+    return next((n for n in view.node_objects() if n["node_id"] == node_id), None)
+
+
+def cmd_node_decommission(c: Client, args: argparse.Namespace) -> int:
+    """``node decommission NODE_ID``: checks, DECOMMISSION "decommissioning", the wait until
+    no range lists a replica on the node, DECOMMISSION "decommissioned" (module docstring)."""
+    node_id = args.node_id
+
+    def refused(message: str) -> int:
+        return _fail(args, {"node_id": node_id, "decommissioned": False, "error": message},
+                     message, EXIT_REFUSED)
+
+    view = _answered_view(c)
+    node = _node_object(view, node_id)
+    if node is None:
+        return refused(f"unknown node {node_id}: no directory of the nodes that answered "
+                       f"lists it")
+    stranded = view.stranded_ranges(node_id)
+    if stranded:
+        return refused(f"cannot decommission node {node_id}: too few live nodes to take its "
+                       f"replicas of range {', '.join(map(str, stranded))} (every other live "
+                       f"node already holds one)")
+    try:
+        record = c.decommission(node_id, "decommissioning")
+        if not args.no_wait:
+            view, drained = ClusterView.poll(c, time.monotonic() + c.timeout,
+                                             lambda v: v.answered and not v.ranges_on(node_id))
+            if not drained:
+                left = [str(r.range_id) for r in view.ranges_on(node_id)]
+                raise Timeout(f"node {node_id} is decommissioning, but range "
+                              f"{', '.join(left) or '(no node answered)'} still had a replica "
+                              f"on it after {c.timeout}s")
+            record = c.decommission(node_id, "decommissioned")
+    except Refused as e:
+        return refused(f"decommission of node {node_id} refused: {e}")
+    node = {**(_node_object(view, node_id) or node), "state": record["state"]}
+    if args.json:
+        print_json(node)
+    else:
+        _print_nodes(args, [node])
     return EXIT_OK
 
 
@@ -359,11 +495,14 @@ def _parser() -> _Parser:
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="JSON output, for scripts")
     common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
-                        help="per operation, retries included (default 5)")
+                        help=f"per operation, retries and waits included (default "
+                             f"{DEFAULT_TIMEOUT:g}; {ADMIN_TIMEOUT:g} for replicas, transfer "
+                             f"and node decommission, which wait for the cluster to act)")
     p = _Parser(prog="multiraft", parents=[common],
                 description="Client and admin commands for a multiraft cluster.",
                 epilog="exit status: 0 ok, 1 not found / compare failed / split key already "
-                       "starts a range, 2 usage, 3 unavailable or timed out")
+                       "starts a range / admin command refused, 2 usage, 3 unavailable or "
+                       "timed out")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, helptext: str, fn: Callable[..., int]) -> _Parser:
@@ -399,6 +538,7 @@ def _parser() -> _Parser:
                  '--json {"left": RANGE, "right": RANGE} (see multiraft ranges). Exit 1 if KEY '
                  'already starts a range ("" always does), 3 if the cluster is unavailable or '
                  "did not answer in time.")
+    _membership_commands(command, common)
     keys = command("keys", "CurveZMQ keys", cmd_keys_gen)
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="gen")
     sp = ksub.add_parser("gen", parents=[common], help="write node-1..N and client key pairs to DIR")
@@ -466,6 +606,68 @@ def _parser() -> _Parser:
     return p
 
 
+def _membership_commands(command: Callable[[str, str, Callable[..., int]], _Parser],
+                         common: _Parser) -> None:
+    """The parsers of replicas add|remove|move, transfer, nodes and node decommission
+    (``command`` adds a top-level one; ``common`` holds the global flags)."""
+    admin = {"default_timeout": ADMIN_TIMEOUT}
+    done = ("Done (exit 0) once the change applied and the range left any joint configuration "
+            "(within --timeout, default 60 s); prints the RANGE after it (see multiraft "
+            "ranges). Exit 1 if refused (an unknown range or node, the node already holds / "
+            "does not hold a replica of the range, no voter would remain, another change in "
+            "progress): nothing changed; 3 if unavailable or timed out (outcome unknown).")
+    replicas = command("replicas", "add, remove or move a replica of a range", cmd_replicas)
+    replicas.set_defaults(**admin)
+    rsub = replicas.add_subparsers(dest="kind", required=True, metavar="add|remove|move")
+    for kind, helptext, nodes in (
+            ("add", "add a replica of RANGE_ID on NODE_ID", [("to_node", "NODE_ID")]),
+            ("remove", "remove NODE_ID's replica of RANGE_ID", [("from_node", "NODE_ID")]),
+            ("move", "move RANGE_ID's replica on FROM_NODE to TO_NODE",
+             [("from_node", "FROM_NODE"), ("to_node", "TO_NODE")])):
+        sp = rsub.add_parser(kind, parents=[common], help=helptext,
+                             description=helptext, epilog=done)
+        sp.set_defaults(from_node=0, to_node=0)
+        sp.add_argument("range_id", type=_positive, metavar="RANGE_ID")
+        for dest, metavar in nodes:
+            sp.add_argument(dest, type=_positive, metavar=metavar)
+    sp = command("transfer", "make NODE_ID lead RANGE_ID", cmd_transfer)
+    sp.set_defaults(**admin)
+    sp.add_argument("range_id", type=_positive, metavar="RANGE_ID")
+    sp.add_argument("node_id", type=_positive, metavar="NODE_ID")
+    sp.epilog = ("Done (exit 0) once NODE_ID leads the range (at once if it does already; within "
+                 "--timeout, default 60 s); prints the RANGE. Exit 1 for an unknown range or "
+                 "node, a node without a voter of the range, or a target whose log lags; 3 if "
+                 "unavailable or timed out.")
+    command("nodes", "every node the directories list (dead and decommissioned too): "
+                     "addresses, state, replicas, leaders", cmd_nodes)
+    node = command("node", "node administration", cmd_node_decommission)
+    node.set_defaults(**admin)
+    nsub = node.add_subparsers(dest="node_command", required=True, metavar="decommission")
+    sp = nsub.add_parser("decommission", parents=[common],
+                         help="move every replica off NODE_ID and retire it",
+                         description="move every replica off NODE_ID and retire it")
+    sp.add_argument("node_id", type=_positive, metavar="NODE_ID")
+    sp.add_argument("--no-wait", action="store_true",
+                    help="only mark the node decommissioning; do not wait for its replicas to "
+                         "move")
+    sp.epilog = ("Marks the node decommissioning, waits (within --timeout, default 60 s) until "
+                 "no range lists a replica on it, then marks it decommissioned; prints its "
+                 "NODE object (see multiraft nodes). Exit 1 for an unknown node, too few live "
+                 "nodes to take its replicas (checked first: nothing is sent), or a refusal; 3 "
+                 "if unavailable or timed out (replicas still on the node).")
+
+
+def _positive(s: str) -> int:
+    """A range or node id: a positive integer."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be positive: {s!r}")
+    return v
+
+
 def _int_list(s: str) -> list[int]:
     try:
         values = [int(x) for x in s.split(",")]
@@ -497,7 +699,7 @@ def _curve(args: argparse.Namespace, addrs: list[str]) -> ClientCurve | None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.json = getattr(args, "json", False)
-    timeout = getattr(args, "timeout", 5.0)
+    timeout = getattr(args, "timeout", getattr(args, "default_timeout", DEFAULT_TIMEOUT))
     try:
         if timeout <= 0:
             raise UsageError("--timeout must be positive")
