@@ -128,7 +128,10 @@ class ReplicaCore:
         #: once no write of its own is in flight, then the owner removes it
         self.removed = False
         self._destroy_submitted = False
-        self.changer = ReplicaChanger(self, svc.node_known)
+        #: whether ``svc.leading`` counts this replica (it leads, as of the last Ready)
+        self._counted_leading = False
+        self.changer = ReplicaChanger(self, svc.node_known, svc.allocator, svc.node_id,
+                                      phase=((svc.node_id << 64) | range_id) % 997 / 997)
         #: ticks this replica has had while uninitialized (``_awaits_split``)
         self._uninitialized_ticks = 0
         #: whether this replica's raft state may be deleted when it is dropped: it found none
@@ -217,6 +220,9 @@ class ReplicaCore:
         self.wake()
 
     def stop(self) -> None:
+        if self._counted_leading:
+            self._counted_leading = False
+            self.svc.leading.add(-1)
         self.pending.fail_reads(ClientStatus.UNAVAILABLE, "node stopping")
         self.changer.fail(ClientStatus.UNAVAILABLE, "node stopping")
 
@@ -654,7 +660,11 @@ class ReplicaCore:
         if rd.hard_state is not None and rd.hard_state.vote:
             self._may_forget = False
         if rd.soft_state is not None:
-            if rd.soft_state.raft_state == StateType.LEADER:
+            leading = rd.soft_state.raft_state == StateType.LEADER
+            if leading != self._counted_leading:
+                self._counted_leading = leading
+                self.svc.leading.add(1 if leading else -1)
+            if leading:
                 self.leader_changes += 1
             else:
                 lead_node = self.nodes.get(rd.soft_state.lead, 0)
@@ -969,6 +979,7 @@ class ReplicaCore:
             "replica_changes_proposed": self.changer.changes_proposed,
             "learners_rolled_back": self.changer.learners_rolled_back,
             "leader_transfers": self.changer.transfers,
+            "automatic_changes": self.changer.automatic_changes,
             "data_bytes": self.sm.data_bytes, "apply_latency": self.apply_latency.as_dict(),
             "progress": [[rid, pr.match] for rid, pr in sorted(st.progress.items())],
         }

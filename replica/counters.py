@@ -10,7 +10,22 @@ from __future__ import annotations
 
 import threading
 
-__all__ = ["ReplicaCounters"]
+__all__ = ["ReplicaCounters", "Gauge"]
+
+
+class Gauge:
+    """A node-wide level its replicas raise and lower (any thread): e.g. how many ranges the
+    node leads, which the node's gossip reports for leader balancing."""
+
+    __slots__ = ("_lock", "value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.value += n
 
 
 class ReplicaCounters:

@@ -22,7 +22,8 @@ from multiraft.storage.sessions import SessionLimits
 from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import Heartbeat
 
-from .counters import ReplicaCounters
+from .allocator import Allocator
+from .counters import Gauge, ReplicaCounters
 from .auto_split import SplitRateLimiter
 from .limits import DEFAULT_RANGE_QUOTA_BYTES, PendingLimit
 from .snapshot_sender import SnapshotSender
@@ -79,6 +80,10 @@ class ReplicaServices:
     pending_limit: PendingLimit = field(default_factory=PendingLimit)
     #: whether a node id belongs to the cluster (a replica may be placed there)
     node_known: Callable[[int], bool] = field(default=lambda node_id: True)
+    #: the changes leaders make by themselves (None: none, e.g. in unit tests)
+    allocator: Allocator | None = None
+    #: how many ranges this node's replicas lead
+    leading: Gauge = field(default_factory=Gauge)
 
     def __post_init__(self) -> None:
         self.range_ids = RangeIdAllocator(self.engine, self.node_id)

@@ -18,7 +18,10 @@ in flight):
 Because each step is computed from the descriptor, a retry (or a new leader, after the old one
 died mid-change) picks up where the change stands. A leader also finishes what nobody asks for
 any more: it leaves a joint config left behind, and rolls back (removes) a learner that has not
-caught up within ``LEARNER_TIMEOUT``, or whose request timed out.
+caught up within ``LEARNER_TIMEOUT``, or whose request timed out. With nothing else to do it asks
+the node's ``Allocator`` (every ``ALLOCATE_INTERVAL``) for a change of its own (repair,
+up/down-replication, rebalancing) or a leader to hand over to, and drives that the same way,
+answering nobody; a range an operator transferred is left alone for ``OPERATOR_GRACE``.
 
 Not thread-safe: owned by its ``ReplicaCore``.
 """
@@ -34,6 +37,8 @@ from typing import Protocol
 from multiraft.raft.types import ConfChangeV2
 from multiraft.storage import replica_change as rc
 from multiraft.storage.range_descriptor import LEARNER, RangeDescriptor
+
+from .allocator import Allocator
 from multiraft.transport.client_protocol import ClientStatus
 from multiraft.transport.handler import Responder
 
@@ -45,6 +50,11 @@ log = logging.getLogger(__name__)
 LEARNER_TIMEOUT = 60.0
 #: A transfer target further behind the leader's commit index than this is lagging.
 LAGGING_ENTRIES = 1_000
+#: Seconds between a leader's questions to the allocator (each range starts at a random
+#: point of it, so a node's ranges do not all ask at once).
+ALLOCATE_INTERVAL = 1.0
+#: Seconds the allocator leaves a range alone after an operator's change or transfer.
+OPERATOR_GRACE = 60.0
 
 #: (kind: "add"|"remove"|"move"|"transfer", from node (0: none), to node (0: none))
 Goal = tuple[str, int, int]
@@ -93,14 +103,23 @@ class ReplicaChanger:
     ``_learners`` (replica id -> (when this leader first saw it, the commit index it must
     reach)) while the descriptor lists it as a learner."""
 
-    __slots__ = ("_host", "_node_known", "_clock", "_request", "_learners", "changes_proposed",
-                 "learners_rolled_back", "transfers")
+    __slots__ = ("_host", "_node_known", "_allocator", "_node_id", "_clock", "_request",
+                 "_learners", "_next_allocate", "_operator_at", "changes_proposed",
+                 "learners_rolled_back", "transfers", "automatic_changes")
 
     def __init__(self, host: ChangeHost, node_known: Callable[[int], bool],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 allocator: Allocator | None = None, node_id: int = 0,
+                 clock: Callable[[], float] = time.monotonic, phase: float = 0.0) -> None:
         self._host = host
         self._node_known = node_known
+        self._allocator = allocator
+        self._node_id = node_id
         self._clock = clock
+        #: when this leader next asks the allocator (``phase``: a fraction of the interval)
+        self._next_allocate = clock() + phase * ALLOCATE_INTERVAL
+        #: when an operator last changed or transferred the range through this replica
+        self._operator_at = -OPERATOR_GRACE
+        self.automatic_changes = 0
         self._request: _Request | None = None
         self._learners: dict[int, tuple[float, int]] = {}
         self.changes_proposed = 0
@@ -134,6 +153,7 @@ class ReplicaChanger:
             responder.respond(ClientStatus.REFUSED, f"range {d.range_id}: {why}")
             return
         self._request = _Request(goal, self._clock() + timeout, [responder])
+        self._operator_at = self._clock()
         self.step()
 
     def _refusal(self, d: RangeDescriptor, goal: Goal) -> str | None:
@@ -197,8 +217,11 @@ class ReplicaChanger:
             self._propose(rc.leave_joint(d))
             return
         if req is None:
-            self._roll_back_stale_learners(d, now)
-            return
+            if not d.learners:
+                req = self._allocate(d, now)
+            if req is None:
+                self._roll_back_stale_learners(d, now)
+                return
         kind, frm, to = req.goal
         if kind == "transfer":
             self._step_transfer(req, d)
@@ -227,6 +250,23 @@ class ReplicaChanger:
                 self._propose(rc.swap(d, rt, rf))
             else:  # (promoted by someone else meanwhile) only the removal is left
                 self._propose(rc.remove(d, rf))
+
+    def _allocate(self, d: RangeDescriptor, now: float) -> _Request | None:
+        """A change of the leader's own, if the allocator wants one and it is time to ask."""
+        a = self._allocator
+        if a is None or now < self._next_allocate or now - self._operator_at < OPERATOR_GRACE:
+            return None
+        self._next_allocate = now + ALLOCATE_INTERVAL
+        goal = a.decide(d)
+        if goal is None:
+            target = a.leader_target(self._node_id, d)
+            goal = None if target is None else ("transfer", 0, target)
+        if goal is None or self._refusal(d, goal) is not None:
+            return None
+        log.info("range %d: %s (allocator)", d.range_id, _describe(goal))
+        self.automatic_changes += 1
+        self._request = _Request(goal, now + LEARNER_TIMEOUT)
+        return self._request
 
     def _fill(self, d: RangeDescriptor, node: int, promote: bool = True) -> bool:
         """Towards a caught-up replica on ``node``: True once there is one (a voter, or, with
