@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (``X as X``: re-
     from multiraft.errors import SessionExpired as SessionExpired
     from multiraft.errors import Timeout as Timeout
     from multiraft.errors import TooManySessions as TooManySessions
+    from multiraft.errors import UnknownRange as UnknownRange
     from multiraft.errors import Unavailable as Unavailable
     from multiraft.node import Node as Node
     from multiraft.store.config import NodeConfig as NodeConfig
@@ -43,11 +44,12 @@ _EXPORTS = {
     "Refused": "multiraft.errors",
     "SessionExpired": "multiraft.errors",
     "TooManySessions": "multiraft.errors",
+    "UnknownRange": "multiraft.errors",
 }
 
 __all__ = ["Busy", "Client", "ClientError", "CommandTooLarge", "Node", "NodeConfig", "NotLeader",
            "RangeKeyMismatch", "RangeNotFound", "Refused", "SessionExpired", "Timeout",
-           "TooManySessions", "Unavailable"]
+           "TooManySessions", "Unavailable", "UnknownRange"]
 
 
 def __getattr__(name: str) -> Any:

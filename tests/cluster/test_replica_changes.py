@@ -13,7 +13,6 @@ from multiraft import Client
 from multiraft.errors import Refused
 from multiraft.storage import keys
 from multiraft.storage.replica_gc import load_tombstone
-from multiraft.transport.client_protocol import ClientOp
 
 from .conftest import Cluster, key_in, wait_until
 
@@ -21,18 +20,11 @@ NODES = (1, 2, 3, 4)
 
 
 def change(c: Client, rng: dict[str, Any], kind: str, frm: int = 0, to: int = 0) -> dict[str, Any]:
-    """CHANGE_REPLICAS through the client's retry loop (the range's start key routes it)."""
-    start = rng["start_key"]
-    info: dict[str, Any] = c._call(ClientOp.CHANGE_REPLICAS,
-                                   (start, rng["range_id"], 0, kind, frm, to), start, write=True)
-    return info
+    return c.change_replicas(rng["range_id"], kind, frm, to)
 
 
 def transfer(c: Client, rng: dict[str, Any], to: int) -> dict[str, Any]:
-    start = rng["start_key"]
-    info: dict[str, Any] = c._call(ClientOp.TRANSFER_LEADER, (start, rng["range_id"], to),
-                                   start, write=True)
-    return info
+    return c.transfer_leader(rng["range_id"], to)
 
 
 def replica_on(cluster: Cluster, node: int, range_id: int) -> dict[str, Any] | None:
