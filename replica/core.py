@@ -932,6 +932,9 @@ class ReplicaCore:
         self.wake()
         self.rn.transfer_leader(replica_id)
 
+    def transfer_in_progress(self) -> bool:
+        return self.rn.raft.lead_transferee != 0
+
     def leader_node(self) -> int:
         return self.nodes.get(self.rn.raft.lead, 0)
 

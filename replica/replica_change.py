@@ -84,6 +84,9 @@ class ChangeHost(Protocol):
 
     def transfer_leader(self, replica_id: int) -> None: ...
 
+    def transfer_in_progress(self) -> bool:
+        """Whether raft is handing leadership over (it gives up after an election timeout)."""
+
     def leader_node(self) -> int:
         """The node of the replica this one believes leads (0: none)."""
 
@@ -95,7 +98,6 @@ class _Request:
     goal: Goal
     deadline: float
     responders: list[Responder] = field(default_factory=list)
-    transferring_to: int = 0  # the replica a leader transfer was started to (0: none yet)
 
 
 class ReplicaChanger:
@@ -233,7 +235,7 @@ class ReplicaChanger:
             if r is None:
                 self._finish(ClientStatus.OK, d.info(host.leader_node()))
             elif r == host.replica_id:
-                self._step_away(req, d)
+                self._step_away(d)
             else:
                 self._propose(rc.remove(d, r))
         else:  # move
@@ -245,7 +247,7 @@ class ReplicaChanger:
             if rf is None:
                 self._finish(ClientStatus.OK, d.info(host.leader_node()))
             elif rf == host.replica_id:
-                self._step_away(req, d)
+                self._step_away(d)
             elif d.role(rt) == LEARNER:
                 self._propose(rc.swap(d, rt, rf))
             else:  # (promoted by someone else meanwhile) only the removal is left
@@ -294,12 +296,17 @@ class ReplicaChanger:
                          "no voter of the range")
         elif target == self._host.replica_id:
             self._finish(ClientStatus.OK, d.info(self._host.leader_node()))
-        elif req.transferring_to != target:
-            req.transferring_to = target
+        else:
+            self._transfer(target)
+
+    def _transfer(self, target: int) -> None:
+        """Start handing leadership to ``target``, unless a transfer is under way (raft gives
+        one up after an election timeout: then the next step starts another)."""
+        if not self._host.transfer_in_progress():
             self.transfers += 1
             self._host.transfer_leader(target)
 
-    def _step_away(self, req: _Request, d: RangeDescriptor) -> None:
+    def _step_away(self, d: RangeDescriptor) -> None:
         """This leader's own replica must go: hand leadership to the most caught-up other
         voter; the request is answered once it leads (``lost_leadership``)."""
         others = [(self._host.match_of(r) or 0, r) for n, r in d.replicas
@@ -308,10 +315,7 @@ class ReplicaChanger:
         if not others:
             return  # nobody to hand over to yet: wait (or time out)
         _, target = max(others)
-        if req.transferring_to != target:
-            req.transferring_to = target
-            self.transfers += 1
-            self._host.transfer_leader(target)
+        self._transfer(target)
 
     def lost_leadership(self, leader_node: int) -> None:
         """This replica no longer leads (``leader_node``: who does, 0 if unknown): a transfer
