@@ -36,6 +36,13 @@ _ARGS = {
     ClientOp.STATUS: st.tuples(st.dictionaries(st.text(max_size=8), u64 | small, max_size=4)),
     ClientOp.SPLIT: st.tuples(small),
     ClientOp.LOOKUP: st.tuples(small),
+    ClientOp.CHANGE_REPLICAS: st.tuples(small, u64, u64, st.sampled_from(["add", "remove", "move"]),
+                                        u64, u64),
+    ClientOp.TRANSFER_LEADER: st.tuples(small, u64, u64),
+    ClientOp.DECOMMISSION: st.tuples(u64, st.sampled_from(["decommissioning", "decommissioned",
+                                                           "active"])),
+    ClientOp.JOIN: st.tuples(u64, st.text(max_size=20), st.text(max_size=20),
+                             st.text(max_size=20)),
 }
 _WIRE_DESCRIPTOR = st.tuples(u64, small, small, u64)
 _RESULTS = {
@@ -47,6 +54,11 @@ _RESULTS = {
     ClientOp.STATUS: st.dictionaries(st.text(max_size=8), u64 | st.text(max_size=8), max_size=4),
     ClientOp.SPLIT: st.tuples(_WIRE_DESCRIPTOR, _WIRE_DESCRIPTOR),
     ClientOp.LOOKUP: st.tuples(st.lists(_WIRE_DESCRIPTOR, min_size=1, max_size=3).map(tuple), u64),
+    ClientOp.CHANGE_REPLICAS: st.dictionaries(st.text(max_size=8), u64, max_size=4),
+    ClientOp.TRANSFER_LEADER: st.dictionaries(st.text(max_size=8), u64, max_size=4),
+    ClientOp.DECOMMISSION: st.dictionaries(st.text(max_size=8), u64 | st.text(max_size=8),
+                                           max_size=4),
+    ClientOp.JOIN: st.dictionaries(st.text(max_size=8), u64 | st.text(max_size=8), max_size=4),
 }
 _NON_OK = {
     ClientStatus.NOT_LEADER: u64,
