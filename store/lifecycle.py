@@ -157,24 +157,23 @@ class NodeLifecycle:
                                                c.initial_ranges, c.split_keys, c.replicas)
 
     def _transport_started(self, transport: Any) -> None:
-        """The transport is bound: this node's directory record names its addresses, the
-        gossip starts, and a node that must join asks the cluster now (``store.join``; a
-        ``JoinFailed`` fails the start), seeds its directory from the answer and is marked
-        bootstrapped, so it never bootstraps a cluster of its own."""
+        """The transport is bound. A node that must join asks the cluster now (``store.join``;
+        a ``JoinFailed`` fails the start), seeds its directory from the answer and is marked
+        bootstrapped, so it never bootstraps a cluster of its own. Then this node's directory
+        record names its addresses and the gossip starts: only once it is let in, so a node
+        whose JOIN is refused never spreads a record of its own."""
         c, m = self.config, self.membership
         raft, client = transport.address, transport.client_address or ""
+        if self._must_join:
+            m.directory.merge(None, join_cluster(c.join, c.node_id, raft, client, c.cluster_id))
+            engine = self.engine
+            assert engine is not None
+            m.directory.persist(engine, sync=True)
+            mark_bootstrapped(engine)
+            self._must_join = False
+            log.info("node %d: joined cluster %r through %s (%d nodes)", c.node_id,
+                     c.cluster_id, ", ".join(c.join), len(m.directory.peers()) + 1)
         m.started(transport, raft, client)
-        if not self._must_join:
-            return
-        items = join_cluster(c.join, c.node_id, raft, client, c.cluster_id)
-        m.directory.merge(None, items)
-        engine = self.engine
-        assert engine is not None
-        m.directory.persist(engine, sync=True)
-        mark_bootstrapped(engine)
-        self._must_join = False
-        log.info("node %d: joined cluster %r through %s (%d nodes)", c.node_id, c.cluster_id,
-                 ", ".join(c.join), len(m.directory.peers()) + 1)
 
     def _stop_components(self) -> None:
         """Run every stop step; one that fails is logged and the rest still run, so the process
