@@ -234,7 +234,7 @@ class Transport:
         """Gossip this node's directory to ``node_id`` (one small frame; dropped like a raft
         frame if the peer is unreachable: the next round resends it)."""
         frame = node_directory_frame(self.node_id, records)
-        self._call(self._send_frame, node_id, frame, 1)
+        self._call(self._send_frame, node_id, frame, 0)  # a frame, no raft message
 
     def add_peer(self, node_id: int, address: str, public_key: bytes | None = None) -> None:
         """Add or re-address a peer (a node joining later). With CURVE, ``public_key`` (Z85)
@@ -546,8 +546,7 @@ class Transport:
             c.messages_received += 1
             self._notify(h.on_snapshot_chunk, sender, payload)
         elif kind is FrameKind.NODE_DIRECTORY:
-            c.messages_received += 1
-            if self._on_directory is not None:
+            if self._on_directory is not None:  # a frame, no raft message (as sent)
                 self._notify(self._on_directory, sender, payload)
         else:
             c.messages_received += 1
