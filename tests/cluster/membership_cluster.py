@@ -110,10 +110,11 @@ class Nodes:
 
     def wait_addresses(self, timeout: float = 20.0) -> None:
         """Until every running node knows every running node's client address (gossiped)."""
-        want = {i: self.client_addr[i] for i in self.running}
+        want = {i: (self.raft_addr[i], self.client_addr[i]) for i in self.running}
 
         def known() -> bool:
-            return all({n: r["client_address"] for n, r in self.directory(i).items()
+            return all({n: (r["raft_address"], r["client_address"])
+                        for n, r in self.directory(i).items()
                         if n in want} == want for i in self.running)
         wait_until(known, timeout, "every node to know every client address",
                    diagnose=lambda: repr({i: self.directory(i) for i in self.running}))
