@@ -60,13 +60,15 @@ class ActorNode(NodeLifecycle):
         heartbeats = CoalescedHeartbeats()
         inbound = self.handler = StoreInbound()
         self.transport = Transport(c.node_id, c.listen, c.peers, inbound,
-                                   client_listen=c.client_listen, curve=c.curve)
+                                   client_listen=c.client_listen, curve=c.curve,
+                                   on_directory=self.membership.receive)
         self.writer = StorageWriterActor.start(engine, self.fail)
         replica_counters = ReplicaCounters()
         self.store = StoreActor.start(c.node_id, self.transport, inbound, heartbeats,
                                       sorted(c.peers), liveness_ticks=2 * c.election_ticks,
                                       fatal=self.fail, replica_counters=replica_counters,
-                                      creation=c.creation_limits())
+                                      creation=c.creation_limits(),
+                                      membership=self.membership)
         inbound.bind(self.store)
         self.timer = TimerActor.start(self.store, self.fail)
         self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
@@ -90,6 +92,7 @@ class ActorNode(NodeLifecycle):
                 mine[d.range_id] = spawn(d.range_id, me[0], d.range_id in fresh)
         store.add_replicas(mine, descriptors).get()
         self.transport.start()
+        self._transport_started(self.transport)
         self._ticker = Ticker(self.timer, c.tick_interval)
         self._ticker.start()
         log.info("node %d: serving %d ranges; raft %s, clients %s", c.node_id,

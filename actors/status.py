@@ -18,11 +18,13 @@ class StatusCollector:
     """Invariant: ``_waiting`` counts the replicas that have not answered; the response is sent
     once, when it reaches zero. Replicas answer on their own threads, hence the lock."""
 
-    __slots__ = ("_responder", "_node", "_ranges", "_waiting", "_lock")
+    __slots__ = ("_responder", "_node", "_directory", "_ranges", "_waiting", "_lock")
 
-    def __init__(self, responder: Responder, node: dict[str, Any], waiting: int) -> None:
+    def __init__(self, responder: Responder, node: dict[str, Any], waiting: int,
+                 directory: list[dict[str, Any]] | None = None) -> None:
         self._responder = responder
         self._node = node
+        self._directory = directory or []
         self._ranges: list[dict[str, Any]] = []
         self._waiting = waiting
         self._lock = threading.Lock()
@@ -32,7 +34,7 @@ class StatusCollector:
         """Ask every replica of ``store`` (a StoreActor, on its own thread) for its status
         (none if not ``include_ranges``: the node's own part answers at once)."""
         replicas = list(store.replicas.values()) if include_ranges else []
-        c = cls(responder, store.node_status(), len(replicas))
+        c = cls(responder, store.node_status(), len(replicas), store.membership.status())
         if not replicas:
             c._send()
             return
@@ -50,4 +52,5 @@ class StatusCollector:
 
     def _send(self) -> None:
         self._ranges.sort(key=lambda r: r["range_id"])
-        self._responder.respond(ClientStatus.OK, {"node": self._node, "ranges": self._ranges})
+        self._responder.respond(ClientStatus.OK, {"node": self._node, "ranges": self._ranges,
+                                                  "directory": self._directory})

@@ -31,6 +31,7 @@ from multiraft.store.liveness import Liveness
 from multiraft.store.routing import RangeRouter, group_pairs
 from multiraft.store.counters import StoreCounters
 from multiraft.store.lifecycle import Fatal
+from multiraft.store.membership import Membership
 from multiraft.store.replica_creation import CreationLimits
 
 from .fail_stop import FailStop
@@ -59,8 +60,11 @@ class StoreActor(FailStop, pykka.ThreadingActor):
     def __init__(self, node_id: int, transport: Any, inbound: StoreInbound,
                  heartbeats: CoalescedHeartbeats, peers: list[int], liveness_ticks: int,
                  fatal: Fatal, replica_counters: ReplicaCounters | None = None,
-                 creation: CreationLimits | None = None) -> None:
+                 creation: CreationLimits | None = None,
+                 membership: Membership | None = None) -> None:
         super().__init__()
+        #: the node directory, its gossip and node ops (fixed ``peers`` if not given)
+        self.membership = membership or Membership.standalone(node_id, list(peers))
         self.node_id = node_id
         self.fatal = fatal
         self.transport = transport
@@ -70,7 +74,8 @@ class StoreActor(FailStop, pykka.ThreadingActor):
         self.router = RangeRouter()
         self.counters = StoreCounters(replica_counters)
         self.liveness = Liveness(list(peers), liveness_ticks)
-        self.creation = (creation or CreationLimits()).policy(peers, self.counters)
+        self.creation = (creation or CreationLimits()).policy(self.membership.directory,
+                                                              self.counters)
         self._factory: ReplicaFactory | None = None
         self._peers = list(peers)
         self._stopping = False
@@ -240,6 +245,8 @@ class StoreActor(FailStop, pykka.ThreadingActor):
     def _flush_heartbeats(self) -> None:
         """Once per tick: the coalesced heartbeats (one frame per peer node), then liveness,
         then the route table if it changed."""
+        self._peers = self.membership.tick()
+        self.liveness.track(self._peers)
         self.heartbeats.flush(self.transport, self._peers, self.counters)
         self._drop_expired()
         if self._routes_dirty:
@@ -270,7 +277,7 @@ class StoreActor(FailStop, pykka.ThreadingActor):
             StatusCollector.start(self, responder, include_ranges=req.args[0].get("ranges", True))
             return
         if req.op in NODE_OPS:
-            responder.respond(ClientStatus.REFUSED, f"{req.op.name} is not supported yet")
+            self.membership.handle(req, responder)
             return
         range_id = self.router.range_of(req.args[0])
         replica = None if range_id is None else self.replicas.get(range_id)

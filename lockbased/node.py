@@ -52,9 +52,11 @@ class LockNode(NodeLifecycle):
         replica_counters = ReplicaCounters()
         store = self.store = LockStore(c.node_id, heartbeats, sorted(c.peers),
                                        2 * c.election_ticks, c.tick_interval, self.fail,
-                                       replica_counters, c.creation_limits())
+                                       replica_counters, c.creation_limits(),
+                                       membership=self.membership)
         self.transport = Transport(c.node_id, c.listen, c.peers, store,
-                                   client_listen=c.client_listen, curve=c.curve)
+                                   client_listen=c.client_listen, curve=c.curve,
+                                   on_directory=self.membership.receive)
         store.transport = self.transport
         writer = self.writer = GroupCommitWriter(engine, self.fail)
         writer.start()
@@ -80,6 +82,7 @@ class LockNode(NodeLifecycle):
         self._loop = threading.Thread(target=store.process_raft, name="process-raft", daemon=True)
         self._loop.start()
         self.transport.start()
+        self._transport_started(self.transport)
         log.info("node %d (locks): serving %d ranges; raft %s, clients %s", c.node_id,
                  len(replicas), self.transport.address, self.transport.client_address)
 

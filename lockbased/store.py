@@ -21,6 +21,7 @@ from multiraft.store.counters import StoreCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import Fatal
 from multiraft.store.liveness import Liveness
+from multiraft.store.membership import Membership
 from multiraft.store.replica_creation import CreationLimits
 from multiraft.store.routing import RangeRouter, group_pairs
 from multiraft.storage.range_descriptor import RangeDescriptor
@@ -45,8 +46,12 @@ class LockStore:
     def __init__(self, node_id: int, heartbeats: CoalescedHeartbeats, peers: list[int],
                  liveness_ticks: int, tick_interval: float, fatal: Fatal,
                  replica_counters: ReplicaCounters | None = None,
-                 creation: CreationLimits | None = None) -> None:
+                 creation: CreationLimits | None = None,
+                 membership: Membership | None = None) -> None:
         self.node_id = node_id
+        #: the node directory, its gossip and node ops (fixed ``peers`` if not given; it has
+        #: its own lock: called with or without ``mu``)
+        self.membership = membership or Membership.standalone(node_id, list(peers))
         #: the node's fail-stop: a replica or the raft loop that raised stops the node
         self.fatal = fatal
         self.heartbeats = heartbeats
@@ -58,7 +63,8 @@ class LockStore:
         self.router = RangeRouter()
         self.counters = StoreCounters(replica_counters)
         self.liveness = Liveness(list(peers), liveness_ticks)
-        self.creation = (creation or CreationLimits()).policy(peers, self.counters)
+        self.creation = (creation or CreationLimits()).policy(self.membership.directory,
+                                                              self.counters)
         self._peers = list(peers)
         self._awake: dict[int, LockedReplica] = {}
         self._stopping = False
@@ -189,7 +195,7 @@ class LockStore:
                 responder.respond(ClientStatus.UNAVAILABLE, "node stopping")
                 return
             if req.op in NODE_OPS:
-                responder.respond(ClientStatus.REFUSED, f"{req.op.name} is not supported yet")
+                self.membership.handle(req, responder)
                 return
             if req.op == ClientOp.STATUS:
                 r = None
@@ -273,7 +279,10 @@ class LockStore:
             awake = list(self._awake.values())
         for r in awake:
             r.call(ReplicaCore.tick)
+        peers = self.membership.tick()
         with self.mu:
+            self._peers = peers
+            self.liveness.track(peers)
             self.heartbeats.flush(self.transport, self._peers, self.counters)
             silent = self.liveness.tick()
             everyone = list(self.replicas.values()) if silent else []
@@ -322,4 +331,4 @@ class LockStore:
             with r.mu:
                 ranges.append(r.core.status())
         ranges.sort(key=lambda x: x["range_id"])
-        return {"node": node, "ranges": ranges}
+        return {"node": node, "ranges": ranges, "directory": self.membership.status()}

@@ -19,9 +19,8 @@ drive the same two classes, so they retry, redirect and give up by the same rule
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from multiraft.transport.client_protocol import (DEFAULT_MAX_COMMAND_BYTES, ClientOp,
@@ -32,7 +31,7 @@ from .errors import (Busy, ClientError, CommandTooLarge, NotLeader, RangeKeyMism
                      Unavailable)
 from .routing import RangeCache
 
-__all__ = ["ClientRouting", "Attempts", "ScanCursor"]
+__all__ = ["ClientRouting", "Attempts", "ScanCursor", "Rotation"]
 
 #: How long an address that did not answer is tried last (seconds).
 SUSPECT_FOR = 2.0
@@ -43,13 +42,36 @@ BUSY_PAUSE = 0.01
 MAX_PAUSE = 0.5
 
 
+class Rotation(Iterator[str]):
+    """Round robin over a list that may grow while it turns (a client learns node addresses
+    from the STATUS directory): by index over the live list, so an address added later comes
+    up in its turn (``itertools.cycle`` would keep replaying its first pass)."""
+
+    __slots__ = ("_addresses", "_i")
+
+    def __init__(self, addresses: list[str]) -> None:
+        self._addresses = addresses
+        self._i = -1
+
+    def __next__(self) -> str:
+        self._i = (self._i + 1) % len(self._addresses)
+        return self._addresses[self._i]
+
+
 class ClientRouting:
     """What a client knows between operations. Its cache is thread-safe; the rest is plain
-    assignments (a stale read costs one extra attempt, never a wrong answer)."""
+    assignments (a stale read costs one extra attempt, never a wrong answer).
+
+    ``addresses`` is the client's own list, grown in place with the client addresses a STATUS
+    answer's node directory names (so one address is enough to reach the whole cluster; its
+    discovery, iterating the same list, asks the new ones too); ``accept_address`` filters
+    them (a CURVE client: only addresses it holds a server key for)."""
 
     def __init__(self, addresses: list[str],
-                 max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES) -> None:
+                 max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES,
+                 accept_address: Callable[[str], bool] | None = None) -> None:
         self.addresses = addresses
+        self.accept_address = accept_address
         #: writes larger than this are refused before they are sent (the node checks too)
         self.max_command_bytes = max_command_bytes
         self.cache = RangeCache()
@@ -57,9 +79,20 @@ class ClientRouting:
         self.discovered_at = 0.0
 
     def learn_status(self, addr: str, status: Mapping[str, Any]) -> None:
-        """Take what a node's STATUS answer says of itself and of the ranges it holds."""
-        self.cache.learn_node(status["node"]["node_id"], addr)
+        """Take what a node's STATUS answer says of itself, of the ranges it holds and of the
+        other nodes (its ``directory``: their client addresses, the ones not known yet added to
+        ``addresses``)."""
+        me = status["node"]["node_id"]
+        self.cache.learn_node(me, addr)
         self.cache.learn_ranges(status["ranges"])
+        for rec in status.get("directory") or ():
+            node, client = rec.get("node_id"), rec.get("client_address")
+            if node == me or not client or not isinstance(node, int) or not isinstance(client, str):
+                continue
+            if self.accept_address is not None and not self.accept_address(client):
+                continue
+            if self.cache.learn_node_if_unknown(node, client) and client not in self.addresses:
+                self.addresses.append(client)
 
     def must_discover(self) -> bool:
         """Whether the client knows no node yet (it asks every node's STATUS first)."""
@@ -105,7 +138,7 @@ class Attempts:
         self.routing = routing
         self.op, self.key, self.write, self.timeout = op, key, write, timeout
         self.deadline = time.monotonic() + timeout
-        self._rotation = itertools.cycle(routing.addresses)
+        self._rotation = Rotation(routing.addresses)
         self.target = ""
         self.aim()
         self._per_try = max(0.5, timeout / 4)

@@ -79,7 +79,9 @@ class LocalCluster:
                  fsync: bool = True, engine: str = "rocksdb", log_level: str = "WARNING",
                  extra_args: list[str] | None = None, metrics: bool = False,
                  keys: str | None = None, hosts: Sequence[str] | None = None,
-                 split_bytes: int | None = None, split_qps: float | None = None) -> None:
+                 split_bytes: int | None = None, split_qps: float | None = None,
+                 dead_after: float | None = None, replicas: int | None = None,
+                 rebalance: bool = True) -> None:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
         if hosts is not None and len(hosts) != nodes:
@@ -102,6 +104,11 @@ class LocalCluster:
         #: ``--split-bytes`` / ``--split-qps`` of every node (None: the node's default)
         self.split_bytes = split_bytes
         self.split_qps = split_qps
+        #: ``--dead-after`` / ``--replicas`` of every node (None: the node's default), and
+        #: ``--no-rebalance`` unless ``rebalance``
+        self.dead_after = dead_after
+        self.replicas = replicas
+        self.rebalance = rebalance
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     def host(self, i: int) -> str:
@@ -158,6 +165,12 @@ class LocalCluster:
             cmd += ["--split-bytes", str(self.split_bytes)]
         if self.split_qps is not None:
             cmd += ["--split-qps", repr(float(self.split_qps))]
+        if self.dead_after is not None:
+            cmd += ["--dead-after", repr(float(self.dead_after))]
+        if self.replicas is not None:
+            cmd += ["--replicas", str(self.replicas)]
+        if not self.rebalance:
+            cmd.append("--no-rebalance")
         metrics = self.metrics_addr(i)
         if metrics is not None:
             cmd += ["--metrics", metrics]

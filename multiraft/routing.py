@@ -1,6 +1,7 @@
 """What a client knows of the cluster: node ids' addresses and which node leads which range
-(CockroachDB's range cache, in miniature). Learned from STATUS answers, leader hints and the
-descriptors a RANGE_KEY_MISMATCH answer carries."""
+(CockroachDB's range cache, in miniature). Learned from STATUS answers (a node's ranges, and its
+node directory: every node's client address), leader hints and the descriptors a
+RANGE_KEY_MISMATCH answer carries."""
 
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ class RangeCache:
     def learn_node(self, node_id: int, addr: str) -> None:
         with self._lock:
             self.node_addrs[node_id] = addr
+
+    def learn_node_if_unknown(self, node_id: int, addr: str) -> bool:
+        """Take ``addr`` for ``node_id`` unless the client already knows an address for it (one
+        it was given, or its own STATUS answer's, is better than another node's word); whether
+        the node's address is ``addr`` now."""
+        with self._lock:
+            return self.node_addrs.setdefault(node_id, addr) == addr
 
     def learn_ranges(self, ranges: Iterable[Mapping[str, Any]]) -> None:
         """Merge the ``ranges`` of a node's STATUS answer (a leader's word on who leads wins)."""

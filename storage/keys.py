@@ -4,7 +4,10 @@ Every key starts with a one-byte prefix (``\\x00`` is reserved for store-wide re
 integers are fixed-width big-endian, so bytewise key order equals numeric order and each
 range's records are contiguous::
 
+    \\x00 b"bootstrapped"                  this node bootstrapped or joined a cluster (layout)
     \\x00 b"ident"                         the store's identity (data_dir: written at creation)
+    \\x00 b"node-directory"                the cluster's nodes as this node last knew them
+                                          (store.node_directory)
     \\x00 b"range-ids"                     the end of the range ids this node reserved (range_ids)
     \\x00 b"snap" rid:u64                  a snapshot install in progress (snapshot_install)
     \\x01 rid:u64 b"a"                      applied state (index, term, conf state)
@@ -28,8 +31,9 @@ from collections.abc import Callable
 from functools import partial
 
 __all__ = [
-    "STORE_LOCAL_PREFIX", "store_ident_key", "range_id_reservation_key", "installing_snapshot_key",
-    "installing_snapshot_span", "range_id_of_installing_key", "tombstone_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX",
+    "STORE_LOCAL_PREFIX", "store_ident_key", "bootstrapped_key", "node_directory_key",
+    "range_id_reservation_key", "installing_snapshot_key", "installing_snapshot_span",
+    "range_id_of_installing_key", "tombstone_key", "RANGE_LOCAL_PREFIX", "USER_PREFIX",
     "USER_END", "range_prefix",
     "applied_state_key", "dedup_key", "dedup_span", "client_id_of_dedup_key", "descriptor_key",
     "hard_state_key", "log_key", "log_key_encoder", "log_span", "index_of_log_key",
@@ -55,6 +59,18 @@ _AFTER_DEDUP, _AFTER_LOG = b"d", b"m"  # the suffix letters right after "c" and 
 def store_ident_key() -> bytes:
     """The store-wide record naming the store an engine belongs to (see ``data_dir``)."""
     return STORE_LOCAL_PREFIX + b"ident"
+
+
+def bootstrapped_key() -> bytes:
+    """The store-wide marker that this node has bootstrapped its share of a cluster or joined
+    one: from then on it never bootstraps again, even holding no range (``layout``)."""
+    return STORE_LOCAL_PREFIX + b"bootstrapped"
+
+
+def node_directory_key() -> bytes:
+    """The store-wide record of the cluster's node directory, so a restarted node knows the
+    cluster without its original peer list (``store.node_directory``)."""
+    return STORE_LOCAL_PREFIX + b"node-directory"
 
 
 def range_id_reservation_key() -> bytes:

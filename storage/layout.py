@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from multiraft.raft.types import ConfState
 
+from . import keys
 from .bootstrap import bootstrap_range
-from .engine import Engine
+from .engine import Engine, WriteBatch
 from .range_descriptor import RangeDescriptor, load_descriptors
 
-__all__ = ["PlannedRange", "plan_ranges", "even_split_keys", "bootstrap_node"]
+__all__ = ["PlannedRange", "plan_ranges", "even_split_keys", "bootstrap_node", "is_bootstrapped",
+           "mark_bootstrapped"]
 
 log = logging.getLogger(__name__)
 
@@ -61,21 +63,49 @@ def plan_ranges(node_ids: list[int], n_ranges: int, split_keys: list[bytes] | No
     return out
 
 
+def is_bootstrapped(engine: Engine) -> bool:
+    """Whether this store has ever bootstrapped its share of a cluster or joined one: its
+    marker, or (stores written before the marker existed) any range descriptor."""
+    return engine.get(keys.bootstrapped_key()) is not None or bool(load_descriptors(engine))
+
+
+def _put_marker(batch: WriteBatch) -> None:
+    batch.put(keys.bootstrapped_key(), b"1")
+
+
+def mark_bootstrapped(engine: Engine) -> None:
+    """Durably mark this store as part of a cluster (a node that joined one: it holds no range
+    yet, and must never bootstrap a cluster of its own on a later start)."""
+    batch = engine.batch()
+    _put_marker(batch)
+    engine.write(batch, sync=True)
+
+
 def bootstrap_node(engine: Engine, node_id: int, peers: list[int], n_ranges: int,
-                   split_keys: list[bytes] | None = None) -> set[int]:
-    """Write node ``node_id``'s share of a new cluster (its replicas' initial state, one synced
-    write) if its engine holds no range yet. Returns the ranges whose first campaign is this
-    node's (empty if the engine was not new)."""
-    if n_ranges <= 0 or load_descriptors(engine):
+                   split_keys: list[bytes] | None = None,
+                   replication: int = REPLICATION) -> set[int]:
+    """Write node ``node_id``'s share of a new cluster (its replicas' initial state and the
+    bootstrapped marker, one synced write) if this store never bootstrapped nor joined
+    (``is_bootstrapped``): never merely because it holds no range now, as a node whose replicas
+    were all moved away does (a second copy of ranges the cluster has could elect itself).
+    ``replication`` replicas per range, at most one per node. Returns the ranges whose first
+    campaign is this node's (empty if the store was not new)."""
+    if n_ranges <= 0:
+        return set()
+    if engine.get(keys.bootstrapped_key()) is not None:
+        return set()
+    if load_descriptors(engine):  # bootstrapped before the marker existed: mark it now
+        mark_bootstrapped(engine)
         return set()
     batch = engine.batch()
     mine = set()
-    for p in plan_ranges([node_id, *peers], n_ranges, split_keys):
+    for p in plan_ranges([node_id, *peers], n_ranges, split_keys, replication):
         d = p.descriptor
         if any(node == node_id for node, _ in d.replicas):
             bootstrap_range(batch, d, ConfState(voters=tuple(sorted(r for _, r in d.replicas))))
             if p.preferred_leader == node_id:
                 mine.add(d.range_id)
+    _put_marker(batch)
     engine.write(batch, sync=True)
     log.info("node %d: bootstrapped its share of a new cluster of %d ranges", node_id, n_ranges)
     return mine

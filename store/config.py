@@ -15,6 +15,7 @@ from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
 from multiraft.storage.engine import Engine
 from multiraft.storage.sessions import SessionLimits
 from multiraft.storage.snapshot_staging import SnapshotStaging
+from multiraft.store.node_directory import DEFAULT_DEAD_AFTER
 from multiraft.store.replica_creation import (DEFAULT_MAX_UNINITIALIZED_REPLICAS,
                                               DEFAULT_REPLICA_CREATION_RATE,
                                               DEFAULT_UNINITIALIZED_REPLICA_TTL, CreationLimits)
@@ -34,9 +35,12 @@ MIN_SPLIT_BYTES = 64 << 10
 #: (no leader balancing yet) and more ranges cost more per write. Revisit (CockroachDB: 2500)
 #: once leaders can move.
 DEFAULT_SPLIT_QPS = 0.0
+#: Replicas per range (CockroachDB's and etcd's usual 3).
+DEFAULT_REPLICAS = 3
 
 __all__ = ["NodeConfig", "EngineName", "DesignName", "DEFAULT_MAX_COMMAND_BYTES",
            "DEFAULT_MAX_SCAN_BYTES", "DEFAULT_SPLIT_BYTES", "MIN_SPLIT_BYTES", "DEFAULT_SPLIT_QPS",
+           "DEFAULT_REPLICAS", "DEFAULT_DEAD_AFTER", "check_membership_settings",
            "check_split_settings", "is_loopback", "parse_metrics_address"]
 
 #: "rocksdb" (durable, the default) or "memory" (tests and the simulator)
@@ -63,6 +67,17 @@ def check_split_settings(split_bytes: int, split_qps: float) -> None:
     if not 0 <= split_qps < math.inf:  # also refuses NaN
         raise ValueError(f"split_qps must be 0 (no load splits) or a positive rate, "
                          f"not {split_qps}")
+
+
+def check_membership_settings(dead_after: float, replicas: int) -> None:
+    """Raise ValueError unless ``dead_after`` is a positive finite number of seconds and
+    ``replicas`` a positive integer. ``multiraft-cluster`` checks its flags with it;
+    ``NodeConfig.validate`` calls it."""
+    if isinstance(dead_after, bool) or not isinstance(dead_after, (int, float)) \
+            or not 0 < dead_after < math.inf:
+        raise ValueError(f"dead_after must be a positive number of seconds, not {dead_after!r}")
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+        raise ValueError(f"replicas must be a positive integer, not {replicas!r}")
 
 
 def is_loopback(address: str) -> bool:
@@ -100,11 +115,18 @@ def parse_metrics_address(listen: str | int) -> tuple[str, int]:
 class NodeConfig:
     """One node (store) of a cluster.
 
-    ``peers`` maps every *other* node id to its raft address (``host:port``). A node whose
-    engine holds no ranges yet bootstraps its share of a new cluster: ``initial_ranges``
-    ranges over the key space (split evenly, or at ``split_keys``), replicated on 3 of the
-    nodes ``{node_id} | peers``. Every node of a new cluster must be given the same
-    ``initial_ranges`` and ``split_keys``.
+    ``peers`` maps every *other* node id to its raft address (``host:port``). A node that
+    never bootstrapped nor joined (``storage.layout.is_bootstrapped``) bootstraps its share of
+    a new cluster: ``initial_ranges`` ranges over the key space (split evenly, or at
+    ``split_keys``), replicated on ``replicas`` of the nodes ``{node_id} | peers`` (all of them
+    if there are fewer). Every node of a new cluster must be given the same
+    ``initial_ranges``, ``split_keys`` and ``replicas``.
+
+    A node given ``join`` (client addresses of running nodes) and never part of a cluster does
+    not bootstrap: it asks those nodes to let it in (JOIN, ``store.join``), starts from the
+    cluster's node directory with no range, and gets replicas later. Nodes learn of each other
+    by gossip (``store.node_directory``); a restarted node knows the cluster from its persisted
+    directory, without its ``peers`` or ``join``.
     """
 
     node_id: int
@@ -157,6 +179,16 @@ class NodeConfig:
     split_qps: float = DEFAULT_SPLIT_QPS
     #: snapshot bytes per second this node sends, all streams together (0: unbounded)
     snapshot_rate: float = DEFAULT_SNAPSHOT_RATE
+    #: client addresses (``host:port``) of running nodes to join through (empty: no join)
+    join: list[str] = field(default_factory=list)
+    #: seconds without gossip from a node before this node holds it dead (CockroachDB's
+    #: server.time_until_store_dead)
+    dead_after: float = DEFAULT_DEAD_AFTER
+    #: the replication factor: replicas per range (at bootstrap, at most one per node)
+    replicas: int = DEFAULT_REPLICAS
+    #: whether replicas are moved to balance the nodes (stored and validated; the allocator
+    #: that uses it is not built yet)
+    rebalance: bool = True
 
     def creation_limits(self) -> CreationLimits:
         """The settings of the store's ``ReplicaCreationPolicy``."""
@@ -204,6 +236,16 @@ class NodeConfig:
         if not 0 <= self.snapshot_rate < math.inf:
             raise ValueError("snapshot_rate must be 0 (unbounded) or a positive rate")
         check_split_settings(self.split_bytes, self.split_qps)
+        check_membership_settings(self.dead_after, self.replicas)
+        if type(self.rebalance) is not bool:
+            raise ValueError(f"rebalance must be true or false, not {self.rebalance!r}")
+        for address in self.join:
+            host, sep, port = str(address).rpartition(":")
+            if not isinstance(address, str) or not sep or not host or not port.isdigit():
+                raise ValueError(f"bad join address {address!r}: expected HOST:PORT")
+        if self.join and self.curve is not None:
+            raise ValueError("joining a cluster that runs CurveZMQ is not supported yet: "
+                             "start the node with --peers and the cluster's keys")
         if self.tick_interval <= 0 or self.election_ticks <= self.heartbeat_ticks:
             raise ValueError("need tick_interval > 0 and election_ticks > heartbeat_ticks")
         if self.metrics_listen is not None:

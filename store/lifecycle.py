@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from multiraft.storage.data_dir import open_data_dir
 from multiraft.storage.engine import Engine
-from multiraft.storage.layout import bootstrap_node
+from multiraft.storage.layout import bootstrap_node, is_bootstrapped, mark_bootstrapped
 from multiraft.storage.memory_engine import MemoryEngine
 from multiraft.storage.snapshot_install import recover_installs
 from multiraft.storage.snapshot_staging import MemoryStaging, SnapshotStaging
+from multiraft.store.join import join_cluster
+from multiraft.store.membership import Membership
 
 if TYPE_CHECKING:
     from multiraft.store.config import NodeConfig
@@ -64,6 +66,16 @@ class NodeLifecycle:
         #: why the node stopped itself (None while it has not)
         self.failure: NodeFailure | None = None
         self._on_failure = on_failure
+        self._membership: Membership | None = None
+        #: whether this start must JOIN a cluster (``config.join``, a store never part of one)
+        self._must_join = False
+
+    @property
+    def membership(self) -> Membership:
+        """The node's membership (directory, gossip, node ops): from ``_open_engine`` on."""
+        if self._membership is None:
+            raise RuntimeError(f"node {self.config.node_id} is not started")
+        return self._membership
 
     def start(self) -> NodeLifecycle:
         with self._lock:
@@ -136,8 +148,32 @@ class NodeLifecycle:
         if recovered:
             log.info("node %d: finished the snapshot installs of ranges %s that a crash "
                      "interrupted", c.node_id, recovered)
+        self._membership = Membership.open(engine, c.node_id, c.listen, c.client_listen or "",
+                                           c.peers, c.cluster_id, c.dead_after)
+        self._must_join = bool(c.join) and not is_bootstrapped(engine)
+        if self._must_join:  # it gets its replicas from the cluster, later
+            return engine, staging, set()
         return engine, staging, bootstrap_node(engine, c.node_id, list(c.peers),
-                                               c.initial_ranges, c.split_keys)
+                                               c.initial_ranges, c.split_keys, c.replicas)
+
+    def _transport_started(self, transport: Any) -> None:
+        """The transport is bound. A node that must join asks the cluster now (``store.join``;
+        a ``JoinFailed`` fails the start), seeds its directory from the answer and is marked
+        bootstrapped, so it never bootstraps a cluster of its own. Then this node's directory
+        record names its addresses and the gossip starts: only once it is let in, so a node
+        whose JOIN is refused never spreads a record of its own."""
+        c, m = self.config, self.membership
+        raft, client = transport.address, transport.client_address or ""
+        if self._must_join:
+            m.directory.merge(None, join_cluster(c.join, c.node_id, raft, client, c.cluster_id))
+            engine = self.engine
+            assert engine is not None
+            m.directory.persist(engine, sync=True)
+            mark_bootstrapped(engine)
+            self._must_join = False
+            log.info("node %d: joined cluster %r through %s (%d nodes)", c.node_id,
+                     c.cluster_id, ", ".join(c.join), len(m.directory.peers()) + 1)
+        m.started(transport, raft, client)
 
     def _stop_components(self) -> None:
         """Run every stop step; one that fails is logged and the rest still run, so the process
@@ -152,3 +188,4 @@ class NodeLifecycle:
             except Exception:
                 log.exception("node %d: stopping the %s failed; going on", self.config.node_id, name)
         self._data_dir = self.engine = None
+        self._membership = None

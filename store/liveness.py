@@ -23,6 +23,13 @@ class Liveness:
         self.silent: set[int] = set()
         self._unreachable_told: dict[int, int] = {}
 
+    def track(self, nodes: list[int]) -> None:
+        """Watch ``nodes`` too (nodes that joined since): one never heard from falls silent a
+        period from now."""
+        for node in nodes:
+            if node not in self._last_heard:
+                self._last_heard[node] = self.ticks
+
     def heard(self, node: int) -> None:
         self._last_heard[node] = self.ticks
         self.silent.discard(node)

@@ -5,7 +5,8 @@ that holds no replica of it yet. Creating one for *any* message would let a floo
 range ids exhaust the node's memory, so both designs ask this policy first (etcd's and
 CockroachDB's rule, plus limits):
 
-- the sender must be a known node (one of the configured peers);
+- the sender must be a known node (in the node directory: it changes as nodes join, see
+  ``store.node_directory``; a fixed set of ids in tests);
 - the message must be one a range's leader or candidate sends (MsgApp, heartbeat, snapshot,
   vote, pre-vote), with a term > 0 and addressed to a real replica id (not raft's 0);
 - at most ``rate`` new replicas per second per sending node (a token bucket holding one
@@ -23,7 +24,7 @@ Not thread-safe: its store calls it from the store's actor or with the store's m
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 
 from multiraft.raft.types import MessageType as MT
 
@@ -56,7 +57,8 @@ class CreationLimits:
                  ttl: float = DEFAULT_UNINITIALIZED_REPLICA_TTL) -> None:
         self.rate, self.max_uninitialized, self.ttl = rate, max_uninitialized, ttl
 
-    def policy(self, known_nodes: Iterable[int], counters: StoreCounters) -> ReplicaCreationPolicy:
+    def policy(self, known_nodes: Container[int] | Iterable[int],
+               counters: StoreCounters) -> ReplicaCreationPolicy:
         return ReplicaCreationPolicy(known_nodes, counters, rate=self.rate,
                                      max_uninitialized=self.max_uninitialized, ttl=self.ttl)
 
@@ -69,7 +71,8 @@ class ReplicaCreationPolicy:
     __slots__ = ("rate", "max_uninitialized", "ttl", "_known", "_counters", "_clock", "_buckets",
                  "_uninitialized", "_next_due")
 
-    def __init__(self, known_nodes: Iterable[int], counters: StoreCounters, *, rate: float,
+    def __init__(self, known_nodes: Container[int] | Iterable[int], counters: StoreCounters, *,
+                 rate: float,
                  max_uninitialized: int, ttl: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if rate <= 0 or max_uninitialized <= 0 or ttl <= 0:
@@ -77,7 +80,11 @@ class ReplicaCreationPolicy:
         self.rate = rate
         self.max_uninitialized = max_uninitialized
         self.ttl = ttl
-        self._known = frozenset(known_nodes)
+        #: asked on every creation: a live container (the node directory) sees nodes that
+        #: join later; a plain iterable of ids is frozen
+        self._known: Container[int] = (known_nodes if isinstance(known_nodes, Container)
+                                       and not isinstance(known_nodes, (list, tuple))
+                                       else frozenset(known_nodes))
         self._counters = counters
         self._clock = clock
         self._buckets: dict[int, tuple[float, float]] = {}

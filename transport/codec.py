@@ -14,6 +14,9 @@ Every frame is one msgpack array ``[VERSION, kind, sender_node_id, body]``. The 
 - ``SNAPSHOT_CHUNK``: ``body`` is one bounded chunk of a range's snapshot stream.
 - ``SNAPSHOT_ACK``: ``body`` is the receiver's answer to a whole stream (accepted or refused).
 - ``REPLICA_GONE``: ``body`` tells a replica that its range removed it (``ReplicaGone``).
+- ``NODE_DIRECTORY``: ``body`` is the sender's whole node directory, a list of
+  ``[node_id, raft_address, client_address, state, version]`` (gossiped every few ticks:
+  ``store.node_directory``); ``state`` is one of ``NODE_STATES``.
 
 Raft items are packed one by one on the sender's thread (``raft_item``) and joined into a
 frame on the transport thread (``raft_frame``), which then does almost no work per message.
@@ -36,8 +39,10 @@ from multiraft.raft.types import (LOCAL_MESSAGES, ConfState, Entry, EntryType, M
 
 __all__ = [
     "VERSION", "MAX_FRAME_BYTES", "DecodeError", "FrameKind", "Heartbeat", "SnapshotChunk",
-    "SnapshotAck", "ReplicaGone", "replica_gone_frame", "unpack_envelope", "raft_item", "raft_frame", "heartbeats_frame",
-    "snapshot_chunk_frame", "snapshot_ack_frame", "decode_frame",
+    "SnapshotAck", "ReplicaGone", "replica_gone_frame", "unpack_envelope", "raft_item",
+    "raft_frame", "heartbeats_frame", "snapshot_chunk_frame", "snapshot_ack_frame", "decode_frame",
+    "NODE_STATES", "DirectoryItem", "node_directory_frame", "decode_directory_items",
+    "MAX_DIRECTORY_RECORDS", "MAX_ADDRESS_LEN",
 ]
 
 VERSION = 1
@@ -59,6 +64,18 @@ class FrameKind(IntEnum):
     CLIENT_RESPONSE = 6
     SNAPSHOT_ACK = 7
     REPLICA_GONE = 8
+    NODE_DIRECTORY = 9
+
+
+#: A node's operator state, as a directory record carries it: serving, being drained (its
+#: replicas are to move away), or gone for good (its id may never join again).
+NODE_STATES = ("active", "decommissioning", "decommissioned")
+#: One record of a NODE_DIRECTORY frame: (node_id, raft_address, client_address, state,
+#: version); ``client_address`` is "" while unknown.
+DirectoryItem = tuple[int, str, str, str, int]
+#: Bounds a NODE_DIRECTORY frame is held to.
+MAX_DIRECTORY_RECORDS = 10_000
+MAX_ADDRESS_LEN = 256
 
 
 @dataclass(slots=True)
@@ -248,6 +265,35 @@ def replica_gone_frame(sender: int, g: ReplicaGone) -> bytes:
     return frame
 
 
+def node_directory_frame(sender: int, records: Sequence[DirectoryItem]) -> bytes:
+    """A NODE_DIRECTORY frame carrying ``records``."""
+    frame: bytes = msgpack.packb((VERSION, FrameKind.NODE_DIRECTORY, sender, list(records)))
+    return frame
+
+
+def decode_directory_items(body: Any) -> list[DirectoryItem]:
+    """Validate a NODE_DIRECTORY body (msgpack-decoded with tuples for arrays): the records;
+    ``DecodeError`` for anything else. Also reads the directory a node persisted."""
+    if type(body) is not tuple or len(body) > MAX_DIRECTORY_RECORDS:
+        raise _fail("node directory body")
+    out: list[DirectoryItem] = []
+    for rec in body:
+        if type(rec) is not tuple or len(rec) != 5:
+            raise _fail("node directory record")
+        node_id, raft, client, state, version = rec
+        if type(node_id) is not int or not 0 < node_id < 1 << 64:
+            raise _fail("node directory node id")
+        if type(version) is not int or not 0 <= version < 1 << 64:
+            raise _fail("node directory version")
+        if not (type(raft) is str and type(client) is str and 0 < len(raft) <= MAX_ADDRESS_LEN
+                and len(client) <= MAX_ADDRESS_LEN):
+            raise _fail("node directory address")
+        if type(state) is not str or state not in NODE_STATES:
+            raise _fail("node directory state")
+        out.append((node_id, raft, client, state, version))
+    return out
+
+
 def _decode_entries(flat: Any) -> tuple[Entry, ...]:
     if type(flat) is not tuple or len(flat) % 4:
         raise _fail("entries")
@@ -327,7 +373,8 @@ def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
 
     The payload is a list of ``(range_id, Message)`` for RAFT, a list of ``Heartbeat`` for
     HEARTBEATS and HEARTBEAT_RESPONSES, a ``SnapshotChunk`` for SNAPSHOT_CHUNK, a
-    ``SnapshotAck`` for SNAPSHOT_ACK, a ``ReplicaGone`` for REPLICA_GONE.
+    ``SnapshotAck`` for SNAPSHOT_ACK, a ``ReplicaGone`` for REPLICA_GONE, a list of
+    ``DirectoryItem`` for NODE_DIRECTORY.
     Raises ``DecodeError`` for anything else, client kinds included.
     """
     kind, fields = unpack_envelope(data)
@@ -349,6 +396,8 @@ def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
             return kind, sender, _decode_ack(body)
         if kind is FrameKind.REPLICA_GONE:
             return kind, sender, _decode_gone(body)
+        if kind is FrameKind.NODE_DIRECTORY:
+            return kind, sender, decode_directory_items(body)
     except DecodeError:
         raise
     except (ValueError, TypeError, KeyError) as e:  # wrong arity, non-iterable, bad enum

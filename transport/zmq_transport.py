@@ -43,16 +43,21 @@ import zmq
 from multiraft.raft.types import Message
 
 from .client_protocol import BadRequest, ClientStatus, decode_request
-from .codec import (MAX_FRAME_BYTES, DecodeError, FrameKind, Heartbeat, ReplicaGone, SnapshotAck,
-                    SnapshotChunk, decode_frame, heartbeats_frame, raft_item, raft_frame,
-                    replica_gone_frame, snapshot_ack_frame, snapshot_chunk_frame)
+from .codec import (MAX_FRAME_BYTES, DecodeError, DirectoryItem, FrameKind, Heartbeat,
+                    ReplicaGone, SnapshotAck, SnapshotChunk, decode_frame, heartbeats_frame,
+                    node_directory_frame, raft_item, raft_frame, replica_gone_frame,
+                    snapshot_ack_frame, snapshot_chunk_frame)
 from .counters import TransportCounters
 from .faults import FaultInjector
 from .handler import Handler, Responder
 from .keys import CurveConfig
 from .zap import CLIENT_DOMAIN, NODE_DOMAIN, ZapHandler
 
-__all__ = ["Transport"]
+__all__ = ["Transport", "DirectoryReceiver"]
+
+#: What a NODE_DIRECTORY frame is handed to: ``receiver(sender, records)``, on the transport
+#: thread (it must not block: the node directory merges under its own small lock).
+DirectoryReceiver = Callable[[int, list[DirectoryItem]], None]
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +119,16 @@ class Transport:
     ``peers`` maps node id -> ``host:port``; ``listen`` and ``client_listen`` are ``host:port``
     (port 0: a free port, see ``address``/``client_address``). With ``curve`` every socket
     runs CurveZMQ and only its listed keys are admitted; without it, plaintext (warned).
+    ``on_directory`` receives the gossiped node directories (NODE_DIRECTORY frames); without
+    one they are dropped.
     """
 
     def __init__(self, node_id: int, listen: str, peers: Mapping[int, str], handler: Handler, *,
                  client_listen: str | None = None, curve: CurveConfig | None = None,
                  faults: FaultInjector | None = None, max_frame_bytes: int = 64 << 10,
-                 send_hwm: int = 1000) -> None:
+                 send_hwm: int = 1000, on_directory: DirectoryReceiver | None = None) -> None:
         self.node_id = node_id
+        self._on_directory = on_directory
         self.counters = TransportCounters()
         self.address = listen
         self.client_address = client_listen
@@ -226,6 +234,12 @@ class Transport:
         """Tell a removed replica on ``node_id`` that it is gone (a small frame; if it is lost,
         the replica's next message gets another)."""
         self._call(self._send_frame, node_id, replica_gone_frame(self.node_id, gone), 1)
+
+    def send_node_directory(self, node_id: int, records: list[DirectoryItem]) -> None:
+        """Gossip this node's directory to ``node_id`` (one small frame; dropped like a raft
+        frame if the peer is unreachable: the next round resends it)."""
+        frame = node_directory_frame(self.node_id, records)
+        self._call(self._send_frame, node_id, frame, 0)  # a frame, no raft message
 
     def add_peer(self, node_id: int, address: str, public_key: bytes | None = None) -> None:
         """Add or re-address a peer (a node joining later). With CURVE, ``public_key`` (Z85)
@@ -536,6 +550,9 @@ class Transport:
         elif kind is FrameKind.SNAPSHOT_CHUNK:
             c.messages_received += 1
             self._notify(h.on_snapshot_chunk, sender, payload)
+        elif kind is FrameKind.NODE_DIRECTORY:
+            if self._on_directory is not None:  # a frame, no raft message (as sent)
+                self._notify(self._on_directory, sender, payload)
         elif kind is FrameKind.SNAPSHOT_ACK:
             c.messages_received += 1
             self._notify(h.on_snapshot_ack, sender, payload)

@@ -11,6 +11,17 @@ Flags (or the same keys in a TOML file given with ``--config``; flags win):
     --max-command-bytes BYTES  --max-scan-bytes BYTES
     --split-bytes BYTES (a range larger than this splits; 0: never; else at least 65536)
     --split-qps Q (a range busier than Q requests/s for 10 s splits; 0: never)
+    --join HOST:PORT,... (client addresses of running nodes: join their cluster; no --peers)
+    --base-port P (default 7100, multiraft-cluster's)  --dead-after S  --replicas N
+    --no-rebalance
+
+``--join`` starts a node that was never part of a cluster by asking the running nodes at
+those client addresses to let it in (it bootstraps no range: ``--ranges`` is ignored; replicas
+reach it later). With ``--join`` (or ``--base-port``), ``--listen`` and ``--client`` default
+to the ports ``multiraft-cluster`` gives node ``--id`` i: raft on 127.0.0.1:P+i, clients on
+127.0.0.1:P+100+i, so ``multiraft-node --id 4 --join 127.0.0.1:7201`` adds a 4th node to a
+default ``multiraft-cluster`` (give it the cluster's ``--design`` too). A refused or
+unanswered join exits 1 with the reason on stderr.
 
 A raft or client address that is not loopback (127.0.0.0/8, ::1, localhost; 0.0.0.0 is not)
 needs ``--keys`` or ``--insecure``: without either the node refuses to start (exit 2), as
@@ -33,12 +44,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from multiraft.store.config import (DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_SCAN_BYTES,
-                                    DEFAULT_SPLIT_BYTES, DEFAULT_SPLIT_QPS, MIN_SPLIT_BYTES,
-                                    NodeConfig)
+from multiraft.store.config import (DEFAULT_DEAD_AFTER, DEFAULT_MAX_COMMAND_BYTES,
+                                    DEFAULT_MAX_SCAN_BYTES, DEFAULT_REPLICAS, DEFAULT_SPLIT_BYTES,
+                                    DEFAULT_SPLIT_QPS, MIN_SPLIT_BYTES, NodeConfig)
 from ..node import Node
 
-__all__ = ["main", "parse_peers", "curve_config", "add_split_flags", "build_config"]
+__all__ = ["main", "parse_peers", "curve_config", "add_split_flags", "add_membership_flags",
+           "build_config", "DEFAULT_BASE_PORT"]
+
+#: ``multiraft-cluster``'s default base port: node i listens on P+i (raft), P+100+i (clients).
+DEFAULT_BASE_PORT = 7100
 
 log = logging.getLogger("multiraft-node")
 
@@ -98,7 +113,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-scan-bytes", type=int, metavar="BYTES",
                    help=f"bytes of pairs per SCAN answer (default {DEFAULT_MAX_SCAN_BYTES})")
     add_split_flags(p)
+    p.add_argument("--join", metavar="HOST:PORT,...",
+                   help="client addresses of running nodes: join their cluster (a node never "
+                        "part of one; --peers not needed, --ranges ignored)")
+    p.add_argument("--base-port", type=int, metavar="P",
+                   help=f"with --join: --listen defaults to 127.0.0.1:P+ID and --client to "
+                        f"127.0.0.1:P+100+ID, the ports multiraft-cluster gives node ID "
+                        f"(default {DEFAULT_BASE_PORT}, multiraft-cluster's)")
+    add_membership_flags(p)
     return p
+
+
+def add_membership_flags(p: argparse.ArgumentParser) -> None:
+    """``--dead-after``, ``--replicas`` and ``--no-rebalance`` (``multiraft-node`` and
+    ``multiraft-cluster``)."""
+    p.add_argument("--dead-after", type=float, metavar="S",
+                   help=f"hold a node dead after S seconds without hearing from it (default "
+                        f"{DEFAULT_DEAD_AFTER:g})")
+    p.add_argument("--replicas", type=int, metavar="N",
+                   help=f"replicas per range (default {DEFAULT_REPLICAS}; at most one per node "
+                        f"when a cluster bootstraps)")
+    p.add_argument("--no-rebalance", action="store_true", default=None,
+                   help="do not move replicas to balance the nodes")
 
 
 def add_split_flags(p: argparse.ArgumentParser) -> None:
@@ -127,12 +163,18 @@ def build_config(args: argparse.Namespace) -> tuple[NodeConfig, str]:
         raise UsageError("--id is required")
     peers = merged.get("peers", "")
     peers = parse_peers(peers) if isinstance(peers, str) else {int(k): v for k, v in peers.items()}
+    join = merged.get("join", [])
+    join = [a.strip() for a in join.split(",") if a.strip()] if isinstance(join, str) else join
     try:
         node_id = int(merged["id"])
+        listen, client = "127.0.0.1:7100", "127.0.0.1:7200"
+        if join or "base-port" in merged:  # the ports multiraft-cluster gives node node_id
+            base = int(merged.get("base-port", DEFAULT_BASE_PORT))
+            listen, client = f"127.0.0.1:{base + node_id}", f"127.0.0.1:{base + 100 + node_id}"
         cfg = NodeConfig(
             node_id=node_id,
-            listen=merged.get("listen", "127.0.0.1:7100"),
-            client_listen=merged.get("client", "127.0.0.1:7200"),
+            listen=merged.get("listen", listen),
+            client_listen=merged.get("client", client),
             peers=peers,
             data_dir=merged.get("data-dir", f"./multiraft-data/node-{node_id}"),
             engine=merged.get("engine", "rocksdb"),
@@ -147,6 +189,10 @@ def build_config(args: argparse.Namespace) -> tuple[NodeConfig, str]:
             max_scan_bytes=int(merged.get("max-scan-bytes", DEFAULT_MAX_SCAN_BYTES)),
             split_bytes=int(merged.get("split-bytes", DEFAULT_SPLIT_BYTES)),
             split_qps=float(merged.get("split-qps", DEFAULT_SPLIT_QPS)),
+            join=list(join),
+            dead_after=float(merged.get("dead-after", DEFAULT_DEAD_AFTER)),
+            replicas=int(merged.get("replicas", DEFAULT_REPLICAS)),
+            rebalance=not merged.get("no-rebalance", False),
         )
         if "keys" in merged:
             cfg.curve = curve_config(merged["keys"], node_id, [node_id, *peers])

@@ -19,9 +19,12 @@ SLOP = 2  # ticks: a window's two ends are read a few microseconds apart from a 
 @dataclass
 class HeartbeatSpy:
     """Wraps a node's ``transport.send_heartbeats`` (one call = one heartbeat frame on the wire):
-    frames and heartbeats per destination node, and the largest frame."""
+    frames and heartbeats per destination node, and the largest frame. Also counts the node
+    directory's gossip frames (``send_node_directory``, every 10 ticks: store.gossip), the one
+    other frame an idle node sends."""
 
     frames: dict[int, int] = field(default_factory=dict)
+    gossip: dict[int, int] = field(default_factory=dict)
     heartbeats: dict[int, int] = field(default_factory=dict)
     largest: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -36,6 +39,13 @@ class HeartbeatSpy:
                 self.largest = max(self.largest, len(heartbeats))
             real(node_id, heartbeats)
         transport.send_heartbeats = send_heartbeats
+        real_gossip = transport.send_node_directory
+
+        def send_node_directory(node_id: int, records: list) -> None:
+            with self.lock:
+                self.gossip[node_id] = self.gossip.get(node_id, 0) + 1
+            real_gossip(node_id, records)
+        transport.send_node_directory = send_node_directory
 
 
 @dataclass
@@ -64,14 +74,15 @@ def sample(cluster: InProcessCluster, spies: dict[int, HeartbeatSpy], node: int)
 
 def other_frames(cluster: InProcessCluster, spies: dict[int, HeartbeatSpy], node: int,
                  peer: int) -> int:
-    """Frames on the wire to ``peer`` that are not heartbeat frames handed to the transport.
+    """Frames on the wire to ``peer`` that are neither heartbeat frames nor node directory gossip
+    handed to the transport.
 
     The wire counter is the transport thread's, behind by the frames in flight; the largest
     value over a short poll is the caught-up one (the transport idles between ticks)."""
     best = None
     for _ in range(40):
         with spies[node].lock:
-            handed = spies[node].frames.get(peer, 0)
+            handed = spies[node].frames.get(peer, 0) + spies[node].gossip.get(peer, 0)
         wire = cluster.nodes[node].impl.transport.counters.peers[peer].frames_sent
         best = wire - handed if best is None else max(best, wire - handed)
         time.sleep(TICK_MS / 1000 / 8)
@@ -97,7 +108,8 @@ def test_one_heartbeat_frame_per_node_pair_per_tick_and_none_per_range_when_idle
         carrying hundreds are seen);
     (2) once every replica is quiesced, no per-range heartbeat is sent at all (the node's
         heartbeats_sent counter and the frames' contents stop growing), while one empty frame
-        per peer per tick keeps flowing as the liveness ping, and nothing else is on the wire."""
+        per peer per tick keeps flowing as the liveness ping, and nothing else is on the wire
+        but the node directory's gossip."""
     cluster = make_cluster("inproc", ranges=RANGES, tick_ms=TICK_MS, start=False)
     spies = {n: HeartbeatSpy() for n in NODE_IDS}
     starts: dict[int, Sample] = {}

@@ -39,9 +39,10 @@ _ARGS = {
     ClientOp.CHANGE_REPLICAS: st.tuples(small, u64, u64, st.sampled_from(["add", "remove", "move"]),
                                         u64, u64),
     ClientOp.TRANSFER_LEADER: st.tuples(small, u64, u64),
-    ClientOp.DECOMMISSION: st.tuples(
-        u64, st.sampled_from(["decommissioning", "decommissioned", "active"])),
-    ClientOp.JOIN: st.tuples(u64, st.text(max_size=20), st.text(max_size=20), st.text(max_size=8)),
+    ClientOp.DECOMMISSION: st.tuples(u64, st.sampled_from(["decommissioning", "decommissioned",
+                                                           "active"])),
+    ClientOp.JOIN: st.tuples(u64, st.text(max_size=20), st.text(max_size=20),
+                             st.text(max_size=20)),
 }
 _WIRE_DESCRIPTOR = st.tuples(u64, small, small, u64)
 _RESULTS = {
