@@ -75,7 +75,7 @@ class ActorNode(NodeLifecycle):
         self.snapshots = SnapshotSender(self.transport, node_id=c.node_id,
                                         rate=c.snapshot_rate).start()
         svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots, staging,
-                                 replica_counters)
+                                 replica_counters, self.membership.directory)
         actors = NodeActors(self.writer, self.store, self.timer, self.fail, inbound)
         runtime = self.runtime
 

@@ -245,7 +245,8 @@ class StoreActor(FailStop, pykka.ThreadingActor):
     def _flush_heartbeats(self) -> None:
         """Once per tick: the coalesced heartbeats (one frame per peer node), then liveness,
         then the route table if it changed."""
-        self._peers = self.membership.tick()
+        self._peers = self.membership.tick(len(self.router.descriptors),
+                                           self.counters.replicas.leading.value)
         self.liveness.track(self._peers)
         self.heartbeats.flush(self.transport, self._peers, self.counters)
         self._drop_expired()

@@ -63,7 +63,7 @@ class LockNode(NodeLifecycle):
         self.snapshots = SnapshotSender(self.transport, node_id=c.node_id,
                                         rate=c.snapshot_rate).start()
         svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots, staging,
-                                 replica_counters)
+                                 replica_counters, self.membership.directory)
 
         def make(range_id: int, replica_id: int, campaign: bool) -> LockedReplica:
             return LockedReplica(svc, store, writer, range_id, replica_id, campaign)

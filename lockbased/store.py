@@ -279,7 +279,9 @@ class LockStore:
             awake = list(self._awake.values())
         for r in awake:
             r.call(ReplicaCore.tick)
-        peers = self.membership.tick()
+        with self.mu:
+            held = len(self.router.descriptors)
+        peers = self.membership.tick(held, self.counters.replicas.leading.value)
         with self.mu:
             self._peers = peers
             self.liveness.track(peers)

@@ -222,7 +222,7 @@ class ReplicaCore:
     def stop(self) -> None:
         if self._counted_leading:
             self._counted_leading = False
-            self.svc.leading.add(-1)
+            self.svc.counters.leading.add(-1)
         self.pending.fail_reads(ClientStatus.UNAVAILABLE, "node stopping")
         self.changer.fail(ClientStatus.UNAVAILABLE, "node stopping")
 
@@ -253,6 +253,8 @@ class ReplicaCore:
                 return
         self.wake()
         for m in messages:
+            if m.type == MT.TIMEOUT_NOW:
+                self.changer.transferred_in()
             self.rn.step(m)
 
     def tick(self) -> None:
@@ -663,7 +665,7 @@ class ReplicaCore:
             leading = rd.soft_state.raft_state == StateType.LEADER
             if leading != self._counted_leading:
                 self._counted_leading = leading
-                self.svc.leading.add(1 if leading else -1)
+                self.svc.counters.leading.add(1 if leading else -1)
             if leading:
                 self.leader_changes += 1
             else:

@@ -53,11 +53,13 @@ class ReplicaCounters:
              "replicas_removed", "messages_for_removed_replicas",
              "messages_from_removed_replicas")
 
-    __slots__ = ("_lock", "_counts")
+    __slots__ = ("_lock", "_counts", "leading")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(self.NAMES, 0)
+        #: how many of the node's replicas lead their range (gossiped for leader balancing)
+        self.leading = Gauge()
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:

@@ -23,7 +23,7 @@ from multiraft.transport.client_protocol import DEFAULT_MAX_COMMAND_BYTES
 from multiraft.transport.codec import Heartbeat
 
 from .allocator import Allocator
-from .counters import Gauge, ReplicaCounters
+from .counters import ReplicaCounters
 from .auto_split import SplitRateLimiter
 from .limits import DEFAULT_RANGE_QUOTA_BYTES, PendingLimit
 from .snapshot_sender import SnapshotSender
@@ -82,8 +82,6 @@ class ReplicaServices:
     node_known: Callable[[int], bool] = field(default=lambda node_id: True)
     #: the changes leaders make by themselves (None: none, e.g. in unit tests)
     allocator: Allocator | None = None
-    #: how many ranges this node's replicas lead
-    leading: Gauge = field(default_factory=Gauge)
 
     def __post_init__(self) -> None:
         self.range_ids = RangeIdAllocator(self.engine, self.node_id)

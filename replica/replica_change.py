@@ -21,7 +21,11 @@ any more: it leaves a joint config left behind, and rolls back (removes) a learn
 caught up within ``LEARNER_TIMEOUT``, or whose request timed out. With nothing else to do it asks
 the node's ``Allocator`` (every ``ALLOCATE_INTERVAL``) for a change of its own (repair,
 up/down-replication, rebalancing) or a leader to hand over to, and drives that the same way,
-answering nobody; a range an operator transferred is left alone for ``OPERATOR_GRACE``.
+answering nobody. A range an operator changed is left alone for ``OPERATOR_GRACE``; a leader
+that got its leadership by a transfer (an operator's, or the balancer's: it is the only way to
+know of an operator's transfer on the node it went to) does not give it away for balance
+within ``OPERATOR_GRACE`` either, so leaders do not bounce. An operator's request takes the
+place of an automatic leader transfer in flight.
 
 Not thread-safe: owned by its ``ReplicaCore``.
 """
@@ -106,7 +110,8 @@ class ReplicaChanger:
     reach)) while the descriptor lists it as a learner."""
 
     __slots__ = ("_host", "_node_known", "_allocator", "_node_id", "_clock", "_request",
-                 "_learners", "_next_allocate", "_operator_at", "changes_proposed",
+                 "_learners", "_next_allocate", "_operator_at", "_keep_lead_until",
+                 "changes_proposed",
                  "learners_rolled_back", "transfers", "automatic_changes")
 
     def __init__(self, host: ChangeHost, node_known: Callable[[int], bool],
@@ -121,6 +126,8 @@ class ReplicaChanger:
         self._next_allocate = clock() + phase * ALLOCATE_INTERVAL
         #: when an operator last changed or transferred the range through this replica
         self._operator_at = -OPERATOR_GRACE
+        #: no transfer for balance before then (this replica got its leadership by transfer)
+        self._keep_lead_until = 0.0
         self.automatic_changes = 0
         self._request: _Request | None = None
         self._learners: dict[int, tuple[float, int]] = {}
@@ -142,6 +149,8 @@ class ReplicaChanger:
             responder.respond(ClientStatus.REFUSED, "the range is not initialized here")
             return
         cur = self._request
+        if cur is not None and not cur.responders and cur.goal[0] == "transfer":
+            self._request = cur = None  # (the balancer's: the operator's request comes first)
         if cur is not None:
             if cur.goal == goal:
                 cur.responders.append(responder)
@@ -260,7 +269,7 @@ class ReplicaChanger:
             return None
         self._next_allocate = now + ALLOCATE_INTERVAL
         goal = a.decide(d)
-        if goal is None:
+        if goal is None and now >= self._keep_lead_until:
             target = a.leader_target(self._node_id, d)
             goal = None if target is None else ("transfer", 0, target)
         if goal is None or self._refusal(d, goal) is not None:
@@ -330,6 +339,10 @@ class ReplicaChanger:
             self._finish(ClientStatus.OK, d.info(leader_node))
         else:
             self._finish(ClientStatus.NOT_LEADER, leader_node)
+
+    def transferred_in(self) -> None:
+        """Leadership is being handed to this replica (raft's TimeoutNow arrived)."""
+        self._keep_lead_until = self._clock() + OPERATOR_GRACE
 
     def fail(self, status: ClientStatus, result: object) -> None:
         """Answer the request in flight, if any (the replica stops or is removed)."""

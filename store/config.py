@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from multiraft.replica.allocator import Allocator
 from multiraft.replica.counters import ReplicaCounters
 from multiraft.replica.env import HeartbeatSink, ReplicaServices
 from multiraft.replica.limits import DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_RANGE_QUOTA_BYTES, PendingLimit
@@ -15,7 +16,7 @@ from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
 from multiraft.storage.engine import Engine
 from multiraft.storage.sessions import SessionLimits
 from multiraft.storage.snapshot_staging import SnapshotStaging
-from multiraft.store.node_directory import DEFAULT_DEAD_AFTER
+from multiraft.store.node_directory import DEFAULT_DEAD_AFTER, NodeDirectory
 from multiraft.store.replica_creation import (DEFAULT_MAX_UNINITIALIZED_REPLICAS,
                                               DEFAULT_REPLICA_CREATION_RATE,
                                               DEFAULT_UNINITIALIZED_REPLICA_TTL, CreationLimits)
@@ -197,8 +198,11 @@ class NodeConfig:
 
     def replica_services(self, engine: Engine, transport: object, heartbeats: HeartbeatSink,
                          snapshots: SnapshotSender, staging: SnapshotStaging,
-                         counters: ReplicaCounters) -> ReplicaServices:
-        """What every replica of this node shares, by these settings (both designs)."""
+                         counters: ReplicaCounters,
+                         directory: NodeDirectory | None = None) -> ReplicaServices:
+        """What every replica of this node shares, by these settings (both designs): with the
+        node's ``directory``, the nodes replicas may be placed on and the allocator that
+        places them."""
         return ReplicaServices(
             self.node_id, engine, transport, heartbeats, snapshots, staging, self.election_ticks,
             self.heartbeat_ticks, self.fsync, log_keep=self.log_keep_entries,
@@ -206,7 +210,10 @@ class NodeConfig:
             range_quota_bytes=self.range_quota_bytes, sessions=self.sessions,
             split_bytes=self.split_bytes, split_qps=self.split_qps,
             counters=counters, pending_limit=PendingLimit(self.max_pending_requests),
-            node_known=lambda n: n == self.node_id or n in self.peers)
+            node_known=((lambda n: n == self.node_id or n in self.peers) if directory is None
+                        else directory.__contains__),
+            allocator=None if directory is None else Allocator(
+                directory, replication=self.replicas, rebalance=self.rebalance))
 
     def validate(self) -> None:
         if self.node_id <= 0:

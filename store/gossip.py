@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from multiraft.storage.engine import Engine
+from multiraft.transport.codec import NodeLoadReport
 
 from .node_directory import NodeDirectory
 
@@ -51,9 +52,9 @@ class DirectoryGossip:
         """Gossip through ``transport`` from now on (its addresses are bound)."""
         self._transport = transport
 
-    def tick(self) -> list[int]:
-        """One tick: gossip if due or if the directory changed. The other nodes' ids, for the
-        store's heartbeats and liveness."""
+    def tick(self, load: NodeLoadReport = NodeLoadReport(0, 0)) -> list[int]:
+        """One tick: gossip if due or if the directory changed (and this node's ``load`` with
+        it). The other nodes' ids, for the store's heartbeats and liveness."""
         d = self.directory
         peers = d.peers()
         transport = self._transport
@@ -69,8 +70,10 @@ class DirectoryGossip:
         if changed or self._ticks >= self.every_ticks:
             self._ticks = 0
             items = d.items()
+            d.set_load(d.node_id, load.replicas, load.leaders)
             for node in peers:
                 transport.send_node_directory(node, items)
+                transport.send_node_load(node, load)
         return peers
 
     def _connect(self, transport: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from multiraft.storage.engine import Engine
 from multiraft.transport.client_protocol import ClientRequest
-from multiraft.transport.codec import DirectoryItem
+from multiraft.transport.codec import DirectoryItem, NodeLoadReport
 from multiraft.transport.handler import Responder
 
 from .gossip import DirectoryGossip
@@ -54,13 +54,17 @@ class Membership:
         self.directory.set_own_addresses(raft_address, client_address)
         self.gossip.attach(transport)
 
-    def receive(self, from_node: int, items: list[DirectoryItem]) -> None:
-        """A NODE_DIRECTORY frame (the transport's thread)."""
-        self.directory.merge(from_node, items)
+    def receive(self, from_node: int, payload: list[DirectoryItem] | NodeLoadReport) -> None:
+        """A NODE_DIRECTORY or NODE_LOAD frame (the transport's thread)."""
+        if isinstance(payload, NodeLoadReport):
+            self.directory.set_load(from_node, payload.replicas, payload.leaders)
+        else:
+            self.directory.merge(from_node, payload)
 
-    def tick(self) -> list[int]:
-        """The store's tick: gossip; the other nodes' ids (to heartbeat, to watch)."""
-        return self.gossip.tick()
+    def tick(self, replicas: int = 0, leaders: int = 0) -> list[int]:
+        """The store's tick: gossip (with this node's load: ``replicas`` initialized replicas,
+        ``leaders`` of them leading); the other nodes' ids (to heartbeat, to watch)."""
+        return self.gossip.tick(NodeLoadReport(replicas, leaders))
 
     def handle(self, req: ClientRequest, responder: Responder) -> None:
         """A node op (``client_protocol.NODE_OPS``)."""

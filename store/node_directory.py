@@ -32,6 +32,7 @@ from typing import Any, Literal, cast
 
 import msgpack
 
+from multiraft.replica.allocator import NodeLoad
 from multiraft.storage import keys
 from multiraft.storage.engine import Engine
 from multiraft.transport.codec import (NODE_STATES, DecodeError, DirectoryItem,
@@ -102,7 +103,7 @@ class NodeDirectory:
     written with ``_lock`` held."""
 
     __slots__ = ("node_id", "dead_after", "_clock", "_lock", "_records", "_last_heard",
-                 "_born", "_generation", "_self_known")
+                 "_born", "_generation", "_self_known", "_loads")
 
     def __init__(self, node_id: int, raft_address: str, client_address: str,
                  peers: Mapping[int, str], *, dead_after: float = DEFAULT_DEAD_AFTER,
@@ -127,6 +128,9 @@ class NodeDirectory:
         self._generation = 1
         #: whether this node's own addresses are final (the transport has bound them)
         self._self_known = False
+        #: node id -> (replicas, leaders) as the node last gossiped them (this node's own:
+        #: as of its last gossip round); not persisted, not versioned: a fresh count wins
+        self._loads: dict[int, tuple[int, int]] = {}
 
     # -- persistence --
 
@@ -251,6 +255,19 @@ class NodeDirectory:
                 self._put(incoming)
                 changed = True
         return changed
+
+    def set_load(self, node_id: int, replicas: int, leaders: int) -> None:
+        """``node_id`` holds ``replicas`` replicas and leads ``leaders`` of them (gossiped)."""
+        with self._lock:
+            self._loads[node_id] = (replicas, leaders)
+
+    def loads(self) -> dict[int, NodeLoad]:
+        """Every known node's state and load (``replica.allocator.ClusterLoad``); a node whose
+        load was never heard counts as empty."""
+        with self._lock:
+            now = self._clock()
+            return {n: NodeLoad(self._view(r, now), *self._loads.get(n, (0, 0)))
+                    for n, r in self._records.items()}
 
     def heard(self, node_id: int) -> None:
         """``node_id`` is alive now (it gossiped, or it just joined)."""

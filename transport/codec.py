@@ -17,6 +17,8 @@ Every frame is one msgpack array ``[VERSION, kind, sender_node_id, body]``. The 
 - ``NODE_DIRECTORY``: ``body`` is the sender's whole node directory, a list of
   ``[node_id, raft_address, client_address, state, version]`` (gossiped every few ticks:
   ``store.node_directory``); ``state`` is one of ``NODE_STATES``.
+- ``NODE_LOAD``: ``body`` is ``[replicas, leaders]``: how many ranges the sender holds and
+  leads, gossiped with its directory (``NodeLoadReport``, for the allocator).
 
 Raft items are packed one by one on the sender's thread (``raft_item``) and joined into a
 frame on the transport thread (``raft_frame``), which then does almost no work per message.
@@ -42,7 +44,7 @@ __all__ = [
     "SnapshotAck", "ReplicaGone", "replica_gone_frame", "unpack_envelope", "raft_item",
     "raft_frame", "heartbeats_frame", "snapshot_chunk_frame", "snapshot_ack_frame", "decode_frame",
     "NODE_STATES", "DirectoryItem", "node_directory_frame", "decode_directory_items",
-    "MAX_DIRECTORY_RECORDS", "MAX_ADDRESS_LEN",
+    "MAX_DIRECTORY_RECORDS", "MAX_ADDRESS_LEN", "NodeLoadReport", "node_load_frame",
 ]
 
 VERSION = 1
@@ -65,6 +67,7 @@ class FrameKind(IntEnum):
     SNAPSHOT_ACK = 7
     REPLICA_GONE = 8
     NODE_DIRECTORY = 9
+    NODE_LOAD = 10
 
 
 #: A node's operator state, as a directory record carries it: serving, being drained (its
@@ -258,6 +261,21 @@ def snapshot_ack_frame(sender: int, a: SnapshotAck) -> bytes:
     return frame
 
 
+@dataclass(slots=True, frozen=True)
+class NodeLoadReport:
+    """How many initialized replicas the sending node holds and how many of them lead."""
+
+    replicas: int
+    leaders: int
+
+
+def node_load_frame(sender: int, load: NodeLoadReport) -> bytes:
+    """A NODE_LOAD frame."""
+    frame: bytes = msgpack.packb((VERSION, FrameKind.NODE_LOAD, sender,
+                                  (load.replicas, load.leaders)))
+    return frame
+
+
 def replica_gone_frame(sender: int, g: ReplicaGone) -> bytes:
     """A REPLICA_GONE frame."""
     frame: bytes = msgpack.packb((VERSION, FrameKind.REPLICA_GONE, sender,
@@ -374,7 +392,7 @@ def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
     The payload is a list of ``(range_id, Message)`` for RAFT, a list of ``Heartbeat`` for
     HEARTBEATS and HEARTBEAT_RESPONSES, a ``SnapshotChunk`` for SNAPSHOT_CHUNK, a
     ``SnapshotAck`` for SNAPSHOT_ACK, a ``ReplicaGone`` for REPLICA_GONE, a list of
-    ``DirectoryItem`` for NODE_DIRECTORY.
+    ``DirectoryItem`` for NODE_DIRECTORY, a ``NodeLoadReport`` for NODE_LOAD.
     Raises ``DecodeError`` for anything else, client kinds included.
     """
     kind, fields = unpack_envelope(data)
@@ -398,6 +416,11 @@ def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
             return kind, sender, _decode_gone(body)
         if kind is FrameKind.NODE_DIRECTORY:
             return kind, sender, decode_directory_items(body)
+        if kind is FrameKind.NODE_LOAD:
+            replicas, leaders = body
+            if not all(type(v) is int and 0 <= v < 1 << 32 for v in (replicas, leaders)):
+                raise _fail("node load field")
+            return kind, sender, NodeLoadReport(replicas, leaders)
     except DecodeError:
         raise
     except (ValueError, TypeError, KeyError) as e:  # wrong arity, non-iterable, bad enum

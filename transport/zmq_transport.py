@@ -45,7 +45,8 @@ from multiraft.raft.types import Message
 from .client_protocol import BadRequest, ClientStatus, decode_request
 from .codec import (MAX_FRAME_BYTES, DecodeError, DirectoryItem, FrameKind, Heartbeat,
                     ReplicaGone, SnapshotAck, SnapshotChunk, decode_frame, heartbeats_frame,
-                    node_directory_frame, raft_item, raft_frame, replica_gone_frame,
+                    NodeLoadReport, node_directory_frame, node_load_frame, raft_item, raft_frame,
+                    replica_gone_frame,
                     snapshot_ack_frame, snapshot_chunk_frame)
 from .counters import TransportCounters
 from .faults import FaultInjector
@@ -55,9 +56,10 @@ from .zap import CLIENT_DOMAIN, NODE_DOMAIN, ZapHandler
 
 __all__ = ["Transport", "DirectoryReceiver"]
 
-#: What a NODE_DIRECTORY frame is handed to: ``receiver(sender, records)``, on the transport
-#: thread (it must not block: the node directory merges under its own small lock).
-DirectoryReceiver = Callable[[int, list[DirectoryItem]], None]
+#: What a NODE_DIRECTORY or NODE_LOAD frame is handed to: ``receiver(sender, records or
+#: load)``, on the transport thread (it must not block: the node directory merges under its
+#: own small lock).
+DirectoryReceiver = Callable[[int, "list[DirectoryItem] | NodeLoadReport"], None]
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +121,8 @@ class Transport:
     ``peers`` maps node id -> ``host:port``; ``listen`` and ``client_listen`` are ``host:port``
     (port 0: a free port, see ``address``/``client_address``). With ``curve`` every socket
     runs CurveZMQ and only its listed keys are admitted; without it, plaintext (warned).
-    ``on_directory`` receives the gossiped node directories (NODE_DIRECTORY frames); without
-    one they are dropped.
+    ``on_directory`` receives the gossiped node directories and loads (NODE_DIRECTORY and
+    NODE_LOAD frames); without one they are dropped.
     """
 
     def __init__(self, node_id: int, listen: str, peers: Mapping[int, str], handler: Handler, *,
@@ -240,6 +242,10 @@ class Transport:
         frame if the peer is unreachable: the next round resends it)."""
         frame = node_directory_frame(self.node_id, records)
         self._call(self._send_frame, node_id, frame, 0)  # a frame, no raft message
+
+    def send_node_load(self, node_id: int, load: NodeLoadReport) -> None:
+        """Gossip this node's load to ``node_id`` (with its directory, every round)."""
+        self._call(self._send_frame, node_id, node_load_frame(self.node_id, load), 0)
 
     def add_peer(self, node_id: int, address: str, public_key: bytes | None = None) -> None:
         """Add or re-address a peer (a node joining later). With CURVE, ``public_key`` (Z85)
@@ -550,7 +556,7 @@ class Transport:
         elif kind is FrameKind.SNAPSHOT_CHUNK:
             c.messages_received += 1
             self._notify(h.on_snapshot_chunk, sender, payload)
-        elif kind is FrameKind.NODE_DIRECTORY:
+        elif kind is FrameKind.NODE_DIRECTORY or kind is FrameKind.NODE_LOAD:
             if self._on_directory is not None:  # a frame, no raft message (as sent)
                 self._notify(self._on_directory, sender, payload)
         elif kind is FrameKind.SNAPSHOT_ACK:

@@ -23,7 +23,7 @@ from multiraft.store.replica_creation import CreationLimits
 from multiraft.transport.client_protocol import (ClientOp, ClientRequest, ClientStatus,
                                                  decode_response)
 from multiraft.transport.codec import (VERSION, DecodeError, FrameKind, decode_frame,
-                                       node_directory_frame)
+                                       node_directory_frame, NodeLoadReport, node_load_frame)
 from multiraft.transport.handler import Responder
 from multiraft.transport.zmq_transport import Transport
 from tests.cluster.conftest import free_ports, wait_until
@@ -234,10 +234,14 @@ def test_a_garbage_directory_frame_is_counted_and_never_delivered() -> None:
 class FakeTransport:
     def __init__(self) -> None:
         self.sent: list[tuple[int, list[Any]]] = []
+        self.loads: list[tuple[int, NodeLoadReport]] = []
         self.peers: dict[int, str] = {}
 
     def send_node_directory(self, node: int, items: list[Any]) -> None:
         self.sent.append((node, items))
+
+    def send_node_load(self, node: int, load: NodeLoadReport) -> None:
+        self.loads.append((node, load))
 
     def add_peer(self, node: int, address: str) -> None:
         self.peers[node] = address
@@ -262,6 +266,30 @@ def test_gossip_sends_at_once_on_a_change_then_every_few_ticks() -> None:
     assert g.tick() == [2, 3, 4]
     assert [n for n, _ in t.sent] == [2, 3, 4]
     assert t.peers == {4: "h:7104"}  # the new node is connected; the known ones were already
+
+
+def test_gossip_carries_each_nodes_load_for_the_allocator() -> None:
+    d, t = directory(), FakeTransport()
+    g = DirectoryGossip(d, None, {2: "h:7102", 3: "h:7103"}, every_ticks=1)
+    g.attach(t)
+    g.tick(NodeLoadReport(7, 2))
+    assert t.loads == [(2, NodeLoadReport(7, 2)), (3, NodeLoadReport(7, 2))]
+    d.set_load(2, 5, 1)
+    loads = d.loads()
+    assert (loads[1].replicas, loads[1].leaders) == (7, 2)  # its own, as last gossiped
+    assert (loads[2].replicas, loads[2].leaders, loads[2].state) == (5, 1, "live")
+    assert (loads[3].replicas, loads[3].leaders) == (0, 0)  # never heard: empty
+
+
+@pytest.mark.parametrize("body", [(1,), (1, -1), ("1", 2), (1, 1 << 40), None])
+def test_a_malformed_node_load_frame_is_a_decode_error(body: Any) -> None:
+    with pytest.raises(DecodeError):
+        decode_frame(msgpack.packb((VERSION, FrameKind.NODE_LOAD, 1, body)))
+
+
+def test_node_load_frame_round_trips() -> None:
+    assert decode_frame(node_load_frame(3, NodeLoadReport(12, 4))) == (
+        FrameKind.NODE_LOAD, 3, NodeLoadReport(12, 4))
 
 
 def test_the_creation_policy_admits_a_node_learned_later() -> None:
