@@ -35,6 +35,9 @@ TICK = _Signal("TICK")                    #: advance raft's logical clock (from 
 DROP_IF_UNINITIALIZED = _Signal("DROP_IF_UNINITIALIZED")
 #: from the store: the split that creates your range applied here; load it (if uninitialized)
 INITIALIZE_FROM_SPLIT = _Signal("INITIALIZE_FROM_SPLIT")
+#: from the store, every ``ALLOCATION_SCAN_TICKS``: if you lead (quiesced or not), ask the
+#: allocator whether your range needs a change (``ReplicaCore.scan_allocation``)
+SCAN_ALLOCATION = _Signal("SCAN_ALLOCATION")
 PROCESS_READY = _Signal("PROCESS_READY")  #: handle raft's Ready now that the mailbox is drained
 WRITE_DONE = _Signal("WRITE_DONE")        #: the writer made this replica's last batch durable
 

@@ -20,7 +20,8 @@ from multiraft.store.lifecycle import Fatal
 from .fail_stop import FailStop
 from .inbound import StoreInbound
 
-from .messages import (DROP_IF_UNINITIALIZED, INITIALIZE_FROM_SPLIT, PROCESS_READY, TICK,
+from .messages import (DROP_IF_UNINITIALIZED, INITIALIZE_FROM_SPLIT, PROCESS_READY,
+                       SCAN_ALLOCATION, TICK,
                        WRITE_DONE, Awake, ClientCommand, DescriptorChanged, InboundHeartbeat,
                        InboundReplicaGone, InboundSnapshotAck, InboundSnapshotChunk, NodeSilent,
                        NodeUnreachable, Quiesced, RaftMessages, ReplicaDestroyed, ReplicaDropped,
@@ -95,6 +96,8 @@ class ReplicaActor(FailStop, PooledActor):
                 return None
             elif msg is INITIALIZE_FROM_SPLIT:
                 core.initialize_from_split()
+            elif msg is SCAN_ALLOCATION:
+                core.scan_allocation()
             elif msg is DROP_IF_UNINITIALIZED:
                 if core.drop_if_uninitialized():
                     self.actors.store.tell(ReplicaDropped(core.range_id, self.actor_ref))

@@ -31,12 +31,14 @@ from multiraft.store.liveness import Liveness
 from multiraft.store.routing import RangeRouter, group_pairs
 from multiraft.store.counters import StoreCounters
 from multiraft.store.lifecycle import Fatal
+from multiraft.replica.replica_change import ALLOCATION_SCAN_TICKS
 from multiraft.store.membership import Membership
 from multiraft.store.replica_creation import CreationLimits
 
 from .fail_stop import FailStop
 from .inbound import RouteTable, StoreInbound
 from .messages import (DROP_IF_UNINITIALIZED, FLUSH_HEARTBEATS, INITIALIZE_FROM_SPLIT,
+                       SCAN_ALLOCATION,
                        ClientCommand, DescriptorChanged, InboundClient, InboundHeartbeat,
                        InboundHeartbeats, InboundRaft, InboundSnapshotChunk, NodeSilent,
                        NodeUnreachable, RaftMessages, ReplicaDestroyed, ReplicaDropped,
@@ -80,6 +82,7 @@ class StoreActor(FailStop, pykka.ThreadingActor):
         self._peers = list(peers)
         self._stopping = False
         self._routes_dirty = False
+        self._ticks = 0
 
     # -- called (through ask) by the Node while wiring up --
 
@@ -252,6 +255,10 @@ class StoreActor(FailStop, pykka.ThreadingActor):
         self._drop_expired()
         if self._routes_dirty:
             self._publish_routes()
+        self._ticks += 1
+        if self._ticks % ALLOCATION_SCAN_TICKS == 0:
+            for replica in self.replicas.values():
+                replica.tell(SCAN_ALLOCATION)
         for node in self.liveness.tick():
             if node:
                 log.info("node %d: nothing heard from node %d for %d ticks", self.node_id, node,

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from multiraft.raft import Message
 from multiraft.replica.core import ReplicaCore
+from multiraft.replica.replica_change import ALLOCATION_SCAN_TICKS
 from multiraft.replica.counters import ReplicaCounters
 from multiraft.store.counters import StoreCounters
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
@@ -68,6 +69,7 @@ class LockStore:
         self._peers = list(peers)
         self._awake: dict[int, LockedReplica] = {}
         self._stopping = False
+        self._ticks = 0  # (the process_raft thread's: every ALLOCATION_SCAN_TICKS, a scan)
         self._work: dict[int, LockedReplica] = {}
         #: replica calls the process_raft thread makes with no other lock held (a split's
         #: right-hand replica starting or loading its range), under ``_work_cv``
@@ -290,6 +292,12 @@ class LockStore:
             everyone = list(self.replicas.values()) if silent else []
             expired = [(rid, self.replicas.get(rid)) for rid in self.creation.expired()]
         self._drop_expired(expired)
+        self._ticks += 1
+        if self._ticks % ALLOCATION_SCAN_TICKS == 0:
+            with self.mu:
+                everyone_now = list(self.replicas.values())
+            for r in everyone_now:
+                r.call(ReplicaCore.scan_allocation)
         for node in silent:
             if node:
                 log.info("node %d: nothing heard from node %d for %d ticks", self.node_id, node,

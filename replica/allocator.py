@@ -82,15 +82,21 @@ class Allocator:
         self._next_rebalance = 0.0
         self._next_transfer = 0.0
 
-    def decide(self, d: RangeDescriptor) -> tuple[str, int, int] | None:
-        """The next change range ``d`` needs (a ``replica_change.Goal``), or None."""
-        if d.is_joint() or d.learners:
-            return None  # (a change is under way)
+    def decide(self, d: RangeDescriptor,
+               repair_only: bool = False) -> tuple[str, int, int] | None:
+        """The next change range ``d`` needs (a ``replica_change.Goal``), or None; with
+        ``repair_only``, only a repair or an up-replication (for a range an operator just
+        changed: his extra replica stays, for a while)."""
+        if d.is_joint():
+            return None  # (the changer leaves it first)
         loads = self._load.loads()
         voters = d.voter_nodes()
         usable = {n for n, x in loads.items() if x.state == USABLE}
-        outside = sorted((n for n in usable if d.replica_on(n) is None),
-                         key=lambda n: (loads[n].replicas, n))
+        # A learner on a usable node comes first: a change begun by a former leader (it added
+        # the learner, then lost its leadership) goes on towards the same place.
+        outside = sorted((n for n in usable if d.replica_on(n) is None
+                          or n in d.learner_nodes()),
+                         key=lambda n: (n not in d.learner_nodes(), loads[n].replicas, n))
         bad = [n for n in voters if n not in usable and n in loads]
         # (a dead node may come back: it still counts; a decommissioned one does not)
         staying = [n for n, x in loads.items() if x.state in (USABLE, "dead")]
@@ -99,6 +105,8 @@ class Allocator:
             return ("move", bad[0], outside[0])
         if len(voters) < want and outside:
             return ("add", 0, outside[0])
+        if repair_only:
+            return None
         if len(voters) > want:
             victim = max(voters, key=lambda n: (n not in usable, _count(loads, n), n))
             return ("remove", victim, 0)

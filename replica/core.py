@@ -552,6 +552,15 @@ class ReplicaCore:
         self._mismatch_logged = True
         return False
 
+    def scan_allocation(self) -> None:
+        """The store's periodic scan: a leader, even a quiesced one, asks the allocator whether
+        its range needs a change, and wakes to make it."""
+        if self.dropped or self.rn.raft.state != StateType.LEADER:
+            return
+        if self.changer.scan():
+            self.wake()
+            self.changer.step()
+
     def replica_gone(self, from_node: int, gone: ReplicaGone) -> None:
         """A member of the range says the range removed this replica: believed if that node
         holds a replica by our descriptor and its descriptor is newer than ours (the only way

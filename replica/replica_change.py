@@ -21,7 +21,8 @@ any more: it leaves a joint config left behind, and rolls back (removes) a learn
 caught up within ``LEARNER_TIMEOUT``, or whose request timed out. With nothing else to do it asks
 the node's ``Allocator`` (every ``ALLOCATE_INTERVAL``) for a change of its own (repair,
 up/down-replication, rebalancing) or a leader to hand over to, and drives that the same way,
-answering nobody. A range an operator changed is left alone for ``OPERATOR_GRACE``; a leader
+answering nobody. A range an operator changed is left alone for ``OPERATOR_GRACE``, but for repairs (a
+dead or decommissioning node's replica) and up-replication; a leader
 that got its leadership by a transfer (an operator's, or the balancer's: it is the only way to
 know of an operator's transfer on the node it went to) does not give it away for balance
 within ``OPERATOR_GRACE`` either, so leaders do not bounce. An operator's request takes the
@@ -57,6 +58,9 @@ LAGGING_ENTRIES = 1_000
 #: Seconds between a leader's questions to the allocator (each range starts at a random
 #: point of it, so a node's ranges do not all ask at once).
 ALLOCATE_INTERVAL = 1.0
+#: Ticks between the store's scans of its replicas for changes (``ReplicaCore.scan_allocation``):
+#: a quiesced leader is not ticked, so the allocator reaches it this way.
+ALLOCATION_SCAN_TICKS = 20
 #: Seconds the allocator leaves a range alone after an operator's change or transfer.
 OPERATOR_GRACE = 60.0
 
@@ -228,8 +232,7 @@ class ReplicaChanger:
             self._propose(rc.leave_joint(d))
             return
         if req is None:
-            if not d.learners:
-                req = self._allocate(d, now)
+            req = self._allocate(d, now)
             if req is None:
                 self._roll_back_stale_learners(d, now)
                 return
@@ -265,11 +268,12 @@ class ReplicaChanger:
     def _allocate(self, d: RangeDescriptor, now: float) -> _Request | None:
         """A change of the leader's own, if the allocator wants one and it is time to ask."""
         a = self._allocator
-        if a is None or now < self._next_allocate or now - self._operator_at < OPERATOR_GRACE:
+        if a is None or now < self._next_allocate:
             return None
         self._next_allocate = now + ALLOCATE_INTERVAL
-        goal = a.decide(d)
-        if goal is None and now >= self._keep_lead_until:
+        grace = now - self._operator_at < OPERATOR_GRACE
+        goal = a.decide(d, repair_only=grace)
+        if goal is None and not grace and now >= self._keep_lead_until:
             target = a.leader_target(self._node_id, d)
             goal = None if target is None else ("transfer", 0, target)
         if goal is None or self._refusal(d, goal) is not None:
@@ -339,6 +343,15 @@ class ReplicaChanger:
             self._finish(ClientStatus.OK, d.info(leader_node))
         else:
             self._finish(ClientStatus.NOT_LEADER, leader_node)
+
+    def scan(self) -> bool:
+        """Ask the allocator now, with nothing in flight (the store's periodic scan, which
+        reaches quiesced leaders); whether it gave a change (then keep calling ``step``)."""
+        d = self._host.descriptor
+        if self._request is not None or d is None:
+            return self._request is not None
+        self._next_allocate = 0.0
+        return self._allocate(d, self._clock()) is not None
 
     def transferred_in(self) -> None:
         """Leadership is being handed to this replica (raft's TimeoutNow arrived)."""
