@@ -16,12 +16,13 @@ import pykka
 
 from multiraft.raft.types import Message
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from multiraft.transport.codec import Heartbeat, ReplicaGone, SnapshotAck, SnapshotChunk
+from multiraft.transport.codec import (Heartbeat, ReplicaCheck, ReplicaGone, SnapshotAck,
+                                      SnapshotChunk)
 from multiraft.transport.handler import Responder
 
 from multiraft.store.routing import RangeRouter, group_pairs
 from .messages import (ClientCommand, InboundClient, InboundHeartbeats, InboundRaft,
-                       InboundReplicaGone, InboundSnapshotAck, InboundSnapshotChunk, NodeUnreachable, RaftMessages)
+                       InboundReplicaCheck, InboundReplicaGone, InboundSnapshotAck, InboundSnapshotChunk, NodeUnreachable, RaftMessages)
 
 __all__ = ["StoreInbound", "RouteTable"]
 
@@ -113,6 +114,14 @@ class StoreInbound:
         if replica is not None:
             try:
                 replica.tell(InboundReplicaGone(from_node, gone))
+            except pykka.ActorDeadError:
+                pass
+
+    def on_replica_check(self, from_node: int, check: ReplicaCheck) -> None:
+        replica = self._routes.replicas.get(check.range_id)
+        if replica is not None:
+            try:
+                replica.tell(InboundReplicaCheck(from_node, check))
             except pykka.ActorDeadError:
                 pass
 

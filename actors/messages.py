@@ -13,7 +13,8 @@ from multiraft.raft.types import Message
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientRequest
-from multiraft.transport.codec import Heartbeat, ReplicaGone, SnapshotAck, SnapshotChunk
+from multiraft.transport.codec import (Heartbeat, ReplicaCheck, ReplicaGone, SnapshotAck,
+                                      SnapshotChunk)
 from multiraft.transport.handler import Responder
 
 
@@ -79,6 +80,14 @@ class InboundReplicaGone:
 
     from_node: int
     gone: ReplicaGone
+
+
+@dataclass(slots=True)
+class InboundReplicaCheck:
+    """A replica on ``from_node`` asks whether it is still in this range."""
+
+    from_node: int
+    check: ReplicaCheck
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from .inbound import StoreInbound
 from .messages import (DROP_IF_UNINITIALIZED, INITIALIZE_FROM_SPLIT, PROCESS_READY,
                        SCAN_ALLOCATION, TICK,
                        WRITE_DONE, Awake, ClientCommand, DescriptorChanged, InboundHeartbeat,
-                       InboundReplicaGone, InboundSnapshotAck, InboundSnapshotChunk, NodeSilent,
+                       InboundReplicaCheck, InboundReplicaGone, InboundSnapshotAck, InboundSnapshotChunk, NodeSilent,
                        NodeUnreachable, Quiesced, RaftMessages, ReplicaDestroyed, ReplicaDropped,
                        ReportStatus, SplitApplied, WriteRequest)
 from .runtime import PooledActor
@@ -89,6 +89,9 @@ class ReplicaActor(FailStop, PooledActor):
                 core.node_unreachable(msg.node_id)
             elif t is InboundReplicaGone:
                 core.replica_gone(msg.from_node, msg.gone)
+            elif t is InboundReplicaCheck:
+                core.replica_check(msg.from_node, msg.check)
+                return None  # (nothing to process: the check wakes nothing)
             elif t is NodeSilent:
                 core.node_silent(msg.node_id)
             elif t is ReportStatus:

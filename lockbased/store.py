@@ -27,7 +27,8 @@ from multiraft.store.replica_creation import CreationLimits
 from multiraft.store.routing import RangeRouter, group_pairs
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import NODE_OPS, ClientOp, ClientRequest, ClientStatus
-from multiraft.transport.codec import Heartbeat, ReplicaGone, SnapshotAck, SnapshotChunk
+from multiraft.transport.codec import (Heartbeat, ReplicaCheck, ReplicaGone, SnapshotAck,
+                                      SnapshotChunk)
 from multiraft.transport.handler import Responder
 
 from .replica import LockedReplica
@@ -168,6 +169,12 @@ class LockStore:
             r = self.replicas.get(gone.range_id)
         if r is not None:
             r.call(ReplicaCore.replica_gone, from_node, gone)
+
+    def on_replica_check(self, from_node: int, check: ReplicaCheck) -> None:
+        with self.mu:
+            r = self.replicas.get(check.range_id)
+        if r is not None:
+            r.call(ReplicaCore.replica_check, from_node, check)
 
     def replica_destroyed(self, r: LockedReplica) -> None:
         """The range removed replica ``r`` and its state is destroyed (its lock is held):

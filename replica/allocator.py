@@ -85,8 +85,8 @@ class Allocator:
     def decide(self, d: RangeDescriptor,
                repair_only: bool = False) -> tuple[str, int, int] | None:
         """The next change range ``d`` needs (a ``replica_change.Goal``), or None; with
-        ``repair_only``, only a repair or an up-replication (for a range an operator just
-        changed: his extra replica stays, for a while)."""
+        ``repair_only``, only a repair (for a range an operator just changed: what he did
+        stays, for a while, unless a node it relies on is dead or leaving)."""
         if d.is_joint():
             return None  # (the changer leaves it first)
         loads = self._load.loads()
@@ -103,10 +103,10 @@ class Allocator:
         want = max(1, min(self.replication, len(staying)))
         if bad and outside:
             return ("move", bad[0], outside[0])
-        if len(voters) < want and outside:
-            return ("add", 0, outside[0])
         if repair_only:
             return None
+        if len(voters) < want and outside:
+            return ("add", 0, outside[0])
         if len(voters) > want:
             victim = max(voters, key=lambda n: (n not in usable, _count(loads, n), n))
             return ("remove", victim, 0)

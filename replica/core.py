@@ -42,7 +42,8 @@ from multiraft.storage.snapshot_install import SnapshotInstall
 from multiraft.storage.state_machine import KVStateMachine
 from multiraft.transport.client_protocol import (ClientOp, ClientRequest, ClientStatus, WireDescriptor,
                                                  command_bytes)
-from multiraft.transport.codec import Heartbeat, ReplicaGone, SnapshotAck, SnapshotChunk
+from multiraft.transport.codec import (Heartbeat, ReplicaCheck, ReplicaGone, SnapshotAck,
+                                      SnapshotChunk)
 from multiraft.transport.handler import Responder
 
 from .env import ReplicaEnv, ReplicaServices
@@ -72,6 +73,9 @@ _KNOWN_RIGHTS = 4
 #: An uninitialized replica drops MsgApps awaiting its split for at most this many election
 #: timeouts of its own ticks (``_awaits_split``)
 _AWAIT_SPLIT_ELECTIONS = 2
+
+#: Seconds between a quiesced follower's questions whether it is still in its range.
+_REMOVAL_PROBE_INTERVAL = 20.0
 
 #: How long the leader works on an operator's replica change or leader transfer (seconds).
 _CHANGE_TIMEOUT = 60.0
@@ -128,6 +132,10 @@ class ReplicaCore:
         #: once no write of its own is in flight, then the owner removes it
         self.removed = False
         self._destroy_submitted = False
+        #: a quiesced follower's next REPLICA_CHECK (``_probe_removal``), spread over the
+        #: interval by range so a node's followers do not all ask at once
+        self._next_removal_probe = time.monotonic() + (
+            range_id % 97 / 97 * _REMOVAL_PROBE_INTERVAL)
         #: whether ``svc.leading`` counts this replica (it leads, as of the last Ready)
         self._counted_leading = False
         self.changer = ReplicaChanger(self, svc.node_known, svc.allocator, svc.node_id,
@@ -554,12 +562,41 @@ class ReplicaCore:
 
     def scan_allocation(self) -> None:
         """The store's periodic scan: a leader, even a quiesced one, asks the allocator whether
-        its range needs a change, and wakes to make it."""
-        if self.dropped or self.rn.raft.state != StateType.LEADER:
+        its range needs a change, and wakes to make it; a quiesced follower now and then asks
+        the range's other members whether it is still in the range (``_probe_removal``)."""
+        if self.dropped:
             return
-        if self.changer.scan():
+        if self.rn.raft.state != StateType.LEADER:
+            self._probe_removal()
+        elif self.changer.scan():
             self.wake()
             self.changer.step()
+
+    def _probe_removal(self) -> None:
+        """Every ``_REMOVAL_PROBE_INTERVAL`` of a quiesced follower: REPLICA_CHECK to the other
+        members (a quiesced range never tells a replica it removed; an awake one that hears
+        nothing campaigns, and its votes are answered REPLICA_GONE). Costs nothing on the
+        members: the check wakes no range."""
+        d = self.sm.descriptor
+        now = time.monotonic()
+        if d is None or not self.quiesced or now < self._next_removal_probe:
+            return
+        self._next_removal_probe = now + _REMOVAL_PROBE_INTERVAL
+        check = ReplicaCheck(self.range_id, self.replica_id, d.conf_ver)
+        for node, rid in d.replicas:
+            if rid != self.replica_id:
+                self.svc.transport.send_replica_check(node, check)
+
+    def replica_check(self, from_node: int, check: ReplicaCheck) -> None:
+        """A replica on ``from_node`` asks whether it is still in the range: if our descriptor
+        gave its id out and no longer lists it, it was removed: tell it (REPLICA_GONE)."""
+        d, placed = self.sm.descriptor, self._placement
+        if self.dropped or d is None or placed is None or check.replica_id in placed \
+                or check.replica_id >= d.next_id():
+            return
+        self.svc.counters.add("messages_from_removed_replicas")
+        self.svc.transport.send_replica_gone(
+            from_node, ReplicaGone(self.range_id, check.replica_id, d.conf_ver))
 
     def replica_gone(self, from_node: int, gone: ReplicaGone) -> None:
         """A member of the range says the range removed this replica: believed if that node
@@ -772,7 +809,9 @@ class ReplicaCore:
                 self.apply_latency.observe(time.monotonic() - w.since)
         self.rn.advance(rd)
         if changes:
-            d = changes[-1]
+            if any(operator for _, operator in changes):
+                self.changer.operator_changed()
+            d = changes[-1][0]
             if d.replica_on(self.svc.node_id) != self.replica_id:
                 log.info("range %d: replica %d removed from the range (conf_ver %d)",
                          self.range_id, self.replica_id, d.conf_ver)

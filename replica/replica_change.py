@@ -22,7 +22,7 @@ caught up within ``LEARNER_TIMEOUT``, or whose request timed out. With nothing e
 the node's ``Allocator`` (every ``ALLOCATE_INTERVAL``) for a change of its own (repair,
 up/down-replication, rebalancing) or a leader to hand over to, and drives that the same way,
 answering nobody. A range an operator changed is left alone for ``OPERATOR_GRACE``, but for repairs (a
-dead or decommissioning node's replica) and up-replication; a leader
+dead or decommissioning node's replica); a leader
 that got its leadership by a transfer (an operator's, or the balancer's: it is the only way to
 know of an operator's transfer on the node it went to) does not give it away for balance
 within ``OPERATOR_GRACE`` either, so leaders do not bounce. An operator's request takes the
@@ -106,6 +106,8 @@ class _Request:
     goal: Goal
     deadline: float
     responders: list[Responder] = field(default_factory=list)
+    #: an operator's (else the allocator's): its conf changes say so (``operator_changed``)
+    operator: bool = False
 
 
 class ReplicaChanger:
@@ -167,7 +169,7 @@ class ReplicaChanger:
         if why is not None:
             responder.respond(ClientStatus.REFUSED, f"range {d.range_id}: {why}")
             return
-        self._request = _Request(goal, self._clock() + timeout, [responder])
+        self._request = _Request(goal, self._clock() + timeout, [responder], operator=True)
         self._operator_at = self._clock()
         self.step()
 
@@ -229,7 +231,7 @@ class ReplicaChanger:
         if host.conf_change_pending():
             return
         if d.is_joint():
-            self._propose(rc.leave_joint(d))
+            self._propose(rc.leave_joint(d, req is not None and req.operator))
             return
         if req is None:
             req = self._allocate(d, now)
@@ -240,7 +242,7 @@ class ReplicaChanger:
         if kind == "transfer":
             self._step_transfer(req, d)
         elif kind == "add":
-            if self._fill(d, to):
+            if self._fill(req, d, to):
                 self._finish(ClientStatus.OK, d.info(host.leader_node()))
         elif kind == "remove":
             r = d.replica_on(frm)
@@ -249,10 +251,10 @@ class ReplicaChanger:
             elif r == host.replica_id:
                 self._step_away(d)
             else:
-                self._propose(rc.remove(d, r))
+                self._propose(rc.remove(d, r, req.operator))
         else:  # move
             rf = d.replica_on(frm)
-            if not self._fill(d, to, promote=rf is None):
+            if not self._fill(req, d, to, promote=rf is None):
                 return
             rt = d.replica_on(to)
             assert rt is not None
@@ -261,9 +263,9 @@ class ReplicaChanger:
             elif rf == host.replica_id:
                 self._step_away(d)
             elif d.role(rt) == LEARNER:
-                self._propose(rc.swap(d, rt, rf))
+                self._propose(rc.swap(d, rt, rf, req.operator))
             else:  # (promoted by someone else meanwhile) only the removal is left
-                self._propose(rc.remove(d, rf))
+                self._propose(rc.remove(d, rf, req.operator))
 
     def _allocate(self, d: RangeDescriptor, now: float) -> _Request | None:
         """A change of the leader's own, if the allocator wants one and it is time to ask."""
@@ -283,13 +285,13 @@ class ReplicaChanger:
         self._request = _Request(goal, now + LEARNER_TIMEOUT)
         return self._request
 
-    def _fill(self, d: RangeDescriptor, node: int, promote: bool = True) -> bool:
+    def _fill(self, req: _Request, d: RangeDescriptor, node: int, promote: bool = True) -> bool:
         """Towards a caught-up replica on ``node``: True once there is one (a voter, or, with
         ``promote`` False, a learner that caught up); else the next step is proposed or
         awaited."""
         r = d.replica_on(node)
         if r is None:
-            self._propose(rc.add_learner(d, node))
+            self._propose(rc.add_learner(d, node, req.operator))
             return False
         if d.role(r) != LEARNER:
             return True
@@ -299,7 +301,7 @@ class ReplicaChanger:
             return False  # raft is sending it the snapshot and the log
         if not promote:
             return True
-        self._propose(rc.promote(d, r))
+        self._propose(rc.promote(d, r, req.operator))
         return False
 
     def _step_transfer(self, req: _Request, d: RangeDescriptor) -> None:
@@ -352,6 +354,11 @@ class ReplicaChanger:
             return self._request is not None
         self._next_allocate = 0.0
         return self._allocate(d, self._clock()) is not None
+
+    def operator_changed(self) -> None:
+        """An operator's replica change applied here (whichever replica proposed it): the
+        allocator leaves the range alone for ``OPERATOR_GRACE``, should this replica lead."""
+        self._operator_at = self._clock()
 
     def transferred_in(self) -> None:
         """Leadership is being handed to this replica (raft's TimeoutNow arrived)."""

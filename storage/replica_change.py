@@ -1,8 +1,9 @@
 """Replica changes as raft conf changes that carry the descriptor they expect.
 
 A change to a range's replicas is one ``ConfChangeV2`` entry whose context names the
-descriptor's ``conf_ver`` it was proposed against and the steps it makes
-(CockroachDB's ``ChangeReplicasTrigger``). When the entry applies, every replica checks the
+descriptor's ``conf_ver`` it was proposed against, the steps it makes (CockroachDB's
+``ChangeReplicasTrigger``) and whether an operator asked for it (every replica learns so when
+it applies, so whichever replica leads next leaves the range alone for a while). When the entry applies, every replica checks the
 context against its own descriptor (the same on all of them at that index): a change proposed
 against a descriptor that has moved on is refused, and neither raft nor the descriptor changes;
 otherwise raft applies the conf change and the descriptor becomes ``apply_steps``'s. So raft's
@@ -44,7 +45,8 @@ class ReplicaChangeError(ValueError):
     """A change that cannot be made to the descriptor as it is (the proposer checks first)."""
 
 
-def encode_change(d: RangeDescriptor, steps: tuple[Step, ...]) -> ConfChangeV2:
+def encode_change(d: RangeDescriptor, steps: tuple[Step, ...],
+                  operator: bool = False) -> ConfChangeV2:
     """The conf change making ``steps`` to ``d``: simple if at most one voter changes, else a
     joint config left explicitly (``leave_joint``)."""
     voters_changed = sum(1 for k, _, r in steps if k == PROMOTE or (k == REMOVE and
@@ -52,23 +54,25 @@ def encode_change(d: RangeDescriptor, steps: tuple[Step, ...]) -> ConfChangeV2:
     transition = (ConfChangeTransition.JOINT_EXPLICIT if voters_changed > 1
                   else ConfChangeTransition.AUTO)
     changes = tuple(ConfChangeSingle(_RAFT_TYPE[k], r) for k, _, r in steps)
-    context = msgpack.packb([d.conf_ver, [list(s) for s in steps]])
+    context = msgpack.packb([d.conf_ver, [list(s) for s in steps], operator])
     return ConfChangeV2(changes, transition, context)
 
 
-def decode_change(cc: ConfChangeV2) -> tuple[int, tuple[Step, ...]] | None:
-    """(expected conf_ver, steps) of a replica change; None for a conf change without that
-    context (applied to raft alone). Raises ValueError for a malformed context."""
+def decode_change(cc: ConfChangeV2) -> tuple[int, tuple[Step, ...], bool] | None:
+    """(expected conf_ver, steps, asked by an operator) of a replica change; None for a conf
+    change without that context (applied to raft alone). Raises ValueError for a malformed
+    context."""
     if not cc.context:
         return None
     try:
-        expected, steps = msgpack.unpackb(cc.context)
+        expected, steps, operator = msgpack.unpackb(cc.context)
         out = tuple((str(k), int(n), int(r)) for k, n, r in steps)
     except Exception as e:  # msgpack raises several unrelated types on bad input
         raise ValueError(f"malformed replica change context: {e!r}") from None
-    if any(k not in _RAFT_TYPE for k, _, _ in out) or type(expected) is not int:
+    if any(k not in _RAFT_TYPE for k, _, _ in out) or type(expected) is not int \
+            or type(operator) is not bool:
         raise ValueError("malformed replica change context: unknown step")
-    return expected, out
+    return expected, out, operator
 
 
 def apply_steps(d: RangeDescriptor, steps: tuple[Step, ...]) -> RangeDescriptor:
@@ -117,29 +121,31 @@ def apply_steps(d: RangeDescriptor, steps: tuple[Step, ...]) -> RangeDescriptor:
 
 # -- the changes a leader proposes (each checked against ``d`` first) --
 
-def _checked(d: RangeDescriptor, steps: tuple[Step, ...]) -> ConfChangeV2:
+def _checked(d: RangeDescriptor, steps: tuple[Step, ...], operator: bool) -> ConfChangeV2:
     apply_steps(d, steps)
-    return encode_change(d, steps)
+    return encode_change(d, steps, operator)
 
 
-def add_learner(d: RangeDescriptor, node_id: int) -> ConfChangeV2:
-    return _checked(d, ((ADD_LEARNER, node_id, d.next_id()),))
+def add_learner(d: RangeDescriptor, node_id: int, operator: bool = False) -> ConfChangeV2:
+    return _checked(d, ((ADD_LEARNER, node_id, d.next_id()),), operator)
 
 
-def promote(d: RangeDescriptor, replica_id: int) -> ConfChangeV2:
-    return _checked(d, ((PROMOTE, d.node_of(replica_id) or 0, replica_id),))
+def promote(d: RangeDescriptor, replica_id: int, operator: bool = False) -> ConfChangeV2:
+    return _checked(d, ((PROMOTE, d.node_of(replica_id) or 0, replica_id),), operator)
 
 
-def remove(d: RangeDescriptor, replica_id: int) -> ConfChangeV2:
-    return _checked(d, ((REMOVE, d.node_of(replica_id) or 0, replica_id),))
+def remove(d: RangeDescriptor, replica_id: int, operator: bool = False) -> ConfChangeV2:
+    return _checked(d, ((REMOVE, d.node_of(replica_id) or 0, replica_id),), operator)
 
 
-def swap(d: RangeDescriptor, learner_id: int, voter_id: int) -> ConfChangeV2:
+def swap(d: RangeDescriptor, learner_id: int, voter_id: int,
+         operator: bool = False) -> ConfChangeV2:
     """Promote learner ``learner_id`` and remove voter ``voter_id`` in one joint change."""
     return _checked(d, ((PROMOTE, d.node_of(learner_id) or 0, learner_id),
-                        (REMOVE, d.node_of(voter_id) or 0, voter_id)))
+                        (REMOVE, d.node_of(voter_id) or 0, voter_id)), operator)
 
 
-def leave_joint(d: RangeDescriptor) -> ConfChangeV2:
+def leave_joint(d: RangeDescriptor, operator: bool = False) -> ConfChangeV2:
     apply_steps(d, ())
-    return ConfChangeV2((), ConfChangeTransition.AUTO, msgpack.packb([d.conf_ver, []]))
+    return ConfChangeV2((), ConfChangeTransition.AUTO,
+                        msgpack.packb([d.conf_ver, [], operator]))

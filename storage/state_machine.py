@@ -70,8 +70,9 @@ class KVStateMachine:
         self.data_bytes = self.applied.data_bytes
         #: (left, right) of every split applied and not yet taken by the owner (``take_splits``)
         self.splits: list[tuple[RangeDescriptor, RangeDescriptor]] = []
-        #: the descriptors replica changes left, in order, not yet taken (``take_replica_changes``)
-        self.replica_changes: list[RangeDescriptor] = []
+        #: the descriptors replica changes left, in order, not yet taken
+        #: (``take_replica_changes``), each with whether an operator asked for its change
+        self.replica_changes: list[tuple[RangeDescriptor, bool]] = []
         #: replica changes refused at apply (proposed against a descriptor that moved on)
         self.refused_changes = 0
         #: the membership as of the last entry run (a split copies it to its right range)
@@ -141,7 +142,7 @@ class KVStateMachine:
             if change is None:
                 self._conf_state = apply_conf_change(cc)
                 return
-            expected, steps = change
+            expected, steps, operator = change
             d = self.descriptor
             if d is None or d.conf_ver != expected:
                 raise ReplicaChangeError(f"expects conf_ver {expected}, the descriptor is at "
@@ -154,10 +155,11 @@ class KVStateMachine:
             return
         pending[keys.descriptor_key(self.range_id)] = encode_descriptor(new)
         self.descriptor = new
-        self.replica_changes.append(new)
+        self.replica_changes.append((new, operator))
 
-    def take_replica_changes(self) -> list[RangeDescriptor]:
-        """The descriptors replica changes left since the last call, oldest first."""
+    def take_replica_changes(self) -> list[tuple[RangeDescriptor, bool]]:
+        """The descriptors replica changes left since the last call, oldest first, each with
+        whether an operator asked for its change."""
         out, self.replica_changes = self.replica_changes, []
         return out
 

@@ -14,6 +14,8 @@ Every frame is one msgpack array ``[VERSION, kind, sender_node_id, body]``. The 
 - ``SNAPSHOT_CHUNK``: ``body`` is one bounded chunk of a range's snapshot stream.
 - ``SNAPSHOT_ACK``: ``body`` is the receiver's answer to a whole stream (accepted or refused).
 - ``REPLICA_GONE``: ``body`` tells a replica that its range removed it (``ReplicaGone``).
+- ``REPLICA_CHECK``: ``body`` asks a member of a range whether the sender's replica is still
+  in it (``ReplicaCheck``; answered REPLICA_GONE if not, nothing otherwise).
 - ``NODE_DIRECTORY``: ``body`` is the sender's whole node directory, a list of
   ``[node_id, raft_address, client_address, state, version]`` (gossiped every few ticks:
   ``store.node_directory``); ``state`` is one of ``NODE_STATES``.
@@ -41,7 +43,7 @@ from multiraft.raft.types import (LOCAL_MESSAGES, ConfState, Entry, EntryType, M
 
 __all__ = [
     "VERSION", "MAX_FRAME_BYTES", "DecodeError", "FrameKind", "Heartbeat", "SnapshotChunk",
-    "SnapshotAck", "ReplicaGone", "replica_gone_frame", "unpack_envelope", "raft_item",
+    "SnapshotAck", "ReplicaGone", "replica_gone_frame", "ReplicaCheck", "replica_check_frame", "unpack_envelope", "raft_item",
     "raft_frame", "heartbeats_frame", "snapshot_chunk_frame", "snapshot_ack_frame", "decode_frame",
     "NODE_STATES", "DirectoryItem", "node_directory_frame", "decode_directory_items",
     "MAX_DIRECTORY_RECORDS", "MAX_ADDRESS_LEN", "NodeLoadReport", "node_load_frame",
@@ -68,6 +70,7 @@ class FrameKind(IntEnum):
     REPLICA_GONE = 8
     NODE_DIRECTORY = 9
     NODE_LOAD = 10
+    REPLICA_CHECK = 11
 
 
 #: A node's operator state, as a directory record carries it: serving, being drained (its
@@ -135,6 +138,17 @@ class ReplicaGone:
     that the range's descriptor, at ``conf_ver``, no longer lists it: it was removed
     (CockroachDB's ``ReplicaTooOldError``). Ids are never reused, so the replica may destroy
     itself."""
+
+    range_id: int
+    replica_id: int
+    conf_ver: int
+
+
+@dataclass(slots=True, frozen=True)
+class ReplicaCheck:
+    """Replica ``replica_id`` of range ``range_id``, whose descriptor is at ``conf_ver``, asks
+    a member whether it is still in the range (CockroachDB's replica GC queue: a quiesced range
+    never tells a replica it removed, so the replica asks)."""
 
     range_id: int
     replica_id: int
@@ -312,6 +326,13 @@ def decode_directory_items(body: Any) -> list[DirectoryItem]:
     return out
 
 
+def replica_check_frame(sender: int, q: ReplicaCheck) -> bytes:
+    """A REPLICA_CHECK frame."""
+    frame: bytes = msgpack.packb((VERSION, FrameKind.REPLICA_CHECK, sender,
+                                  (q.range_id, q.replica_id, q.conf_ver)))
+    return frame
+
+
 def _decode_entries(flat: Any) -> tuple[Entry, ...]:
     if type(flat) is not tuple or len(flat) % 4:
         raise _fail("entries")
@@ -379,11 +400,11 @@ def _decode_ack(body: Any) -> SnapshotAck:
     return SnapshotAck(range_id, frm, to, stream_id, accepted)
 
 
-def _decode_gone(body: Any) -> ReplicaGone:
+def _decode_replica_fields(body: Any) -> tuple[int, int, int]:
     range_id, replica_id, conf_ver = body
     if not all(type(v) is int and 0 <= v < 1 << 64 for v in (range_id, replica_id, conf_ver)):
-        raise _fail("replica gone field")
-    return ReplicaGone(range_id, replica_id, conf_ver)
+        raise _fail("replica gone/check field")
+    return range_id, replica_id, conf_ver
 
 
 def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
@@ -391,7 +412,8 @@ def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
 
     The payload is a list of ``(range_id, Message)`` for RAFT, a list of ``Heartbeat`` for
     HEARTBEATS and HEARTBEAT_RESPONSES, a ``SnapshotChunk`` for SNAPSHOT_CHUNK, a
-    ``SnapshotAck`` for SNAPSHOT_ACK, a ``ReplicaGone`` for REPLICA_GONE, a list of
+    ``SnapshotAck`` for SNAPSHOT_ACK, a ``ReplicaGone`` for REPLICA_GONE, a ``ReplicaCheck``
+    for REPLICA_CHECK, a list of
     ``DirectoryItem`` for NODE_DIRECTORY, a ``NodeLoadReport`` for NODE_LOAD.
     Raises ``DecodeError`` for anything else, client kinds included.
     """
@@ -413,7 +435,9 @@ def decode_frame(data: bytes | memoryview) -> tuple[FrameKind, int, Any]:
         if kind is FrameKind.SNAPSHOT_ACK:
             return kind, sender, _decode_ack(body)
         if kind is FrameKind.REPLICA_GONE:
-            return kind, sender, _decode_gone(body)
+            return kind, sender, ReplicaGone(*_decode_replica_fields(body))
+        if kind is FrameKind.REPLICA_CHECK:
+            return kind, sender, ReplicaCheck(*_decode_replica_fields(body))
         if kind is FrameKind.NODE_DIRECTORY:
             return kind, sender, decode_directory_items(body)
         if kind is FrameKind.NODE_LOAD:

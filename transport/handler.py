@@ -13,7 +13,7 @@ from typing import Any, Callable, Protocol
 from multiraft.raft.types import Message
 
 from .client_protocol import ClientOp, ClientRequest, ClientResponse, ClientStatus, encode_response
-from .codec import Heartbeat, ReplicaGone, SnapshotAck, SnapshotChunk
+from .codec import Heartbeat, ReplicaCheck, ReplicaGone, SnapshotAck, SnapshotChunk
 
 __all__ = ["Handler", "Responder"]
 
@@ -57,6 +57,9 @@ class Handler(Protocol):
 
     def on_replica_gone(self, from_node: int, gone: ReplicaGone) -> None:
         """A member of a range says our replica of it was removed."""
+
+    def on_replica_check(self, from_node: int, check: ReplicaCheck) -> None:
+        """A replica on ``from_node`` asks whether it is still in its range."""
 
     def on_unreachable(self, node_id: int) -> None:
         """Frames to ``node_id`` were dropped (down, slow, unknown): tell its replicas'

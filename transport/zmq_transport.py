@@ -46,7 +46,7 @@ from .client_protocol import BadRequest, ClientStatus, decode_request
 from .codec import (MAX_FRAME_BYTES, DecodeError, DirectoryItem, FrameKind, Heartbeat,
                     ReplicaGone, SnapshotAck, SnapshotChunk, decode_frame, heartbeats_frame,
                     NodeLoadReport, node_directory_frame, node_load_frame, raft_item, raft_frame,
-                    replica_gone_frame,
+                    ReplicaCheck, replica_check_frame, replica_gone_frame,
                     snapshot_ack_frame, snapshot_chunk_frame)
 from .counters import TransportCounters
 from .faults import FaultInjector
@@ -242,6 +242,10 @@ class Transport:
         frame if the peer is unreachable: the next round resends it)."""
         frame = node_directory_frame(self.node_id, records)
         self._call(self._send_frame, node_id, frame, 0)  # a frame, no raft message
+
+    def send_replica_check(self, node_id: int, check: ReplicaCheck) -> None:
+        """Ask a member of a range on ``node_id`` whether our replica is still in it."""
+        self._call(self._send_frame, node_id, replica_check_frame(self.node_id, check), 1)
 
     def send_node_load(self, node_id: int, load: NodeLoadReport) -> None:
         """Gossip this node's load to ``node_id`` (with its directory, every round)."""
@@ -562,6 +566,9 @@ class Transport:
         elif kind is FrameKind.SNAPSHOT_ACK:
             c.messages_received += 1
             self._notify(h.on_snapshot_ack, sender, payload)
+        elif kind is FrameKind.REPLICA_CHECK:
+            c.messages_received += 1
+            self._notify(h.on_replica_check, sender, payload)
         else:
             c.messages_received += 1
             self._notify(h.on_replica_gone, sender, payload)

@@ -39,9 +39,11 @@ def wait_caught_up(cluster: Cluster, node: int, range_id: int, index: int) -> No
 
 
 def wait_gone(cluster: Cluster, node: int, range_id: int) -> None:
+    """Until ``node`` holds no replica of ``range_id`` (the allocator leaves a range an
+    operator changed alone for a minute: no new replica comes meanwhile)."""
     wait_until(lambda: cluster.replica_status(node, range_id) is None, 60,
                f"node {node}'s replica of range {range_id} to be destroyed", interval=0.1,
-               diagnose=cluster.describe)
+               diagnose=lambda: f"{cluster.describe()}\n{cluster.replica_status(node, range_id)}")
 
 
 @pytest.fixture

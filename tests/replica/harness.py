@@ -16,7 +16,7 @@ from multiraft.storage.memory_engine import MemoryEngine
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.storage.snapshot_staging import MemoryStaging, SnapshotStaging
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
-from multiraft.transport.codec import Heartbeat, ReplicaGone, SnapshotAck, SnapshotChunk
+from multiraft.transport.codec import Heartbeat, ReplicaCheck, ReplicaGone, SnapshotAck, SnapshotChunk
 from multiraft.transport.handler import Responder
 
 
@@ -26,6 +26,7 @@ class FakeTransport:
         self.chunks: list[tuple[int, SnapshotChunk]] = []
         self.acks: list[tuple[int, SnapshotAck]] = []
         self.gone: list[tuple[int, ReplicaGone]] = []
+        self.checks: list[tuple[int, ReplicaCheck]] = []
 
     def send(self, node: int, range_id: int, m: Message) -> None:
         self.sent.append((node, range_id, m))
@@ -38,6 +39,9 @@ class FakeTransport:
 
     def send_replica_gone(self, node: int, gone: ReplicaGone) -> None:
         self.gone.append((node, gone))
+
+    def send_replica_check(self, node: int, check: ReplicaCheck) -> None:
+        self.checks.append((node, check))
 
 
 class FakeHeartbeats:

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from multiraft.raft.types import LOCAL_MESSAGES, Message, MessageType
 from multiraft.transport import (DecodeError, decode_frame, decode_request, decode_response,
                        encode_request, encode_response)
-from multiraft.transport.codec import (VERSION, FrameKind, ReplicaGone, heartbeats_frame, raft_frame,
-                             raft_item, replica_gone_frame, snapshot_chunk_frame)
+from multiraft.transport.codec import (VERSION, FrameKind, ReplicaCheck, ReplicaGone,
+                             heartbeats_frame, raft_frame, raft_item, replica_check_frame,
+                             replica_gone_frame, snapshot_chunk_frame)
 
 from transport_strategies import chunks, heartbeats, raft_items, requests, responses, u64
 
@@ -46,15 +47,19 @@ def test_snapshot_chunk_round_trip(sender, chunk):
 
 
 @given(u64, u64, u64, u64)
-def test_replica_gone_round_trip(sender, range_id, replica_id, conf_ver):
+def test_replica_gone_and_check_round_trip(sender, range_id, replica_id, conf_ver):
     gone = ReplicaGone(range_id, replica_id, conf_ver)
     assert decode_frame(replica_gone_frame(sender, gone)) == (FrameKind.REPLICA_GONE, sender, gone)
+    check = ReplicaCheck(range_id, replica_id, conf_ver)
+    assert decode_frame(replica_check_frame(sender, check)) == (
+        FrameKind.REPLICA_CHECK, sender, check)
 
 
+@pytest.mark.parametrize("kind", [FrameKind.REPLICA_GONE, FrameKind.REPLICA_CHECK])
 @pytest.mark.parametrize("body", [(1, 2), (1, 2, -1), (1, "2", 3), (1, 2, 3, 4), None])
-def test_a_bad_replica_gone_frame_is_a_decode_error(body):
+def test_a_bad_replica_gone_or_check_frame_is_a_decode_error(kind, body):
     with pytest.raises(DecodeError):
-        decode_frame(msgpack.packb((VERSION, FrameKind.REPLICA_GONE, 1, body)))
+        decode_frame(msgpack.packb((VERSION, kind, 1, body)))
 
 
 @settings(max_examples=300)

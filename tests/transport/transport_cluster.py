@@ -74,6 +74,9 @@ class Recorder:
     def on_replica_gone(self, from_node: int, gone: Any) -> None:
         self.gone.append((from_node, gone))
 
+    def on_replica_check(self, from_node: int, check: Any) -> None:
+        self.gone.append((from_node, check))
+
     def on_unreachable(self, node_id: int) -> None:
         self.unreachable.append(node_id)
 
