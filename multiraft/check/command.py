@@ -189,6 +189,34 @@ def _split_at(admin: Client, key: bytes) -> str:
     return f"at {key!r}: ranges {left[0]} | {right[0]} (generation {right[3]})"
 
 
+def _move_replica(admin: Client, key: bytes, rng: random.Random) -> str:
+    """Move a replica of the range of ``key``: to a node holding none if there is one, else off
+    a follower's node and back (the node gets a new replica id); what happened, for the
+    nemesis' record (a move the faulted cluster could not make is not an error of the check)."""
+    try:
+        view = ClusterView.fetch(admin)
+        target_range = next((r for r in view.described_ranges
+                     if r.start_key is not None and r.start_key <= key
+                     and (not r.end_key or key < r.end_key)), None)
+        if target_range is None:
+            return f"range of {key!r}: not found"
+        nodes = sorted({n for v in view.nodes if v.status is not None
+                        for n in [v.status["node"]["node_id"]]})
+        members = sorted(target_range.replicas)
+        outside = [n for n in nodes if n not in members]
+        followers = [n for n in members if n != target_range.leader] or members
+        frm = rng.choice(followers)
+        if outside:
+            to = rng.choice(outside)
+            admin.move_replica(target_range.range_id, frm, to)
+            return f"range {target_range.range_id}: replica moved from node {frm} to node {to}"
+        admin.remove_replica(target_range.range_id, frm)
+        admin.add_replica(target_range.range_id, frm)
+        return f"range {target_range.range_id}: node {frm}'s replica removed and added again"
+    except ClientError as e:
+        return f"range of {key!r}: not moved ({type(e).__name__}: {e})"
+
+
 class _Check:
     def __init__(self, o: CheckOptions) -> None:
         self.o = o
@@ -207,7 +235,8 @@ class _Check:
         try:
             target = self._target()
             firewall = self._firewall(target) if "partition" in o.nemesis else None
-            with Client(target.addresses, timeout=min(o.timeout, 2.0), curve=target.curve) as admin:
+            with Client(target.addresses, timeout=min(o.timeout, 2.0), curve=target.curve) as admin, \
+                    Client(target.addresses, timeout=20.0, curve=target.curve) as mover:
                 view = ClusterView.fetch(admin)
                 if view.unreachable:
                     raise _CouldNotRun(f"cluster unreachable: no answer from "
@@ -221,7 +250,9 @@ class _Check:
                                   firewall=firewall, endpoints=target.endpoints,
                                   serving=lambda i: _answers(admin, target.client_addr[i]),
                                   rng=self.rng, say=_say, stop=self.stop,
-                                  splitter=lambda: _split_at(admin, pool.pick(self.rng)))
+                                  splitter=lambda: _split_at(admin, pool.pick(self.rng)),
+                                  mover=lambda: _move_replica(mover, pool.pick(self.rng),
+                                                              self.rng))
                 plan = schedule(o.seconds, len(o.nemesis))
                 _say(f"{o.clients} clients for about {o.seconds:g} s; nemesis: "
                      f"{', '.join(o.nemesis) or 'none'} (faults of {plan.fault:.1f} s, heals of "

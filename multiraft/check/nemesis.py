@@ -8,9 +8,10 @@ Faults (``NEMESES``), one at a time, each on randomly chosen nodes:
 - ``kill``: SIGKILL a node (a crash: nothing flushed); healed by starting it again on its data;
 - ``pause``: SIGSTOP a node (a long GC pause, a stalled VM); healed by SIGCONT;
 - ``split``: split the range of a key the clients are using at that key (through the cluster's
-  client protocol, while the clients run); nothing to heal: the key space stays divided.
-
-``move`` (``NOT_YET``) comes with membership changes; asking for it is a usage error until then.
+  client protocol, while the clients run); nothing to heal: the key space stays divided;
+- ``move``: move a replica of the range of a key the clients are using: to a node that holds
+  none, else (every node holds one) off a follower's node and back onto it, a new replica id
+  (through the cluster's client protocol); nothing to heal.
 
 The schedule (``schedule``): a short warm-up without faults, then cycles of one fault period
 and one heal period, the nemeses taken in turn (so each requested one runs at least once, even
@@ -38,8 +39,9 @@ from .processes import NodeProcesses, ProcessError
 __all__ = ["NEMESES", "NOT_YET", "parse_nemeses", "Schedule", "schedule", "Nemesis",
            "NemesisError", "SERVE_TIMEOUT"]
 
-NEMESES = ("partition", "kill", "pause", "split")
-NOT_YET = {"move": "membership changes"}
+NEMESES = ("partition", "kill", "pause", "split", "move")
+#: nemeses still to come: name -> what they come with (a usage error until then)
+NOT_YET: dict[str, str] = {}
 #: how long a heal waits for every node to answer again
 SERVE_TIMEOUT = 30.0
 
@@ -116,7 +118,8 @@ class Nemesis:
                  serving: Callable[[int], bool] = lambda i: True,
                  rng: random.Random | None = None, say: Callable[[str], None] = lambda s: None,
                  stop: threading.Event | None = None,
-                 splitter: Callable[[], str] | None = None) -> None:
+                 splitter: Callable[[], str] | None = None,
+                 mover: Callable[[], str] | None = None) -> None:
         self.names = list(names)
         self.ids = list(ids)
         if ("kill" in self.names or "pause" in self.names) and nodes is None:
@@ -125,8 +128,12 @@ class Nemesis:
             raise ValueError("partition needs a firewall and the nodes' endpoints")
         if "split" in self.names and splitter is None:
             raise ValueError("split needs a splitter (it splits through a client)")
+        if "move" in self.names and mover is None:
+            raise ValueError("move needs a mover (it moves replicas through a client)")
         #: splits a range at a key in use; says what it did
         self.splitter = splitter
+        #: moves a replica of a range in use; says what it did
+        self.mover = mover
         self.nodes = nodes
         self.firewall = firewall
         self.endpoints = endpoints or {}
@@ -162,7 +169,7 @@ class Nemesis:
         if self._current is not None:
             self.heal()
         fault = {"partition": self._partition, "kill": self._kill, "pause": self._pause,
-                 "split": self._split}[name]()
+                 "split": self._split, "move": self._move}[name]()
         self._current = fault
         for n in fault.nodes:
             self._last_fault[n] = name
@@ -227,6 +234,10 @@ class Nemesis:
     def _split(self) -> _Fault:
         assert self.splitter is not None
         return _Fault("split", self.splitter())
+
+    def _move(self) -> _Fault:
+        assert self.mover is not None
+        return _Fault("move", self.mover())
 
     def heal(self) -> None:
         """Undo the current fault; restart any node that died by itself (an incident)."""
@@ -358,7 +369,8 @@ def _healed(fault: _Fault) -> str:
         return f"node {fault.nodes[0]} restarted"
     if fault.nemesis == "pause":
         return f"node {fault.nodes[0]} SIGCONT"
-    return {"partition": "rules removed", "split": "nothing to undo"}[fault.nemesis]
+    return {"partition": "rules removed", "split": "nothing to undo",
+            "move": "nothing to undo"}[fault.nemesis]
 
 
 def _tail(log: str) -> str:

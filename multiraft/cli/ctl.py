@@ -40,7 +40,7 @@
           [--idle-ranges 1000,10000] [--idle-seconds S] [--no-pysyncobj] [--quick]
                                       start its own 3-process clusters and compare the actor
                                       and lock designs (and PySyncObj): JSON, markdown, PNGs
-    check [--seconds S] [--clients N] [--nemesis partition,kill,pause,split] [--local [--dir DIR]
+    check [--seconds S] [--clients N] [--nemesis partition,kill,pause,split,move] [--local [--dir DIR]
           [--design actors|locks]] [--seed N] | check --history FILE
                                       clients doing put/get/cas while a nemesis partitions,
                                       kills and pauses nodes; prints whether the history is
@@ -581,7 +581,8 @@ def _parser() -> _Parser:
         "iptables rules (root, the iptables program) between the nodes' addresses, so it "
         "needs every node on its own loopback address (127.0.0.x): --local runs node i on "
         "127.0.0.(i+1); a multiraft-cluster (every node on 127.0.0.1) cannot be partitioned. "
-        "split and move come with range splits and membership changes. Exit status: 0 "
+        "split splits the range of a key in use at that key; move moves one of its replicas to "
+        "a node without one, or off a follower's node and back. Exit status: 0 "
         "linearizable, 1 not (the history is saved as JSON, its path printed), 2 usage, "
         "3 could not run (cluster unreachable, nemesis not applicable, checker gave up).")
     sp.add_argument("--seconds", type=float, default=30.0,
@@ -589,8 +590,8 @@ def _parser() -> _Parser:
                          "at least once from 10 s on)")
     sp.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     sp.add_argument("--nemesis", default="partition,kill,pause", metavar="NAME[,NAME...]",
-                    help="faults: partition, kill, pause, split (default: partition,kill,pause), "
-                         "or none; move comes with membership changes")
+                    help="faults: partition, kill, pause, split, move (default: "
+                         "partition,kill,pause), or none")
     sp.add_argument("--local", action="store_true",
                     help="start a 3-node cluster on 127.0.0.2-4 (free ports) for the check, "
                          "stop it at the end")

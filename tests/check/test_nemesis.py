@@ -22,12 +22,10 @@ IDS = [1, 2, 3]
 ENDPOINTS = {i: Endpoint(f"127.0.0.{i + 1}", 7100 + i) for i in IDS}
 
 
-def test_names_parse_and_move_says_what_it_waits_for() -> None:
-    assert parse_nemeses("partition,kill,pause,split") == list(NEMESES)
+def test_names_parse() -> None:
+    assert parse_nemeses("partition,kill,pause,split,move") == list(NEMESES)
     assert parse_nemeses("kill, kill,pause") == ["kill", "pause"]
     assert parse_nemeses("none") == [] and parse_nemeses("") == []
-    with pytest.raises(ValueError, match="membership changes"):
-        parse_nemeses("move")
     with pytest.raises(ValueError, match="unknown nemesis 'clock'"):
         parse_nemeses("clock")
 
@@ -89,8 +87,11 @@ def nemesis(names: list[str]) -> tuple[Nemesis, FakeProcesses, FakeIptables]:
     def splitter() -> str:
         splits.append(1)
         return f"at b'k{len(splits)}': ranges 1 | {len(splits) + 1}"
+    def mover() -> str:
+        return "range 1: replica moved from node 2 to node 4"
     return Nemesis(names, IDS, nodes=procs, firewall=Firewall("multiraft-nemesis-1", run=ipt),
-                   endpoints=ENDPOINTS, rng=random.Random(5), splitter=splitter), procs, ipt
+                   endpoints=ENDPOINTS, rng=random.Random(5), splitter=splitter,
+                   mover=mover), procs, ipt
 
 
 def test_each_fault_is_undone_by_its_heal() -> None:
@@ -110,9 +111,12 @@ def test_each_fault_is_undone_by_its_heal() -> None:
     assert procs.state[paused] == "running"
     n.fault("split")
     n.heal()
-    assert n.incidents == [] and n.ran == ["partition", "kill", "pause", "split"]
-    assert [e["what"] for e in n.events] == ["fault", "heal"] * 9
     assert n.events[-2]["detail"] == "at b'k1': ranges 1 | 2"
+    n.fault("move")
+    n.heal()
+    assert n.incidents == [] and n.ran == ["partition", "kill", "pause", "split", "move"]
+    assert [e["what"] for e in n.events] == ["fault", "heal"] * 10
+    assert n.events[-2]["detail"] == "range 1: replica moved from node 2 to node 4"
 
 
 def test_partitions_come_in_every_shape() -> None:
