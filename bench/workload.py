@@ -209,8 +209,10 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
                         session_of[send(op, hinted or addrs[rng.randrange(len(addrs))])] = si
                         continue
                     elif resp.status in (ClientStatus.RANGE_KEY_MISMATCH,
-                                         ClientStatus.RANGE_NOT_FOUND) and \
+                                         ClientStatus.RANGE_NOT_FOUND, ClientStatus.BUSY) and \
                             time.perf_counter() - op.started < request_timeout:
+                        # (BUSY: not proposed, e.g. during a leader transfer the balancer
+                        # made; the client's Attempts retries it the same way)
                         # Not applied: the same (client id, seq) goes to the key's new range.
                         res.redirects += 1
                         if resp.status == ClientStatus.RANGE_KEY_MISMATCH:
