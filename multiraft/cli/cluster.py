@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                            args.tick_ms, fsync=not args.no_fsync, metrics=args.metrics,
                            keys=args.keys, split_bytes=args.split_bytes,
                            split_qps=args.split_qps, dead_after=args.dead_after,
-                           replicas=args.replicas, rebalance=not args.no_rebalance)
+                           replicas=args.replicas, rebalance=not args.no_rebalance,
+                           extra_args=([] if args.snapshot_rate is None else
+                                       ["--snapshot-rate", repr(float(args.snapshot_rate))]))
     try:
         cluster.start()
     except (RuntimeError, TimeoutError, OSError) as e:

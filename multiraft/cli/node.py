@@ -44,6 +44,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from multiraft.replica.snapshot_sender import DEFAULT_SNAPSHOT_RATE
 from multiraft.store.config import (DEFAULT_DEAD_AFTER, DEFAULT_MAX_COMMAND_BYTES,
                                     DEFAULT_MAX_SCAN_BYTES, DEFAULT_REPLICAS, DEFAULT_SPLIT_BYTES,
                                     DEFAULT_SPLIT_QPS, MIN_SPLIT_BYTES, NodeConfig)
@@ -134,7 +135,11 @@ def add_membership_flags(p: argparse.ArgumentParser) -> None:
                    help=f"replicas per range (default {DEFAULT_REPLICAS}; at most one per node "
                         f"when a cluster bootstraps)")
     p.add_argument("--no-rebalance", action="store_true", default=None,
-                   help="do not move replicas to balance the nodes")
+                   help="do not move replicas or leaders to balance the nodes (dead and "
+                        "decommissioning nodes' replicas are still replaced)")
+    p.add_argument("--snapshot-rate", type=float, metavar="BYTES_PER_S",
+                   help=f"snapshot bytes per second the node sends, all streams together "
+                        f"(default {DEFAULT_SNAPSHOT_RATE}, 32 MiB/s; 0: unbounded)")
 
 
 def add_split_flags(p: argparse.ArgumentParser) -> None:
@@ -193,6 +198,7 @@ def build_config(args: argparse.Namespace) -> tuple[NodeConfig, str]:
             dead_after=float(merged.get("dead-after", DEFAULT_DEAD_AFTER)),
             replicas=int(merged.get("replicas", DEFAULT_REPLICAS)),
             rebalance=not merged.get("no-rebalance", False),
+            snapshot_rate=float(merged.get("snapshot-rate", DEFAULT_SNAPSHOT_RATE)),
         )
         if "keys" in merged:
             cfg.curve = curve_config(merged["keys"], node_id, [node_id, *peers])

@@ -51,11 +51,14 @@ def test_membership_flags_parse_and_default() -> None:
     assert (cfg.dead_after, cfg.replicas, cfg.rebalance) == (300.0, 3, True)
     cfg = _config("--id", "1", "--dead-after", "2.5", "--replicas", "5", "--no-rebalance")
     assert (cfg.dead_after, cfg.replicas, cfg.rebalance) == (2.5, 5, False)
+    assert _config("--id", "1").snapshot_rate == 32 << 20
+    assert _config("--id", "1", "--snapshot-rate", "1000").snapshot_rate == 1000.0
 
 
 @pytest.mark.parametrize("args, fragment", [
     (["--dead-after", "0"], "dead_after"), (["--dead-after", "nan"], "dead_after"),
     (["--replicas", "0"], "replicas"), (["--join", "nohostport"], "bad join address"),
+    (["--snapshot-rate", "-1"], "snapshot_rate"),
 ])
 def test_bad_membership_flags_exit_2(args: list[str], fragment: str) -> None:
     r = run("multiraft-node", "--id", "1", "--engine", "memory", *args)
@@ -71,7 +74,7 @@ def test_cluster_refuses_bad_membership_flags(tmp_path: Path, args: list[str]) -
 @pytest.mark.parametrize("program", ["multiraft-node", "multiraft-cluster"])
 def test_help_documents_the_membership_flags(program: str) -> None:
     out = run(program, "--help").stdout
-    for flag in ("--dead-after", "--replicas", "--no-rebalance"):
+    for flag in ("--dead-after", "--replicas", "--no-rebalance", "--snapshot-rate"):
         assert flag in out
     if program == "multiraft-node":
         assert "--join" in out and "--base-port" in out and "P+100+ID" in out
