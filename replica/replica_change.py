@@ -60,7 +60,7 @@ LAGGING_ENTRIES = 1_000
 ALLOCATE_INTERVAL = 1.0
 #: Ticks between the store's scans of its replicas for changes (``ReplicaCore.scan_allocation``):
 #: a quiesced leader is not ticked, so the allocator reaches it this way.
-ALLOCATION_SCAN_TICKS = 20
+ALLOCATION_SCAN_TICKS = 50
 #: Seconds the allocator leaves a range alone after an operator's change or transfer.
 OPERATOR_GRACE = 60.0
 
