@@ -58,6 +58,9 @@ LAGGING_ENTRIES = 1_000
 #: Seconds between a leader's questions to the allocator (each range starts at a random
 #: point of it, so a node's ranges do not all ask at once).
 ALLOCATE_INTERVAL = 1.0
+#: Seconds the balancer's own leader transfer may take (raft gives one up after an election
+#: timeout; then it is not tried again).
+BALANCE_TRANSFER_TIMEOUT = 5.0
 #: Ticks between the store's scans of its replicas for changes (``ReplicaCore.scan_allocation``):
 #: a quiesced leader is not ticked, so the allocator reaches it this way.
 ALLOCATION_SCAN_TICKS = 50
@@ -84,6 +87,9 @@ class ChangeHost(Protocol):
 
     def commit_index(self) -> int: ...
 
+    def last_index(self) -> int:
+        """The leader's last log index."""
+
     def conf_change_pending(self) -> bool:
         """Whether a conf change is proposed and not yet applied."""
 
@@ -108,6 +114,8 @@ class _Request:
     responders: list[Responder] = field(default_factory=list)
     #: an operator's (else the allocator's): its conf changes say so (``operator_changed``)
     operator: bool = False
+    #: leader transfers raft started for it (a balancing transfer gets one: see ``_transfer``)
+    transfers: int = 0
 
 
 class ReplicaChanger:
@@ -275,14 +283,20 @@ class ReplicaChanger:
         self._next_allocate = now + ALLOCATE_INTERVAL
         grace = now - self._operator_at < OPERATOR_GRACE
         goal = a.decide(d, repair_only=grace)
+        deadline = now + LEARNER_TIMEOUT
         if goal is None and not grace and now >= self._keep_lead_until:
             target = a.leader_target(self._node_id, d)
-            goal = None if target is None else ("transfer", 0, target)
+            r = None if target is None else d.replica_on(target)
+            # Only to a replica that holds the whole log: raft then hands over at once, and the
+            # proposals it drops meanwhile (etcd's rule) are a round trip's worth.
+            if target is not None and r is not None and self._host.is_active(r) and \
+                    self._host.match_of(r) == self._host.last_index():
+                goal, deadline = ("transfer", 0, target), now + BALANCE_TRANSFER_TIMEOUT
         if goal is None or self._refusal(d, goal) is not None:
             return None
         log.info("range %d: %s (allocator)", d.range_id, _describe(goal))
         self.automatic_changes += 1
-        self._request = _Request(goal, now + LEARNER_TIMEOUT)
+        self._request = _Request(goal, deadline)
         return self._request
 
     def _fill(self, req: _Request, d: RangeDescriptor, node: int, promote: bool = True) -> bool:
@@ -311,13 +325,19 @@ class ReplicaChanger:
                          "no voter of the range")
         elif target == self._host.replica_id:
             self._finish(ClientStatus.OK, d.info(self._host.leader_node()))
-        else:
-            self._transfer(target)
+        elif req.operator or req.transfers == 0:
+            self._transfer(target, req)
+        elif not self._host.transfer_in_progress():
+            # The balancer's transfer that raft gave up on (the target stopped answering): not
+            # tried again, since raft drops every proposal while a transfer is under way.
+            self._finish(ClientStatus.UNAVAILABLE, "leader transfer given up")
 
-    def _transfer(self, target: int) -> None:
+    def _transfer(self, target: int, req: _Request | None = None) -> None:
         """Start handing leadership to ``target``, unless a transfer is under way (raft gives
         one up after an election timeout: then the next step starts another)."""
         if not self._host.transfer_in_progress():
+            if req is not None:
+                req.transfers += 1
             self.transfers += 1
             self._host.transfer_leader(target)
 

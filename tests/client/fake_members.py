@@ -77,7 +77,9 @@ class FakeCluster:
         self._lock = threading.Lock()
         self.ranges = {r.range_id: r for r in ranges}
         self.directory = {n: {"node_id": n, "raft_address": f"127.0.0.1:{7100 + n}",
-                              "client_address": f"127.0.0.1:{7200 + n}",  # if not serving
+                              # (a node not serving has no client address the client could
+                              # learn and then wait for)
+                              "client_address": "",
                               "state": (states or {}).get(n, "live")} for n in nodes}
         self.script: dict[ClientOp, tuple[S, object]] = {}
         self.silent: set[int] = set()
