@@ -966,9 +966,6 @@ class ReplicaCore:
     def commit_index(self) -> int:
         return self.rn.raft.raft_log.committed
 
-    def last_index(self) -> int:
-        return self.rn.raft.raft_log.last_index()
-
     def conf_change_pending(self) -> bool:
         r = self.rn.raft
         return r.pending_conf_index > r.raft_log.applied

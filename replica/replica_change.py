@@ -87,9 +87,6 @@ class ChangeHost(Protocol):
 
     def commit_index(self) -> int: ...
 
-    def last_index(self) -> int:
-        """The leader's last log index."""
-
     def conf_change_pending(self) -> bool:
         """Whether a conf change is proposed and not yet applied."""
 
@@ -287,10 +284,11 @@ class ReplicaChanger:
         if goal is None and not grace and now >= self._keep_lead_until:
             target = a.leader_target(self._node_id, d)
             r = None if target is None else d.replica_on(target)
-            # Only to a replica that holds the whole log: raft then hands over at once, and the
-            # proposals it drops meanwhile (etcd's rule) are a round trip's worth.
+            # Only to a replica that holds every committed entry: raft hands over once it has
+            # the rest (a few entries under load), and the proposals it drops meanwhile (etcd's
+            # rule) are a round trip's worth.
             if target is not None and r is not None and self._host.is_active(r) and \
-                    self._host.match_of(r) == self._host.last_index():
+                    (self._host.match_of(r) or 0) >= self._host.commit_index():
                 goal, deadline = ("transfer", 0, target), now + BALANCE_TRANSFER_TIMEOUT
         if goal is None or self._refusal(d, goal) is not None:
             return None
