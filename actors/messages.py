@@ -39,6 +39,9 @@ INITIALIZE_FROM_SPLIT = _Signal("INITIALIZE_FROM_SPLIT")
 #: from the store, every ``ALLOCATION_SCAN_TICKS``: if you lead (quiesced or not), ask the
 #: allocator whether your range needs a change (``ReplicaCore.scan_allocation``)
 SCAN_ALLOCATION = _Signal("SCAN_ALLOCATION")
+#: from the store, once the node resumed from a pause: if you are a quiesced follower, ask the
+#: range's members whether you are still in it (``ReplicaCore.probe_removal``)
+PROBE_REMOVAL = _Signal("PROBE_REMOVAL")
 PROCESS_READY = _Signal("PROCESS_READY")  #: handle raft's Ready now that the mailbox is drained
 WRITE_DONE = _Signal("WRITE_DONE")        #: the writer made this replica's last batch durable
 

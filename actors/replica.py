@@ -21,7 +21,7 @@ from .fail_stop import FailStop
 from .inbound import StoreInbound
 
 from .messages import (DROP_IF_UNINITIALIZED, INITIALIZE_FROM_SPLIT, PROCESS_READY,
-                       SCAN_ALLOCATION, TICK,
+                       PROBE_REMOVAL, SCAN_ALLOCATION, TICK,
                        WRITE_DONE, Awake, ClientCommand, DescriptorChanged, InboundHeartbeat,
                        InboundReplicaCheck, InboundReplicaGone, InboundSnapshotAck, InboundSnapshotChunk, NodeSilent,
                        NodeUnreachable, Quiesced, RaftMessages, ReplicaDestroyed, ReplicaDropped,
@@ -101,6 +101,9 @@ class ReplicaActor(FailStop, PooledActor):
                 core.initialize_from_split()
             elif msg is SCAN_ALLOCATION:
                 core.scan_allocation()
+            elif msg is PROBE_REMOVAL:
+                core.probe_removal()
+                return None
             elif msg is DROP_IF_UNINITIALIZED:
                 if core.drop_if_uninitialized():
                     self.actors.store.tell(ReplicaDropped(core.range_id, self.actor_ref))

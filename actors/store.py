@@ -38,7 +38,7 @@ from multiraft.store.replica_creation import CreationLimits
 from .fail_stop import FailStop
 from .inbound import RouteTable, StoreInbound
 from .messages import (DROP_IF_UNINITIALIZED, FLUSH_HEARTBEATS, INITIALIZE_FROM_SPLIT,
-                       SCAN_ALLOCATION,
+                       PROBE_REMOVAL, SCAN_ALLOCATION,
                        ClientCommand, DescriptorChanged, InboundClient, InboundHeartbeat,
                        InboundHeartbeats, InboundRaft, InboundSnapshotChunk, NodeSilent,
                        NodeUnreachable, RaftMessages, ReplicaDestroyed, ReplicaDropped,
@@ -265,6 +265,11 @@ class StoreActor(FailStop, pykka.ThreadingActor):
                          self.liveness.period)
             for replica in self.replicas.values():
                 replica.tell(NodeSilent(node))
+        if self.liveness.paused:
+            log.info("node %d: resumed from a pause; quiesced followers check their ranges",
+                     self.node_id)
+            for replica in self.replicas.values():
+                replica.tell(PROBE_REMOVAL)
 
     def _report_unreachable(self, msg: NodeUnreachable) -> None:
         if not self.liveness.should_report_unreachable(msg.node_id):

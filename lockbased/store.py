@@ -296,7 +296,8 @@ class LockStore:
             self.liveness.track(peers)
             self.heartbeats.flush(self.transport, self._peers, self.counters)
             silent = self.liveness.tick()
-            everyone = list(self.replicas.values()) if silent else []
+            paused = self.liveness.paused
+            everyone = list(self.replicas.values()) if silent or paused else []
             expired = [(rid, self.replicas.get(rid)) for rid in self.creation.expired()]
         self._drop_expired(expired)
         self._ticks += 1
@@ -311,6 +312,11 @@ class LockStore:
                          self.liveness.period)
             for r in everyone:
                 r.call(ReplicaCore.node_silent, node)
+        if paused:
+            log.info("node %d: resumed from a pause; quiesced followers check their ranges",
+                     self.node_id)
+            for r in everyone:
+                r.call(ReplicaCore.probe_removal)
 
     def _drop_expired(self, expired: list[tuple[int, LockedReplica | None]]) -> None:
         """Drop the replicas uninitialized past the policy's ttl (each under its own lock, then

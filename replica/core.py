@@ -74,9 +74,6 @@ _KNOWN_RIGHTS = 4
 #: timeouts of its own ticks (``_awaits_split``)
 _AWAIT_SPLIT_ELECTIONS = 2
 
-#: Seconds between a quiesced follower's questions whether it is still in its range.
-_REMOVAL_PROBE_INTERVAL = 20.0
-
 #: How long the leader works on an operator's replica change or leader transfer (seconds).
 _CHANGE_TIMEOUT = 60.0
 
@@ -132,10 +129,6 @@ class ReplicaCore:
         #: once no write of its own is in flight, then the owner removes it
         self.removed = False
         self._destroy_submitted = False
-        #: a quiesced follower's next REPLICA_CHECK (``_probe_removal``), spread over the
-        #: interval by range so a node's followers do not all ask at once
-        self._next_removal_probe = time.monotonic() + (
-            range_id % 97 / 97 * _REMOVAL_PROBE_INTERVAL)
         #: whether ``svc.leading`` counts this replica (it leads, as of the last Ready)
         self._counted_leading = False
         self.changer = ReplicaChanger(self, svc.node_known, svc.allocator, svc.node_id,
@@ -562,26 +555,23 @@ class ReplicaCore:
 
     def scan_allocation(self) -> None:
         """The store's periodic scan: a leader, even a quiesced one, asks the allocator whether
-        its range needs a change, and wakes to make it; a quiesced follower now and then asks
-        the range's other members whether it is still in the range (``_probe_removal``)."""
-        if self.dropped:
+        its range needs a change, and wakes to make it."""
+        if self.dropped or self.rn.raft.state != StateType.LEADER:
             return
-        if self.rn.raft.state != StateType.LEADER:
-            self._probe_removal()
-        elif self.changer.scan():
+        if self.changer.scan():
             self.wake()
             self.changer.step()
 
-    def _probe_removal(self) -> None:
-        """Every ``_REMOVAL_PROBE_INTERVAL`` of a quiesced follower: REPLICA_CHECK to the other
-        members (a quiesced range never tells a replica it removed; an awake one that hears
-        nothing campaigns, and its votes are answered REPLICA_GONE). Costs nothing on the
-        members: the check wakes no range."""
+    def probe_removal(self) -> None:
+        """The node slept through a pause (``store.liveness``): a quiesced follower asks the
+        range's other members whether it is still in the range (REPLICA_CHECK). Its range may
+        have removed it meanwhile, and a quiesced range never tells (an awake replica that
+        hears nothing campaigns instead, and its votes are answered REPLICA_GONE). The check
+        wakes no range on the members; idle ranges send nothing otherwise."""
         d = self.sm.descriptor
-        now = time.monotonic()
-        if d is None or not self.quiesced or now < self._next_removal_probe:
+        if self.dropped or d is None or not self.quiesced \
+                or self.rn.raft.state == StateType.LEADER:
             return
-        self._next_removal_probe = now + _REMOVAL_PROBE_INTERVAL
         check = ReplicaCheck(self.range_id, self.replica_id, d.conf_ver)
         for node, rid in d.replicas:
             if rid != self.replica_id:

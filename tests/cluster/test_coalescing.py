@@ -20,8 +20,8 @@ SLOP = 2  # ticks: a window's two ends are read a few microseconds apart from a 
 class HeartbeatSpy:
     """Wraps a node's ``transport.send_heartbeats`` (one call = one heartbeat frame on the wire):
     frames and heartbeats per destination node, and the largest frame. Also counts the node
-    directory's gossip frames (``send_node_directory``, every 10 ticks: store.gossip), the one
-    other frame an idle node sends."""
+    directory's gossip frames (``send_node_directory`` and ``send_node_load``, every 10 ticks:
+    store.gossip), the other frames an idle node sends."""
 
     frames: dict[int, int] = field(default_factory=dict)
     gossip: dict[int, int] = field(default_factory=dict)
@@ -46,6 +46,13 @@ class HeartbeatSpy:
                 self.gossip[node_id] = self.gossip.get(node_id, 0) + 1
             real_gossip(node_id, records)
         transport.send_node_directory = send_node_directory
+        real_load = transport.send_node_load
+
+        def send_node_load(node_id: int, load: Any) -> None:
+            with self.lock:
+                self.gossip[node_id] = self.gossip.get(node_id, 0) + 1
+            real_load(node_id, load)
+        transport.send_node_load = send_node_load
 
 
 @dataclass
