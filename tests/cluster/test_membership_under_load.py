@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from multiraft.check.history import HistoryRecorder
+from multiraft.errors import Refused
 from multiraft.check.linearizability import check_linearizable
 from multiraft.transport import FaultInjector
 
@@ -27,6 +28,7 @@ def _changes(cluster: Cluster, stop: threading.Event, deadline: float) -> list[s
     them) until ``deadline``; the changes made."""
     c = cluster.client(timeout=30.0)
     done: list[str] = []
+    refused: list[str] = []  # (refusals change nothing; the allocator works alongside)
     ranges = sorted(cluster.range_table().values(), key=lambda r: r["range_id"])
     i = 0
     while time.monotonic() < deadline and not stop.is_set():
@@ -35,17 +37,20 @@ def _changes(cluster: Cluster, stop: threading.Event, deadline: float) -> list[s
         outside = [n for n in NODES if n not in members]
         leader = cluster.leader_of(rng["range_id"])
         step = i % 3
-        if step == 0 and outside:
-            frm = next(n for n in sorted(members) if n != leader)
-            change(c, rng, "move", frm=frm, to=outside[0])
-            done.append(f"r{rng['range_id']}: move {frm}->{outside[0]}")
-        elif step == 1 and outside:
-            change(c, rng, "add", to=outside[0])
-            done.append(f"r{rng['range_id']}: add {outside[0]}")
-        elif len(members) > 3 or step == 2:
-            change(c, rng, "remove", frm=leader)
-            done.append(f"r{rng['range_id']}: remove leader {leader}")
         i += 1
+        try:
+            if step == 0 and outside:
+                frm = next(n for n in sorted(members) if n != leader)
+                change(c, rng, "move", frm=frm, to=outside[0])
+                done.append(f"r{rng['range_id']}: move {frm}->{outside[0]}")
+            elif step == 1 and outside:
+                change(c, rng, "add", to=outside[0])
+                done.append(f"r{rng['range_id']}: add {outside[0]}")
+            elif len(members) > 3 or step == 2:
+                change(c, rng, "remove", frm=leader)
+                done.append(f"r{rng['range_id']}: remove leader {leader}")
+        except Refused as e:  # e.g. the allocator's own move of that range is under way
+            refused.append(str(e))
     return done
 
 
