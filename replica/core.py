@@ -74,6 +74,9 @@ _KNOWN_RIGHTS = 4
 #: timeouts of its own ticks (``_awaits_split``)
 _AWAIT_SPLIT_ELECTIONS = 2
 
+#: How long a member keeps telling a removed replica it is gone (``_tell_removed``; seconds).
+_REMOVED_NOTICE_SECONDS = 600.0
+
 #: How long the leader works on an operator's replica change or leader transfer (seconds).
 _CHANGE_TIMEOUT = 60.0
 
@@ -129,6 +132,9 @@ class ReplicaCore:
         #: once no write of its own is in flight, then the owner removes it
         self.removed = False
         self._destroy_submitted = False
+        #: replica id -> (its node, until when) of replicas the range removed lately, told at
+        #: every store scan that they are gone (``_tell_removed``)
+        self._removed_notices: dict[int, tuple[int, float]] = {}
         #: whether ``svc.leading`` counts this replica (it leads, as of the last Ready)
         self._counted_leading = False
         self.changer = ReplicaChanger(self, svc.node_known, svc.allocator, svc.node_id,
@@ -555,12 +561,31 @@ class ReplicaCore:
 
     def scan_allocation(self) -> None:
         """The store's periodic scan: a leader, even a quiesced one, asks the allocator whether
-        its range needs a change, and wakes to make it."""
-        if self.dropped or self.rn.raft.state != StateType.LEADER:
+        its range needs a change, and wakes to make it; every member tells the replicas its
+        range removed lately that they are gone (``_tell_removed``)."""
+        if self.dropped:
+            return
+        if self._removed_notices:
+            self._tell_removed()
+        if self.rn.raft.state != StateType.LEADER:
             return
         if self.changer.scan():
             self.wake()
             self.changer.step()
+
+    def _tell_removed(self) -> None:
+        """REPLICA_GONE to each replica removed from the range in the last
+        ``_REMOVED_NOTICE_SECONDS``: one that missed its removal (partitioned, paused, or
+        quiesced: a quiesced range tells it nothing) destroys itself once a notice reaches it.
+        Only ranges that removed a replica lately send these; idle ranges send nothing."""
+        d = self.sm.descriptor
+        now = time.monotonic()
+        for rid, (node, until) in list(self._removed_notices.items()):
+            if now > until or d is None:
+                del self._removed_notices[rid]
+            else:
+                self.svc.transport.send_replica_gone(node,
+                                                     ReplicaGone(self.range_id, rid, d.conf_ver))
 
     def probe_removal(self) -> None:
         """The node slept through a pause (``store.liveness``): a quiesced follower asks the
@@ -827,7 +852,12 @@ class ReplicaCore:
         results = self.sm.apply(batch, ents, apply_conf_change=self.rn.apply_conf_change)
         if self.sm.replica_changes:
             # Raft sends to added replicas from now on: learn where they are at once.
+            before = self._placement or {}
             self._learn_descriptor()
+            now = time.monotonic()
+            for rid, node in before.items():
+                if rid not in self.nodes and rid != self.replica_id:
+                    self._removed_notices[rid] = (node, now + _REMOVED_NOTICE_SECONDS)
         # The descriptor is narrowed as of now (what ``client`` checks keys against): so are
         # the spans a RANGE_KEY_MISMATCH names, before the split is durable, or a client would
         # be told this range still holds the key.
