@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -64,6 +66,39 @@ def client_loop(cluster: Cluster, cid: int, keys: list[bytes], rec: HistoryRecor
         errors.append(e)
 
 
+@contextmanager
+def clients_running(cluster: Cluster, keys: list[bytes],
+                    clients: int) -> Iterator[tuple[HistoryRecorder, threading.Event]]:
+    """``clients`` threads of ``client_loop`` on ``keys`` while the body runs: (the recorder,
+    the stop event: set it, or wait on it to pace). On leaving, the threads are stopped and
+    must have ended without an error."""
+    rec = HistoryRecorder()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    threads = [threading.Thread(target=client_loop, args=(cluster, cid, keys, rec, stop, errors),
+                                name=f"client-{cid}") for cid in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        yield rec, stop
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not any(t.is_alive() for t in threads), "a client thread did not stop"
+    assert not errors, errors
+
+
+def checked_history(rec: HistoryRecorder, min_known: int) -> tuple[Any, int, int]:
+    """Check the recorded history (at least ``min_known`` operations with a known outcome):
+    (the checker's result, operations, known ones)."""
+    history = rec.history()
+    known = [op for op in history if op.outcome_known]
+    assert len(known) >= min_known, \
+        f"only {len(known)} operations completed ({len(history)} in all)"
+    return check_linearizable(history, timeout_s=60), len(history), len(known)
+
+
 def nemesis(cluster: Cluster, stop: threading.Event, deadline: float) -> list[tuple[int, int]]:
     """Kill the leader node of range 1, 17, 33, ... in turn; wait for a new leader elsewhere,
     restart the node, wait until it serves. Returns the (range, node) kills done."""
@@ -92,28 +127,12 @@ def test_concurrent_clients_with_leader_kills_are_linearizable(make_cluster: Any
     cluster.wait_all_led()
     keys = [key_in(r, f"l{i}") for r in cluster.range_table().values()
             for i in range(KEYS_PER_RANGE)]
-    rec = HistoryRecorder()
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    threads = [threading.Thread(target=client_loop, args=(cluster, cid, keys, rec, stop, errors),
-                                name=f"client-{cid}") for cid in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    try:
+    with clients_running(cluster, keys, CLIENTS) as (rec, stop):
         deadline = time.monotonic() + RUN_SECONDS
         kills = nemesis(cluster, stop, deadline)
         stop.wait(max(0.0, deadline - time.monotonic()))
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
-    assert not any(t.is_alive() for t in threads), "a client thread did not stop"
-    assert not errors, errors
-    history = rec.history()
-    known = [op for op in history if op.outcome_known]
     assert len(kills) >= 2, f"only {len(kills)} leader kills ran"
-    assert len(known) >= 500, f"only {len(known)} operations completed ({len(history)} in all)"
-    result = check_linearizable(history, timeout_s=60)
-    print(f"{kind}: kills {kills}; {len(history)} ops, {len(known)} known, "
-          f"{len(history) - len(known)} unknown; {result.verdict.value}, {result.steps} steps")
+    result, ops, known = checked_history(rec, 500)
+    print(f"{kind}: kills {kills}; {ops} ops, {known} known, "
+          f"{ops - known} unknown; {result.verdict.value}, {result.steps} steps")
     assert result.ok, f"kills (range, node): {kills}\n{result}"

@@ -9,13 +9,11 @@ import threading
 import time
 from typing import Any
 
-from multiraft.check.history import HistoryRecorder
 from multiraft.errors import Refused
-from multiraft.check.linearizability import check_linearizable
 from multiraft.transport import FaultInjector
 
 from .conftest import Cluster, key_in, wait_until
-from .test_linearizability import client_loop
+from .test_linearizability import checked_history, clients_running
 from .test_replica_changes import NODES, change, replica_on, wait_gone
 
 RANGES = 8
@@ -58,28 +56,11 @@ def test_replica_changes_under_load_are_linearizable(make_cluster: Any) -> None:
     cluster = make_cluster("inproc", ranges=RANGES, node_ids=NODES)
     cluster.wait_all_led()
     keys = [key_in(r, f"m{i}") for r in cluster.range_table().values() for i in range(3)]
-    rec = HistoryRecorder()
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    threads = [threading.Thread(target=client_loop, args=(cluster, cid, keys, rec, stop, errors),
-                                name=f"client-{cid}") for cid in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    try:
+    with clients_running(cluster, keys, CLIENTS) as (rec, stop):
         changes = _changes(cluster, stop, time.monotonic() + RUN_SECONDS)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
-    assert not any(t.is_alive() for t in threads), "a client thread did not stop"
-    assert not errors, errors
     assert len(changes) >= 4, changes
-    history = rec.history()
-    known = [op for op in history if op.outcome_known]
-    assert len(known) >= 300, f"only {len(known)} operations completed ({len(history)} in all)"
-    result = check_linearizable(history, timeout_s=60)
-    print(f"{len(changes)} changes {changes}; {len(history)} ops, {len(known)} known; "
-          f"{result.verdict.value}")
+    result, ops, known = checked_history(rec, 300)
+    print(f"{len(changes)} changes {changes}; {ops} ops, {known} known; {result.verdict.value}")
     assert result.ok, f"changes: {changes}\n{result}"
     # Every range ends out of any joint config, without learners, each replica agreeing.
     for rid, r in cluster.range_table().items():

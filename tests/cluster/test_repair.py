@@ -5,14 +5,11 @@ moved elsewhere, its leaderships handed over) and the recorded history stays lin
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from multiraft.check.history import HistoryRecorder
-from multiraft.check.linearizability import check_linearizable
 
 from .conftest import Cluster, key_in, wait_until
-from .test_linearizability import client_loop
+from .test_linearizability import checked_history, clients_running
 from .test_rebalance import check_keys, descriptors, leader_counts, replica_counts, write_keys
 
 NODES = (1, 2, 3, 4)
@@ -76,15 +73,8 @@ def test_decommission_under_load_drains_the_node_and_stays_linearizable(
     table = descriptors(cluster.statuses())
     keys = [key_in(r, f"q{i}") for r in table.values() for i in range(3)]
     assert replica_counts(table, list(NODES))[1] > 0, describe(cluster)
-    rec = HistoryRecorder()
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    threads = [threading.Thread(target=client_loop, args=(cluster, cid, keys, rec, stop, errors),
-                                name=f"client-{cid}") for cid in range(8)]
     admin = cluster.client(timeout=10.0)
-    for t in threads:
-        t.start()
-    try:
+    with clients_running(cluster, keys, 8) as (rec, stop):
         stop.wait(1.0)  # some load before the decommission (pacing, not synchronization)
         rec1 = admin.decommission(1, "decommissioning")
         assert rec1["state"] == "decommissioning", rec1
@@ -96,17 +86,8 @@ def test_decommission_under_load_drains_the_node_and_stays_linearizable(
         rec1 = admin.decommission(1, "decommissioned")
         assert rec1["state"] == "decommissioned", rec1
         stop.wait(1.0)  # load goes on a little after the drain
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
-    assert not any(t.is_alive() for t in threads), "a client thread did not stop"
-    assert not errors, errors
-    history = rec.history()
-    known = [op for op in history if op.outcome_known]
-    assert len(known) >= 200, f"only {len(known)} operations completed ({len(history)} in all)"
-    result = check_linearizable(history, timeout_s=60)
-    print(f"{len(history)} ops, {len(known)} known; {result.verdict.value}")
+    result, ops, known = checked_history(rec, 200)
+    print(f"{ops} ops, {known} known; {result.verdict.value}")
     assert result.ok, str(result)
     table = without(cluster, 1)
     assert table is not None, describe(cluster)
