@@ -7,7 +7,8 @@ process with ``Assertion failed: !_io_error (src/stream_engine_base.cpp:310)`` (
 
 The test runs a bounded write load from background threads (LOAD_THREADS on one ``Client``),
 pauses one node for twice the
-longest timeout involved (PAUSE_S), resumes it, 20 times in a row, and after each resume checks
+longest timeout involved (PAUSE_S), resumes it, CYCLES times in a row (8 in CI;
+``MULTIRAFT_PAUSE_CYCLES=N`` for a longer run), and after each resume checks
 that every node process is alive. At the end it kills another node with SIGKILL: the remaining
 two nodes, the resumed one among them, must still take writes on every range (the resumed
 node's vote is needed), and the load must have seen successful writes in every cycle.
@@ -37,7 +38,9 @@ RANGES = 16
 #: peer sockets had when this test was written (raft's own timeouts here are far shorter:
 #: 50 ms ticks, election after 10-20 ticks, node liveness after 20 ticks).
 PAUSE_S = 6.0
-CYCLES = 20
+#: 8 by default: with four load threads every abort seen before the fix came by cycle 8 (see
+#: above); ``MULTIRAFT_PAUSE_CYCLES=20`` runs the original 20-cycle soak (about 140 s a design).
+CYCLES = int(os.environ.get("MULTIRAFT_PAUSE_CYCLES", "8"))
 #: The load's bounds: it stops at the end of the test, after LOAD_SECONDS, or after LOAD_OPS.
 LOAD_SECONDS = 210.0
 LOAD_OPS = 200_000
@@ -121,8 +124,8 @@ def rejoined(cluster: ProcessCluster, node: int) -> bool:
 
 
 def test_pause_resume_under_load(make_cluster: Any) -> None:
-    """Proves: (1) a node SIGSTOPped for PAUSE_S under write load and SIGCONTed, 20 times in a
-    row, is alive after every resume (no libzmq abort) and rejoins (answers STATUS, hears from
+    """Proves: (1) a node SIGSTOPped for PAUSE_S under write load and SIGCONTed, CYCLES times in
+    a row, is alive after every resume (no libzmq abort) and rejoins (answers STATUS, hears from
     both peers); so are the other nodes; (2) the load's writes succeed in every cycle, while
     the node is paused and after it resumed; (3) after another node is killed with SIGKILL,
     every range still takes writes, which needs the resumed node's vote."""
