@@ -116,7 +116,14 @@ def describe(c: Nodes) -> str:
             f"{replica_counts(table, sorted(c.running))}; leaders per node "
             f"{leader_counts(sts, sorted(c.running))}; ranges "
             + "; ".join(f"r{rid}: voters {r['voters']} learners {r['learners']} "
-                        f"conf_ver {r['conf_ver']}" for rid, r in sorted(table.items())))
+                        f"conf_ver {r['conf_ver']}" for rid, r in sorted(table.items()))
+            + "".join(f"\n  r{rid} on node {node}: " + ", ".join(
+                f"{k} {rs.get(k)}" for k in ("replica_id", "state", "leader", "term", "applied",
+                                             "quiesced", "snapshots_sent",
+                                             "snapshots_installed", "progress"))
+                      for rid, r in sorted(table.items()) if r["learners"]
+                      for node, st in sorted(sts.items())
+                      for rs in st["ranges"] if rs["range_id"] == rid))
 
 
 # -- tests --------------------------------------------------------------------------------------

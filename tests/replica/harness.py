@@ -65,6 +65,7 @@ class FakeEnv:
         self.descriptors: list[RangeDescriptor] = []
         self.splits: list[tuple[RangeDescriptor, RangeDescriptor, bool]] = []
         self.awake_calls = 0
+        self.destroyed = 0
 
     def submit_write(self, batch: WriteBatch, sync: bool) -> None:
         self.writes.append(batch)
@@ -84,6 +85,9 @@ class FakeEnv:
 
     def overlapping(self, descriptor: RangeDescriptor) -> int | None:
         return None
+
+    def replica_destroyed(self) -> None:
+        self.destroyed += 1
 
     def flush(self, rounds: int = 20) -> None:
         """Make every write durable and let the core go on, until it has nothing to write."""
