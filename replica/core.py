@@ -118,10 +118,6 @@ class ReplicaCore:
         self.known_spans: tuple[WireDescriptor, ...] = ()
         self._mismatch_logged = False
         self._load()
-        if load_tombstone(svc.engine, range_id) > replica_id:
-            # A late message for a replica this node destroyed: never bring it back.
-            svc.counters.add("messages_for_removed_replicas")
-            self.dropped = self.removed = True
         #: set when a split applied on this node initialized this (uninitialized) replica's
         #: range while a write of ours was in flight: reloaded once it is durable
         self._reload_after_write = False
@@ -132,6 +128,11 @@ class ReplicaCore:
         #: once no write of its own is in flight, then the owner removes it
         self.removed = False
         self._destroy_submitted = False
+        if load_tombstone(svc.engine, range_id) > replica_id:
+            # A late message for a replica this node destroyed: never bring it back (its
+            # HardState went with it: it could vote twice in a term).
+            svc.counters.add("messages_for_removed_replicas")
+            self.dropped = self.removed = True
         #: replica id -> (its node, until when) of replicas the range removed lately, told at
         #: every store scan that they are gone (``_tell_removed``)
         self._removed_notices: dict[int, tuple[int, float]] = {}
