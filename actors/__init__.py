@@ -1,4 +1,4 @@
-"""The actor design: Store, Replica, Timer and storage-writer actors, and ``ActorNode``.
+"""The actor design: Store, Replica and Timer actors, and ``ActorNode``.
 
 Each replica's RawNode is confined to its ``ReplicaActor`` (run by the pooled runtime in
 ``actors.runtime``); actors share no mutable state and talk only through messages.
@@ -10,8 +10,6 @@ from .runtime import (ManualScheduler, PooledActor, PooledActorRef, PooledRuntim
 from .replica import ReplicaActor
 from .store import StoreActor
 from .timer import TimerActor
-from .writer import StorageWriterActor
 
-__all__ = ["ActorNode", "ReplicaActor", "StoreActor", "TimerActor", "StorageWriterActor",
-           "ManualScheduler", "PooledActor", "PooledActorRef", "PooledRuntime", "Scheduler",
-           "ThreadPoolScheduler"]
+__all__ = ["ActorNode", "ReplicaActor", "StoreActor", "TimerActor", "ManualScheduler",
+           "PooledActor", "PooledActorRef", "PooledRuntime", "Scheduler", "ThreadPoolScheduler"]

@@ -1,6 +1,6 @@
 """The messages actors of one node exchange: plain data, no behaviour.
 
-Singletons (``TICK``, ``PROCESS_READY``, ``WRITE_DONE``, ``FLUSH``, ``TICK_NOW``) are sent where a
+Singletons (``TICK``, ``PROCESS_READY``, ``WRITE_DONE``, ``TICK_NOW``) are sent where a
 message carries nothing, so hot paths allocate no message object.
 """
 
@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from multiraft.raft.types import Message
-from multiraft.storage.engine import WriteBatch
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import ClientRequest
 from multiraft.transport.codec import (Heartbeat, ReplicaCheck, ReplicaGone, SnapshotAck,
@@ -43,7 +42,7 @@ SCAN_ALLOCATION = _Signal("SCAN_ALLOCATION")
 #: range's members whether you are still in it (``ReplicaCore.probe_removal``)
 PROBE_REMOVAL = _Signal("PROBE_REMOVAL")
 PROCESS_READY = _Signal("PROCESS_READY")  #: handle raft's Ready now that the mailbox is drained
-WRITE_DONE = _Signal("WRITE_DONE")        #: the writer made this replica's last batch durable
+WRITE_DONE = _Signal("WRITE_DONE")        #: the round's write made this replica's batch durable
 
 
 @dataclass(slots=True)
@@ -203,14 +202,3 @@ class Quiesced:
     range_id: int
 
 
-# -- to the storage writer --
-@dataclass(slots=True)
-class WriteRequest:
-    """Write ``batch`` (fsync first if ``sync``), then tell ``reply_to`` ``WRITE_DONE``."""
-
-    batch: WriteBatch
-    sync: bool
-    reply_to: Any  # anything with tell()
-
-
-FLUSH = _Signal("FLUSH")  #: the writer's own: commit every batch queued so far as one group

@@ -1,7 +1,8 @@
 """``ActorNode``: one node of the actor design, wired from a ``NodeConfig``.
 
-Threads of a running node: the transport's socket thread, the store, timer and writer actors
-(pykka threads), the pooled workers that run every replica, and the ticker. ``stop`` ends all
+Threads of a running node: the transport's socket thread, the store and timer actors (pykka
+threads), the pooled workers that run every replica and write each round's batches in one engine
+write (``store.group_commit``), and the ticker. ``stop`` ends all
 of them and closes every socket and the engine.
 """
 
@@ -16,6 +17,7 @@ import pykka
 from multiraft.replica.counters import ReplicaCounters
 from multiraft.replica.snapshot_sender import SnapshotSender
 from multiraft.store.counters import WriterCounters
+from multiraft.store.group_commit import GroupCommit
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import NodeFailure, NodeLifecycle, StopStep
 from multiraft.storage.range_descriptor import load_descriptors
@@ -24,9 +26,9 @@ from multiraft.transport.zmq_transport import Transport
 from .replica import NodeActors, ReplicaActor
 from .runtime import PooledActorRef, PooledRuntime, ThreadPoolScheduler
 from .inbound import StoreInbound
+from .messages import WRITE_DONE
 from .store import StoreActor
 from .timer import Ticker, TimerActor
-from .writer import StorageWriterActor
 
 if TYPE_CHECKING:
     from multiraft.store.config import NodeConfig
@@ -34,6 +36,14 @@ if TYPE_CHECKING:
 __all__ = ["ActorNode"]
 
 log = logging.getLogger(__name__)
+
+
+def _write_done(replica: PooledActorRef[ReplicaActor]) -> None:
+    """The round's write made ``replica``'s batch durable (``GroupCommit``'s acknowledgement)."""
+    try:
+        replica.tell(WRITE_DONE)
+    except pykka.ActorDeadError:
+        pass  # the replica stopped meanwhile; its data is written all the same
 
 
 class ActorNode(NodeLifecycle):
@@ -47,7 +57,7 @@ class ActorNode(NodeLifecycle):
         self.snapshots: SnapshotSender | None = None
         self.store: pykka.ActorRef[StoreActor] | None = None
         self.timer: pykka.ActorRef[TimerActor] | None = None
-        self.writer: pykka.ActorRef[StorageWriterActor] | None = None
+        self.writer: GroupCommit[PooledActorRef[ReplicaActor]] | None = None
         self._ticker: Ticker | None = None
         #: the transport's Handler: what a client request reaches (used by the metrics too)
         self.handler: StoreInbound | None = None
@@ -62,7 +72,7 @@ class ActorNode(NodeLifecycle):
         self.transport = Transport(c.node_id, c.listen, c.peers, inbound,
                                    client_listen=c.client_listen, curve=c.curve,
                                    on_directory=self.membership.receive)
-        self.writer = StorageWriterActor.start(engine, self.fail)
+        writer = self.writer = GroupCommit(engine, self.fail, _write_done)
         replica_counters = ReplicaCounters()
         self.store = StoreActor.start(c.node_id, self.transport, inbound, heartbeats,
                                       sorted(c.peers), liveness_ticks=2 * c.election_ticks,
@@ -71,12 +81,13 @@ class ActorNode(NodeLifecycle):
                                       membership=self.membership)
         inbound.bind(self.store)
         self.timer = TimerActor.start(self.store, self.fail)
-        self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers)).start()
+        self.runtime = PooledRuntime(ThreadPoolScheduler(c.workers,
+                                                         after_round=writer.flush)).start()
         self.snapshots = SnapshotSender(self.transport, node_id=c.node_id,
                                         rate=c.snapshot_rate).start()
         svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots, staging,
                                  replica_counters, self.membership.directory)
-        actors = NodeActors(self.writer, self.store, self.timer, self.fail, inbound)
+        actors = NodeActors(writer, self.store, self.timer, self.fail, inbound)
         runtime = self.runtime
 
         def spawn(range_id: int, replica_id: int,
@@ -108,7 +119,7 @@ class ActorNode(NodeLifecycle):
             ("timer", None if timer is None else (lambda: timer.stop(timeout=10))),
             ("replicas", None if runtime is None else (lambda: runtime.stop(timeout=30))),
             ("snapshot sender", None if snapshots is None else snapshots.stop),
-            ("writer", None if writer is None else (lambda: writer.stop(timeout=30))),
+            ("writer", None if writer is None else writer.stop),
             # The transport before the store: nothing is delivered to a stopped store.
             ("transport", None if transport is None else transport.stop),
             ("store", None if store is None else (lambda: store.stop(timeout=10))),
@@ -123,8 +134,7 @@ class ActorNode(NodeLifecycle):
         """The storage writer's own counters object (it lives as long as the node)."""
         if self.writer is None:
             raise RuntimeError("the node is not running")
-        counters: WriterCounters = self.writer.proxy().counters.get(timeout=10)
-        return counters
+        return self.writer.counters
 
     @property
     def client_address(self) -> str | None:

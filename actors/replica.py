@@ -15,6 +15,7 @@ from multiraft.replica.core import ReplicaCore
 from multiraft.replica.env import ReplicaServices
 from multiraft.storage.engine import WriteBatch
 from multiraft.storage.range_descriptor import RangeDescriptor
+from multiraft.store.group_commit import GroupCommit
 from multiraft.store.lifecycle import Fatal
 
 from .fail_stop import FailStop
@@ -25,7 +26,7 @@ from .messages import (DROP_IF_UNINITIALIZED, INITIALIZE_FROM_SPLIT, PROCESS_REA
                        WRITE_DONE, Awake, ClientCommand, DescriptorChanged, InboundHeartbeat,
                        InboundReplicaCheck, InboundReplicaGone, InboundSnapshotAck, InboundSnapshotChunk, NodeSilent,
                        NodeUnreachable, Quiesced, RaftMessages, ReplicaDestroyed, ReplicaDropped,
-                       ReportStatus, SplitApplied, WriteRequest)
+                       ReportStatus, SplitApplied)
 from .runtime import PooledActor
 
 __all__ = ["ReplicaActor", "NodeActors"]
@@ -35,7 +36,7 @@ __all__ = ["ReplicaActor", "NodeActors"]
 class NodeActors:
     """The node's actors a replica talks to."""
 
-    writer: Any  # StorageWriterActor ref
+    writer: GroupCommit[Any]  # the node's one write per round (tokens: replica refs)
     store: Any   # StoreActor ref
     timer: Any   # TimerActor ref
     fatal: Fatal  # the node's fail-stop
@@ -123,7 +124,7 @@ class ReplicaActor(FailStop, PooledActor):
     # -- the core's env --
 
     def submit_write(self, batch: WriteBatch, sync: bool) -> None:
-        self.actors.writer.tell(WriteRequest(batch, sync, self.actor_ref))
+        self.actors.writer.submit(batch, sync, self.actor_ref)
 
     def awake(self) -> None:
         self.actors.timer.tell(Awake(self.core.range_id, self.actor_ref))

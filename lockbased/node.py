@@ -3,7 +3,8 @@ wired from a ``NodeConfig`` over the same raft, storage, transport and replica c
 actor design.
 
 Threads of a running node: the transport's socket thread (it also steps replicas, under their
-locks), the process_raft thread (ticks and Readies), and the group-commit writer.
+locks) and the process_raft thread (ticks, Readies, and each round's one engine write:
+``store.group_commit``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from multiraft.replica.core import ReplicaCore
 from multiraft.replica.counters import ReplicaCounters
 from multiraft.replica.snapshot_sender import SnapshotSender
+from multiraft.store.group_commit import GroupCommit
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import NodeFailure, NodeLifecycle, StopStep
 from multiraft.storage.range_descriptor import load_descriptors
@@ -23,7 +25,6 @@ from multiraft.transport.zmq_transport import Transport
 
 from .replica import LockedReplica
 from .store import LockStore
-from .writer import GroupCommitWriter
 
 if TYPE_CHECKING:
     from multiraft.store.config import NodeConfig
@@ -41,7 +42,7 @@ class LockNode(NodeLifecycle):
         super().__init__(config, on_failure)
         self.transport: Transport | None = None
         self.store: LockStore | None = None
-        self.writer: GroupCommitWriter | None = None
+        self.writer: GroupCommit[LockedReplica] | None = None
         self.snapshots: SnapshotSender | None = None
         self._loop: threading.Thread | None = None
 
@@ -58,8 +59,8 @@ class LockNode(NodeLifecycle):
                                    client_listen=c.client_listen, curve=c.curve,
                                    on_directory=self.membership.receive)
         store.transport = self.transport
-        writer = self.writer = GroupCommitWriter(engine, self.fail)
-        writer.start()
+        writer = self.writer = GroupCommit(engine, self.fail, LockedReplica.on_write_durable)
+        store.group_commit = writer
         self.snapshots = SnapshotSender(self.transport, node_id=c.node_id,
                                         rate=c.snapshot_rate).start()
         svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots, staging,

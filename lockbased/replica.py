@@ -1,6 +1,6 @@
 """``LockedReplica``: the RFC's Replica: a mutex guards its ``ReplicaCore`` (the RawNode, the
 descriptor, the pending commands). Whichever thread has an input (the transport's receive
-thread, the process_raft thread, the writer) takes the lock and calls the core.
+thread, the process_raft thread) takes the lock and calls the core.
 
 Lock order: a replica's lock, then the store's (the core's env calls reach the store while the
 replica's lock is held); the store never takes a replica's lock while holding its own.
@@ -18,20 +18,21 @@ from multiraft.storage.range_descriptor import RangeDescriptor
 from .owned_lock import OwnedLock
 
 if TYPE_CHECKING:
+    from multiraft.store.group_commit import GroupCommit
+
     from .store import LockStore
-    from .writer import GroupCommitWriter
 
 __all__ = ["LockedReplica"]
 
 
 class LockedReplica:
     """Invariant: ``core`` is only touched with ``mu`` held; ``write_durable`` is set (under
-    ``mu``) when the writer made the core's batch in flight durable, and cleared when the
+    ``mu``) when the round's write made the core's batch in flight durable, and cleared when the
     process_raft thread hands that to the core."""
 
     __slots__ = ("mu", "core", "store", "writer", "write_durable")
 
-    def __init__(self, svc: ReplicaServices, store: LockStore, writer: GroupCommitWriter,
+    def __init__(self, svc: ReplicaServices, store: LockStore, writer: GroupCommit[LockedReplica],
                  range_id: int, replica_id: int, campaign: bool = False) -> None:
         self.mu = OwnedLock()
         self.store = store
@@ -66,7 +67,8 @@ class LockedReplica:
             self.core.process_ready()
 
     def on_write_durable(self) -> None:
-        """On the writer thread: the batch this replica submitted is durable."""
+        """On the process_raft thread, at the end of its round (``GroupCommit``): the batch
+        this replica submitted is durable."""
         with self.mu:
             self.write_durable = True
         self.store.has_work(self)

@@ -2,7 +2,8 @@
 ranges to tick, liveness and the counters. It is the transport's Handler: the receive thread
 routes each input under the store's lock, then steps the replica under the replica's lock.
 ``process_raft`` (its own thread) ticks awake replicas every interval, sends the coalesced
-heartbeats, and handles the Ready of every replica that has work. Which unknown ranges get a
+heartbeats, and handles the Ready of every replica that has work, then writes all their batches
+as one engine write (``group_commit``, at the end of each round). Which unknown ranges get a
 replica is ``store.replica_creation``'s policy, shared with the actor design; process_raft drops
 the replicas that stay uninitialized past its ttl.
 """
@@ -19,6 +20,7 @@ from multiraft.replica.core import ReplicaCore
 from multiraft.replica.replica_change import ALLOCATION_SCAN_TICKS
 from multiraft.replica.counters import ReplicaCounters
 from multiraft.store.counters import StoreCounters
+from multiraft.store.group_commit import GroupCommit
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats
 from multiraft.store.lifecycle import Fatal
 from multiraft.store.liveness import Liveness
@@ -58,6 +60,8 @@ class LockStore:
         self.fatal = fatal
         self.heartbeats = heartbeats
         self.transport: Any = None
+        #: the round's one engine write, flushed by process_raft (set by the node)
+        self.group_commit: GroupCommit[LockedReplica] | None = None
         self.factory: ReplicaFactory | None = None
         self.tick_interval = tick_interval
         self.mu = threading.Lock()
@@ -282,6 +286,9 @@ class LockStore:
             if now >= next_tick:
                 next_tick = max(next_tick + self.tick_interval, now)
                 self._tick()
+            if self.group_commit is not None:
+                # The round's batches, one write: each replica that wrote has work next round.
+                self.group_commit.flush()
 
     def _tick(self) -> None:
         with self.mu:

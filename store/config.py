@@ -140,7 +140,7 @@ class NodeConfig:
     cluster_id: str = "multiraft"
     tick_interval: float = 0.1       # seconds per raft tick
     election_ticks: int = 10
-    heartbeat_ticks: int = 1
+    heartbeat_ticks: int = 3
     fsync: bool = True               # False only for benchmarks: acknowledged writes may be lost
     initial_ranges: int = 16
     split_keys: list[bytes] | None = None

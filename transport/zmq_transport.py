@@ -259,9 +259,11 @@ class Transport:
         self._call(self._connect_peer, node_id, address, public_key)
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
-        """Run ``fn(*args)`` on the transport thread."""
+        """Run ``fn(*args)`` on the transport thread (a wake-up already pending covers it: the
+        thread clears the flag before it drains the deques, as for ``send``)."""
         self._tasks.append(partial(fn, *args))
-        self._wake()
+        if not self._wake_pending:
+            self._wake()
 
     def _wake(self) -> None:
         self._wake_pending = True
