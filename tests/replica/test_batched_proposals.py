@@ -5,13 +5,14 @@ batched proposals); writes never proposed are refused, safely, when the leadersh
 from __future__ import annotations
 
 from multiraft.raft import EntryType, StateType
+from multiraft.replica.core import ReplicaCore
 from multiraft.storage.commands import decode_entry
 from multiraft.transport.client_protocol import ClientOp, ClientRequest, ClientStatus
 
 from .harness import Reply, elect, get, make_replica, put
 
 
-def log_commands(core) -> list[int]:  # type: ignore[no-untyped-def]
+def log_commands(core: ReplicaCore) -> list[int]:
     """How many commands each normal entry with data in the log holds."""
     rl = core.rn.raft.raft_log
     out = []
@@ -22,7 +23,7 @@ def log_commands(core) -> list[int]:  # type: ignore[no-untyped-def]
     return out
 
 
-def cas(core, key: bytes, expected: bytes | None, new: bytes, seq: int) -> Reply:  # type: ignore[no-untyped-def]
+def cas(core: ReplicaCore, key: bytes, expected: bytes | None, new: bytes, seq: int) -> Reply:
     reply = Reply()
     core.client(ClientRequest(seq, ClientOp.CAS, (key, expected, new), 7, seq), reply)
     return reply
