@@ -10,6 +10,12 @@ on the same machine, each on a fresh 3-process loopback cluster (RocksDB, fsync 
   once the ranges are quiesced, and the elections seen while idle;
 - PySyncObj (``bench.pysyncobj_cluster``), with and without its journal, on the same workload
   generator and protocol for its one-group case: the Python anchor;
+- etcd (``bench.etcd``), when an ``etcd`` binary is on PATH (recorded under ``skipped``
+  otherwise): three members on loopback with their own data dirs, driven through its KV ``Put``
+  by a pipelined ``grpc.aio`` load of the same shape, keys, values and in-flight counts: the
+  outside anchor;
+- every throughput row records the CPU seconds of the system's processes and of the load
+  generator during its measured run, and so the CPU per write;
 - one hot range (issue 13): a fresh cluster of one range, every write to keys under one prefix,
   load splits off (``--split-qps 0``) and on (``--split-qps hot_range_split_qps``), run for
   ``hot_range_seconds`` (each split needs 10 s of sustained load); the writes/s of its last
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -36,7 +43,11 @@ from typing import NotRequired, Protocol, TypedDict
 
 from multiraft.local_cluster import LocalCluster
 
+from multiraft.pids import cpu_seconds
+
 from .bench_cluster import scale
+from .etcd.cluster import EtcdCluster, etcd_binary
+from .etcd.workload import run_etcd_workload
 from .pysyncobj_cluster import PySyncObjCluster
 from .split_timeline import run_one
 from .workload import WorkloadResult, WorkloadSummary, run_workload
@@ -63,6 +74,8 @@ class CompareConfig:
     idle_seconds: float = 60.0
     value_size: int = 100
     pysyncobj: bool = True
+    #: measure etcd too, if an ``etcd`` binary is on PATH
+    etcd: bool = True
     base_port: int = 7800
     command: str = "multiraft bench --compare"
     designs: tuple[str, ...] = field(default=DESIGNS)
@@ -110,6 +123,11 @@ class ThroughputRow(WorkloadSummary):
     active_ranges: int
     inflight: int
     cdf_ms: list[float]
+    #: CPU seconds of the system's processes and of the load generator in the measured run,
+    #: and both together per completed write (absent in results from before issue 15)
+    cpu_s_nodes: NotRequired[float]
+    cpu_s_load: NotRequired[float]
+    cpu_us_per_write: NotRequired[float]
 
 
 class IdleNode(TypedDict):
@@ -170,6 +188,8 @@ class CompareResults(TypedDict):
     idle: list[IdleRow]
     failures: list[Failure]
     hot_range: NotRequired[list[HotRangeRow]]  # absent in results from before issue 13
+    #: what was not measured and why (e.g. "etcd: no etcd binary on PATH")
+    skipped: NotRequired[list[str]]
 
 
 class _Serving(Protocol):
@@ -177,6 +197,9 @@ class _Serving(Protocol):
 
     @property
     def client_addrs(self) -> list[str]: ...
+
+    @property
+    def pids(self) -> list[int]: ...
 
 
 class _Load(TypedDict):
@@ -194,39 +217,67 @@ def cdf_quantiles() -> list[float]:
 
 
 def _row(system: str, rnd: int, active: int, inflight: int, r: WorkloadResult,
-         qs: list[float]) -> ThroughputRow:
+         qs: list[float], cpu: tuple[float, float]) -> ThroughputRow:
     lat = sorted(r.latencies_ms)
     cdf = [round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) for q in qs] if lat else []
+    nodes, load = cpu
     return {"system": system, "round": rnd, "active_ranges": active, "inflight": inflight,
-            **r.summary(), "cdf_ms": cdf}
+            **r.summary(), "cdf_ms": cdf, "cpu_s_nodes": round(nodes, 3),
+            "cpu_s_load": round(load, 3),
+            "cpu_us_per_write": round((nodes + load) / r.ops * 1e6, 1) if r.ops else 0.0}
 
 
-def _throughput_rows(system: str, rnd: int, addrs: list[str], cfg: CompareConfig,
-                     active: tuple[int, ...], log: Callable[[str], None]
-                     ) -> Iterator[ThroughputRow]:
+#: A workload against a serving system: (client addresses, seconds, the point's load) -> result.
+Workload = Callable[[list[str], float, _Load], WorkloadResult]
+
+
+def _ours(addrs: list[str], seconds: float, kw: _Load) -> WorkloadResult:
+    return run_workload(addrs, seconds=seconds, **kw)
+
+
+def _etcd(addrs: list[str], seconds: float, kw: _Load) -> WorkloadResult:
+    return run_etcd_workload(addrs, seconds=seconds, inflight=kw["inflight"],
+                             value_size=kw["value_size"], seed=kw["seed"])
+
+
+def _cpu_now(pids: list[int]) -> tuple[float, float]:
+    """CPU seconds so far of the processes ``pids`` (together) and of this process."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return (sum(cpu_seconds(p) or 0.0 for p in pids), me.ru_utime + me.ru_stime)
+
+
+def _throughput_rows(system: str, rnd: int, serving: _Serving, cfg: CompareConfig,
+                     active: tuple[int, ...], log: Callable[[str], None],
+                     workload: Workload = _ours) -> Iterator[ThroughputRow]:
     qs = cdf_quantiles()
+    addrs, pids = serving.client_addrs, serving.pids
     for n in active:
         for inflight in cfg.inflight:
             kw: _Load = {"inflight": inflight, "value_size": cfg.value_size, "active_ranges": n,
                          "seed": rnd}
-            run_workload(addrs, seconds=cfg.warmup_seconds, **kw)  # wakes the ranges; discarded
-            r = run_workload(addrs, seconds=cfg.seconds, **kw)
+            workload(addrs, cfg.warmup_seconds, kw)  # wakes the ranges; discarded
+            before = _cpu_now(pids)
+            r = workload(addrs, cfg.seconds, kw)
+            after = _cpu_now(pids)
+            cpu = (after[0] - before[0], after[1] - before[1])
+            row = _row(system, rnd, n, inflight, r, qs, cpu)
             log(f"  {system:18} {n:5} ranges {inflight:4} in flight: {r.ops_per_s:8,.0f} writes/s"
                 f"  p50 {r.percentile(0.5):6.1f} ms  p99 {r.percentile(0.99):6.1f} ms"
-                f"  errors {r.errors} timeouts {r.timeouts}")
-            yield _row(system, rnd, n, inflight, r, qs)
+                f"  errors {r.errors} timeouts {r.timeouts}"
+                f"  CPU/write {row.get('cpu_us_per_write', 0):,.0f} us")
+            yield row
 
 
 def _measure(system: str, rnd: int, cluster: AbstractContextManager[_Serving, bool | None],
              cfg: CompareConfig, active: tuple[int, ...], results: CompareResults,
-             log: Callable[[str], None]) -> None:
+             log: Callable[[str], None], workload: Workload = _ours) -> None:
     """Start ``cluster``, run the throughput matrix on it, stop it; a failure is recorded."""
     t0 = time.monotonic()
     try:
         with cluster as c:
             log(f"[round {rnd}] {system}: ready in {time.monotonic() - t0:.1f} s")
             results["throughput"].extend(
-                _throughput_rows(system, rnd, c.client_addrs, cfg, active, log))
+                _throughput_rows(system, rnd, c, cfg, active, log, workload))
     except Exception as e:  # noqa: BLE001 - one failed cluster must not lose the whole run
         log(f"[round {rnd}] {system}: FAILED: {e!r}")
         results["failures"].append({"system": system, "round": rnd, "what": "throughput",
@@ -248,7 +299,11 @@ def run_compare(out_dir: Path, cfg: CompareConfig = CompareConfig(),
                  "rounds": cfg.rounds, "seconds": cfg.seconds, "value_size": cfg.value_size,
                  "fsync": True, "cluster_ranges": max(cfg.active_ranges), "order": order,
                  "cdf_quantiles": cdf_quantiles()},
-        "throughput": [], "idle": [], "failures": [], "hot_range": []}
+        "throughput": [], "idle": [], "failures": [], "hot_range": [], "skipped": []}
+    etcd = cfg.etcd and etcd_binary() is not None
+    if cfg.etcd and not etcd:
+        results["skipped"].append("etcd: no etcd binary on PATH")
+        log("etcd: skipped (no etcd binary on PATH)")
     t_start = time.monotonic()
     for rnd in range(1, cfg.rounds + 1):
         for design in cfg.designs:
@@ -261,6 +316,10 @@ def run_compare(out_dir: Path, cfg: CompareConfig = CompareConfig(),
                 with tempfile.TemporaryDirectory(prefix=f"compare-{name}-") as d:
                     anchor = PySyncObjCluster(d, 3, base_port=cfg.base_port, journal=journal)
                     _measure(name, rnd, anchor, cfg, (1,), results, log)
+        if etcd:
+            with tempfile.TemporaryDirectory(prefix="compare-etcd-") as d:
+                _measure("etcd", rnd, EtcdCluster(d, 3, base_port=cfg.base_port), cfg, (1,),
+                         results, log, _etcd)
         if cfg.hot_range_seconds > 0:
             for design in cfg.designs:
                 for qps in (0.0, cfg.hot_range_split_qps):

@@ -46,6 +46,9 @@ class LatencyCell(TypedDict):
     ops_per_s: float
     p50_ms: float
     p99_ms: float
+    #: CPU of every process (the system's and the load generator's) per write; None in
+    #: results from before issue 15
+    cpu_us_per_write: float | None
 
 
 class IdleSummary(TypedDict):
@@ -94,7 +97,8 @@ def summarize(results: CompareResults) -> Summary:
     throughput: dict[Point, LatencyCell] = {
         key: {"ops_per_s": statistics.median(r["ops_per_s"] for r in rows),
               "p50_ms": statistics.median(r["p50_ms"] for r in rows),
-              "p99_ms": statistics.median(r["p99_ms"] for r in rows)}
+              "p99_ms": statistics.median(r["p99_ms"] for r in rows),
+              "cpu_us_per_write": _median_cpu(rows)}
         for key, rows in groups.items()}
 
     by_round = {(r["system"], r["round"], r["active_ranges"], r["inflight"]): r["ops_per_s"]
@@ -112,6 +116,11 @@ def summarize(results: CompareResults) -> Summary:
     idle = {key: _idle_medians(rows) for key, rows in idle_groups.items()}
     return {"throughput": throughput, "ratio": ratio, "idle": idle,
             "hot_range": _hot_range_medians(results.get("hot_range") or [])}
+
+
+def _median_cpu(rows: list[ThroughputRow]) -> float | None:
+    cpu = [r["cpu_us_per_write"] for r in rows if "cpu_us_per_write" in r]
+    return statistics.median(cpu) if cpu else None
 
 
 def _hot_range_medians(rows: list[HotRangeRow]) -> dict[tuple[str, float], HotRangeSummary]:
@@ -160,6 +169,11 @@ def _lat(cell: LatencyCell | None) -> str:
     return "–" if cell is None else f"{_ms(cell['p50_ms'])} / {_ms(cell['p99_ms'])}"
 
 
+def _cpu(cell: LatencyCell | None) -> str:
+    x = None if cell is None else cell["cpu_us_per_write"]
+    return "–" if x is None else f"{x:,.0f}"
+
+
 def _small(x: float) -> str:
     """Small quantities (CPU %, seconds, counts): two decimals under 1, one above."""
     return f"{x:.2f}" if x < 1 else f"{x:,.1f}"
@@ -192,19 +206,24 @@ def markdown(results: CompareResults) -> str:
             ratio = s["ratio"].get((r, i))
             rows.append([f"{r:,}", str(i), _ops(a["ops_per_s"] if a else None),
                          _ops(b["ops_per_s"] if b else None),
-                         "–" if ratio is None else f"{ratio:.2f}", _lat(a), _lat(b)])
-        lines += ["", "## Durable writes", "", *_table(
+                         "–" if ratio is None else f"{ratio:.2f}", _lat(a), _lat(b), _cpu(a),
+                         _cpu(b)])
+        lines += ["", "## Durable writes", "", "CPU per write: the CPU seconds of the three "
+                  "node processes and of the load generator during the run, per completed "
+                  "write.", "", *_table(
             ["ranges", "in flight", "actors writes/s", "locks writes/s", "actors/locks",
-             "actors p50 / p99 ms", "locks p50 / p99 ms"], rows)]
+             "actors p50 / p99 ms", "locks p50 / p99 ms", "actors CPU µs/write",
+             "locks CPU µs/write"], rows)]
     anchors = sorted((sys_, i) for (sys_, r, i) in tp if sys_ not in DESIGNS and r == 1)
     if anchors:
         rows = []
         for sys_, i in anchors:
             cell, actors = tp[(sys_, 1, i)], tp.get(("actors", 1, i))
             vs = f"{cell['ops_per_s'] / actors['ops_per_s']:.2f}×" if actors else "–"
-            rows.append([sys_, str(i), _ops(cell["ops_per_s"]), _lat(cell), vs])
-        lines += ["", "## Anchor: PySyncObj (one raft group, 1 range)", "", *_table(
-            ["system", "in flight", "writes/s", "p50 / p99 ms", "vs actors writes/s"], rows)]
+            rows.append([sys_, str(i), _ops(cell["ops_per_s"]), _lat(cell), vs, _cpu(cell)])
+        lines += ["", "## Anchors: PySyncObj and etcd (one raft group, 1 range)", "", *_table(
+            ["system", "in flight", "writes/s", "p50 / p99 ms", "vs actors writes/s",
+             "CPU µs/write"], rows)]
     hot = results.get("hot_range") or []
     if hot:
         tail, run_s = hot[0]["tail_seconds"], hot[0]["seconds"]
@@ -231,6 +250,9 @@ def markdown(results: CompareResults) -> str:
         lines += ["", "## Idle cost", "", *_table(
             ["ranges", "design", "CPU % of a core per node (median / max)", "RSS MB per node",
              "threads per node", "ready after s", "elections while idle"], rows)]
+    skipped = results.get("skipped") or []
+    if skipped:
+        lines += ["", "## Not measured", "", *(f"- {what}" for what in skipped)]
     failures = results.get("failures") or []
     if failures:
         lines += ["", "## Failures (missing from the tables above)", "", *_table(
@@ -240,7 +262,7 @@ def markdown(results: CompareResults) -> str:
 
 
 def _color(system: str) -> str:
-    systems = DESIGNS + tuple(ANCHORS)
+    systems = DESIGNS + tuple(ANCHORS) + ("etcd",)
     return f"C{systems.index(system)}" if system in systems else "C7"
 
 

@@ -14,15 +14,32 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from multiraft.client import Client
 from multiraft.errors import ClientError
 
-__all__ = ["PySyncObjCluster"]
+__all__ = ["PySyncObjCluster", "stop_children"]
 
 #: The repository root: the nodes' working directory, so ``bench`` and ``transport`` import.
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def stop_children(procs: Iterable[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM each child process still running, wait up to ``timeout`` for all of them, SIGKILL
+    (and reap) the stragglers."""
+    procs = list(procs)
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 class PySyncObjCluster:
@@ -97,17 +114,13 @@ class PySyncObjCluster:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM every node (a clean stop), wait up to ``timeout``, SIGKILL the stragglers."""
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_children(self.procs.values(), timeout)
         self.procs.clear()
+
+    @property
+    def pids(self) -> list[int]:
+        """The node processes' pids (their CPU time is measured per row)."""
+        return [p.pid for p in self.procs.values()]
 
     def __enter__(self) -> PySyncObjCluster:
         return self.start()

@@ -179,20 +179,22 @@ class PySyncObjNode:
                 parts = self._router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if len(parts) != 2:  # [routing id, request] from a DEALER
+            # [routing id, request, request, ...]: a message may carry a batch, as ours do
+            if len(parts) < 2:
                 self.decode_errors += 1
                 continue
-            routing_id, data = parts
-            try:
-                req = decode_request(data)
-            except BadRequest as e:
-                self.decode_errors += 1
-                self._send(routing_id, e.request_id, e.op, ClientStatus.REFUSED, str(e))
-                continue
-            except DecodeError:
-                self.decode_errors += 1
-                continue
-            self._handle(routing_id, req)
+            routing_id = parts[0]
+            for data in parts[1:]:
+                try:
+                    req = decode_request(data)
+                except BadRequest as e:
+                    self.decode_errors += 1
+                    self._send(routing_id, e.request_id, e.op, ClientStatus.REFUSED, str(e))
+                    continue
+                except DecodeError:
+                    self.decode_errors += 1
+                    continue
+                self._handle(routing_id, req)
 
     def _handle(self, routing_id: bytes, req: ClientRequest) -> None:
         op = req.op

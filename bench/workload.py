@@ -143,17 +143,28 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
     free_sessions = list(range(inflight))
     session_of: dict[int, int] = {}
 
+    #: requests to send, per node: each poll round sends one multipart message per node (a
+    #: batch of requests, one per part), as the asyncio client does
+    outgoing: dict[str, list[bytes]] = {a: [] for a in addrs}
+
     def send(op: _Op, addr: str | None) -> int:
-        """Send ``op`` to ``addr``, else its key's cached leader, else any node; its request id."""
+        """Queue ``op`` for ``addr``, else its key's cached leader, else any node (sent by
+        ``flush``); its request id."""
         nonlocal next_id
         rid = next_id
         next_id += 1
         target = addr or cache.leader_addr(op.key) or addrs[rid % len(addrs)]
         op.sent = time.perf_counter()
         pending[rid] = op
-        socks[target].send(encode_request(ClientRequest(rid, op.op, op.args, op.client_id, op.seq)),
-                           zmq.NOBLOCK)
+        outgoing[target].append(
+            encode_request(ClientRequest(rid, op.op, op.args, op.client_id, op.seq)))
         return rid
+
+    def flush() -> None:
+        for a, parts in outgoing.items():
+            if parts:
+                socks[a].send_multipart(parts, zmq.NOBLOCK)
+                parts.clear()
 
     def issue() -> None:
         si = free_sessions.pop()
@@ -176,6 +187,7 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
         while free_sessions and started < max_ops:
             issue()
             started += 1
+        flush()
         while pending and (time.perf_counter() < end or res.ops == 0) and res.ops < max_ops:
             for sock, _ in poller.poll(50):
                 while True:
@@ -226,6 +238,7 @@ def run_workload(addrs: list[str], seconds: float = 10.0, inflight: int = 64,
                     if time.perf_counter() < end and started < max_ops:
                         issue()
                         started += 1
+            flush()
             now = time.perf_counter()
             for rid in [r for r, op in pending.items() if now - op.sent > request_timeout]:
                 op = pending.pop(rid)

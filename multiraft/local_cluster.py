@@ -124,6 +124,11 @@ class LocalCluster:
         return f"{self.host(i)}:{self.base_port + 200 + i}" if self.metrics else None
 
     @property
+    def pids(self) -> list[int]:
+        """The running node processes' pids."""
+        return [p.pid for p in self.procs.values()]
+
+    @property
     def client_addrs(self) -> list[str]:
         return [self.client_addr(i) for i in self.ids]
 

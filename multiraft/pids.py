@@ -14,7 +14,7 @@ import signal
 import time
 from pathlib import Path
 
-__all__ = ["alive", "cmdline", "stop"]
+__all__ = ["alive", "cmdline", "stop", "cpu_seconds"]
 
 
 def alive(pid: int) -> bool:
@@ -25,6 +25,16 @@ def alive(pid: int) -> bool:
         return False
     # "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ")"
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds ``pid`` has used so far (None if it is gone or unreadable)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # (fields 3.. of proc(5): state is [0])
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cmdline(pid: int) -> list[str] | None:

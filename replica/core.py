@@ -33,7 +33,7 @@ from multiraft.raft import (Config, ConfChange, ConfChangeV2, Entry, EntryType, 
                   RawNode, Ready, StateType)
 from multiraft.raft.errors import ProposalDropped
 from multiraft.storage import keys
-from multiraft.storage.commands import Command, Op, Result
+from multiraft.storage.commands import Command, Op, Result, encode_batch
 from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.storage.replica_gc import destroy_replica, load_tombstone
 from multiraft.storage.engine import WriteBatch
@@ -61,7 +61,7 @@ __all__ = ["ReplicaCore"]
 log = logging.getLogger(__name__)
 
 #: A committed command entry and its state-machine result (answered once the batch is durable)
-Applied = tuple[Entry, Result]
+Applied = tuple[Entry, Result | list[Result]]
 
 class _SplitAtBoundary(ValueError):
     """A split request whose key already starts the range."""
@@ -76,6 +76,8 @@ _AWAIT_SPLIT_ELECTIONS = 2
 
 #: How long a member keeps telling a removed replica it is gone (``_tell_removed``; seconds).
 _REMOVED_NOTICE_SECONDS = 600.0
+#: The writes of one burst go into one entry up to about this many bytes of commands.
+_BATCH_ENTRY_BYTES = 64 << 10
 
 #: How long the leader works on an operator's replica change or leader transfer (seconds).
 _CHANGE_TIMEOUT = 60.0
@@ -360,18 +362,43 @@ class ReplicaCore:
             quota.release(len(data))
             return
         self.proposals += 1
-        try:
-            self.rn.propose(data)
-        except ProposalDropped as e:
-            # Nothing was appended: the client may retry (a leader transfer, too much
-            # uncommitted data).
-            quota.release(len(data))
-            self.pending.limit.release()
-            self.proposals_dropped += 1
-            responder.respond(ClientStatus.BUSY, f"proposal dropped: {e}")
+        # Proposed with the rest of this burst at the next Ready (``_propose_writes``).
+        self.pending.proposing.append((data, req.op, responder))
+
+    def _propose_writes(self) -> None:
+        """Propose the writes received since the last Ready, as few entries as fit
+        ``_BATCH_ENTRY_BYTES`` (a SPLIT alone in its entry): TiKV's batched proposals. Each
+        command keeps its own pending slot, quota and answer, keyed by (term, index, its place
+        in the entry)."""
+        p = self.pending
+        waiting, p.proposing = p.proposing, []
+        r = self.rn.raft
+        if r.state != StateType.LEADER:  # the leadership went before they were proposed
+            p.refuse_proposing(waiting, ClientStatus.NOT_LEADER, self.nodes.get(r.lead, 0))
             return
-        # A leader appends a proposal at once: it is the last entry of the log, in this term.
-        self.pending.add_write(r.term, r.raft_log.last_index(), req.op, responder, len(data))
+        start, n = 0, len(waiting)
+        while start < n:
+            end, size = start + 1, len(waiting[start][0])
+            if waiting[start][1] is not ClientOp.SPLIT:
+                while end < n and waiting[end][1] is not ClientOp.SPLIT \
+                        and size + len(waiting[end][0]) <= _BATCH_ENTRY_BYTES:
+                    size += len(waiting[end][0])
+                    end += 1
+            group = waiting[start:end]
+            start = end
+            try:
+                self.rn.propose(group[0][0] if len(group) == 1 else
+                                encode_batch([data for data, _, _ in group]))
+            except ProposalDropped as e:
+                # Nothing was appended: the clients may retry (a leader transfer, too much
+                # uncommitted data).
+                self.proposals_dropped += len(group)
+                p.refuse_proposing(group, ClientStatus.BUSY, f"proposal dropped: {e}")
+                continue
+            # A leader appends a proposal at once: the last entry of the log, in this term.
+            term, index = r.term, r.raft_log.last_index()
+            for sub, (data, op, responder) in enumerate(group):
+                p.add_write(term, index, sub, op, responder, len(data))
 
     def _admin(self, req: ClientRequest, d: RangeDescriptor | None,
                responder: Responder) -> None:
@@ -637,6 +664,10 @@ class ReplicaCore:
             # (writes are not answered: their entries may still commit without us; their
             # clients time out and retry with the same command id)
             self.pending.forget_writes()
+            # (those not proposed yet can be refused: nothing of them can apply)
+            self.pending.refuse_proposing(self.pending.proposing, ClientStatus.RANGE_NOT_FOUND,
+                                          None)
+            self.pending.proposing = []
             self.changer.fail(ClientStatus.NOT_LEADER, 0)
             self.svc.counters.add("replicas_removed")
             if not self.quiesced:
@@ -713,6 +744,8 @@ class ReplicaCore:
     def process_ready(self) -> None:
         if self._inflight is not None or self.dropped:
             return
+        if self.pending.proposing:
+            self._propose_writes()
         ctx = self.pending.start_read_index()
         if ctx is not None:
             self.rn.read_index(ctx)
@@ -818,11 +851,13 @@ class ReplicaCore:
             self.env.split_applied(left, right, self.rn.raft.state == StateType.LEADER)
         changes = self.sm.take_replica_changes()
         end, known = self._range_end(), self.known_spans
+        take = self.pending.take_write
         for ent, res in results:
-            w = self.pending.take_write(ent.term, ent.index)
-            if w is not None:
-                respond_result(w.responder, w.op, res, end, known)
-                self.apply_latency.observe(time.monotonic() - w.since)
+            for sub, one in (enumerate(res) if isinstance(res, list) else ((0, res),)):
+                w = take(ent.term, ent.index, sub)
+                if w is not None:
+                    respond_result(w.responder, w.op, one, end, known)
+                    self.apply_latency.observe(time.monotonic() - w.since)
         self.rn.advance(rd)
         if changes:
             if any(operator for _, operator in changes):

@@ -87,7 +87,8 @@ class PendingRequests:
     machine keeps a retry applied once); a read batch is keyed by the ReadIndex context it waits
     on."""
 
-    __slots__ = ("writes", "read_batch", "reads", "ready_reads", "_next_ctx", "quota", "limit")
+    __slots__ = ("writes", "proposing", "read_batch", "reads", "ready_reads", "_next_ctx",
+                 "quota", "limit")
 
     def __init__(self, quota: ProposalQuota | None = None,
                  limit: PendingLimit | None = None) -> None:
@@ -97,7 +98,11 @@ class PendingRequests:
         #: the node's bound on pending requests: every write and read held here holds one slot
         #: (acquired by the caller), given back when it is answered, expired or failed
         self.limit = PendingLimit() if limit is None else limit
-        self.writes: dict[tuple[int, int], PendingWrite] = {}  # (term, index) -> write
+        #: (term, index, place in the entry) -> write
+        self.writes: dict[tuple[int, int, int], PendingWrite] = {}
+        #: writes admitted (quota and slot held) and not yet proposed: (command data, op,
+        #: responder), proposed together at the next Ready
+        self.proposing: list[tuple[bytes, ClientOp, Responder]] = []
         #: reads received since the last ReadIndex was issued (one ReadIndex serves them all)
         self.read_batch: list[tuple[Command, ClientOp, Responder]] = []
         #: ReadIndex context -> the reads it serves
@@ -106,16 +111,17 @@ class PendingRequests:
         self.ready_reads: list[tuple[int, bytes]] = []
         self._next_ctx = 0
 
-    def add_write(self, term: int, index: int, op: ClientOp, responder: Responder,
+    def add_write(self, term: int, index: int, sub: int, op: ClientOp, responder: Responder,
                   quota: int = 0) -> None:
-        """A write proposed as the entry at ``index`` of ``term``, holding ``quota`` bytes of
-        the proposal quota (acquired by the caller)."""
-        self.writes[(term, index)] = PendingWrite(op, responder, time.monotonic(), quota)
+        """A write proposed as command ``sub`` (0 for an entry of one command) of the entry at
+        ``index`` of ``term``, holding ``quota`` bytes of the proposal quota (acquired by the
+        caller)."""
+        self.writes[(term, index, sub)] = PendingWrite(op, responder, time.monotonic(), quota)
 
-    def take_write(self, term: int, index: int) -> PendingWrite | None:
-        """The write waiting for the entry (term, index), if it was proposed here; its quota
-        is given back."""
-        w = self.writes.pop((term, index), None)
+    def take_write(self, term: int, index: int, sub: int = 0) -> PendingWrite | None:
+        """The write waiting for command ``sub`` of the entry (term, index), if it was proposed
+        here; its quota is given back."""
+        w = self.writes.pop((term, index, sub), None)
         if w is not None:
             self._forget(w)
         return w
@@ -125,6 +131,15 @@ class PendingRequests:
         self.quota.release(w.quota)
         w.quota = 0
         self.limit.release()
+
+    def refuse_proposing(self, writes: list[tuple[bytes, ClientOp, Responder]],
+                         status: ClientStatus, result: object) -> None:
+        """Answer ``writes``, admitted and never proposed (so safe to refuse: nothing of them
+        can apply), and give back their quota and slots."""
+        for data, _, responder in writes:
+            self.quota.release(len(data))
+            responder.respond(status, result)
+        self.limit.release(len(writes))
 
     def take_reads(self, ctx: bytes) -> list[tuple[Command, ClientOp, Responder]]:
         """The reads waiting on ReadIndex context ``ctx`` (to be served now); their slots go
@@ -178,5 +193,6 @@ class PendingRequests:
         self.writes.clear()
 
     def is_idle(self) -> bool:
-        return not (self.writes or self.read_batch or self.reads or self.ready_reads)
+        return not (self.writes or self.proposing or self.read_batch or self.reads
+                    or self.ready_reads)
 

@@ -1,6 +1,8 @@
 """KV commands (what a proposal's entry data holds) and their results, as msgpack positional arrays.
 
-A command is ``[op, client_id, seq, time_ms, register, *args]``: ``time_ms`` is the leader's
+A command is ``[op, client_id, seq, time_ms, register, *args]``; an entry holds one, or a batch
+``[BATCH, command, command, ...]`` of the writes a leader received in one burst (``encode_batch``),
+each applied in order with its own result. ``time_ms`` is the leader's
 wall clock when it proposed the command and ``register`` whether it may open a client session
 (``storage.sessions``).
 
@@ -37,8 +39,9 @@ from typing import Any
 
 import msgpack
 
-__all__ = ["Op", "Status", "Command", "Result", "CommandError", "decode_command", "decode_result",
-           "MAX_SCAN_LIMIT", "DEFAULT_MAX_SCAN_BYTES", "READ_OPS"]
+__all__ = ["Op", "Status", "Command", "Result", "CommandError", "decode_command", "decode_entry",
+           "encode_batch", "decode_result", "MAX_SCAN_LIMIT", "DEFAULT_MAX_SCAN_BYTES", "READ_OPS",
+           "BATCH"]
 
 #: The largest ``limit`` a SCAN may ask for: a scan's result is one message.
 MAX_SCAN_LIMIT = 10_000
@@ -46,6 +49,8 @@ MAX_SCAN_LIMIT = 10_000
 #: a later SCAN that resumes after the last key returned.
 DEFAULT_MAX_SCAN_BYTES = 1 << 20
 _U64_MAX = 2**64 - 1
+#: The first element of a batch entry's array (no op has it): ``encode_batch``.
+BATCH = 0
 
 
 class Op(IntEnum):
@@ -161,12 +166,51 @@ class Command:
         return cls(Op.SCAN, client_id, seq, (start, end, limit, reverse))
 
 
+def encode_batch(commands: list[bytes]) -> bytes:
+    """The entry data of a batch of encoded commands (``Command.encode``), proposed as one entry
+    and applied in order, each with its own result: ``[BATCH, command, command, ...]``, built by
+    concatenation (each command is already a msgpack array)."""
+    n = len(commands) + 1
+    if n < 16:
+        head = bytes((0x90 | n,))
+    elif n < 1 << 16:
+        head = b"\xdc" + n.to_bytes(2, "big")
+    else:
+        raise ValueError(f"a batch holds at most 65,534 commands, not {n - 1}")
+    return head + b"\x00" + b"".join(commands)
+
+
+def decode_entry(data: bytes) -> Command | list[Command | CommandError]:
+    """Decode and validate entry data: one command, or a batch (``encode_batch``) as a list of
+    commands, where one that does not validate is its ``CommandError``. Raises
+    ``CommandError`` for data that is neither."""
+    arr = _unpack(data)
+    if type(arr) is tuple and arr and arr[0] == BATCH and type(arr[0]) is int:
+        out: list[Command | CommandError] = []
+        for sub in arr[1:]:
+            try:
+                out.append(_command(sub))
+            except CommandError as e:
+                out.append(e)
+        if not out:
+            raise CommandError("an empty batch")
+        return out
+    return _command(arr)
+
+
 def decode_command(data: bytes) -> Command:
-    """Decode and validate entry data; raises ``CommandError`` saying what is wrong."""
+    """Decode and validate one command's data; raises ``CommandError`` saying what is wrong."""
+    return _command(_unpack(data))
+
+
+def _unpack(data: bytes) -> Any:
     try:
-        arr = msgpack.unpackb(data, use_list=False)
+        return msgpack.unpackb(data, use_list=False)
     except Exception as e:  # msgpack raises several unrelated types on bad input
         raise CommandError(f"undecodable command: {e!r}") from None
+
+
+def _command(arr: Any) -> Command:
     if type(arr) is not tuple or len(arr) < 5:
         raise CommandError("a command is an array [op, client_id, seq, time_ms, register, *args]")
     op = _OPS.get(arr[0]) if type(arr[0]) is int else None

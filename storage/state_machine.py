@@ -18,7 +18,7 @@ from multiraft.raft.types import ConfChange, ConfChangeV2, ConfState, Entry, Ent
 
 from . import keys
 from .commands import (DEFAULT_MAX_SCAN_BYTES, MAX_SCAN_LIMIT, READ_OPS, Command, CommandError, Op,
-                       Result, Status, decode_command)
+                       Result, Status, decode_entry)
 from .engine import Engine, Reader, WriteBatch
 from .errors import StorageCorruptionError
 from .range_descriptor import RangeDescriptor, decode_descriptor, encode_descriptor
@@ -27,13 +27,16 @@ from .replica_change import ReplicaChangeError, apply_steps, decode_change
 from .sessions import DedupRecord, SessionLimits, SessionTable, load_dedup_table
 from .split import right_range_records, split_descriptors
 
-__all__ = ["KVStateMachine", "ConfChangeApplier"]
+__all__ = ["KVStateMachine", "ConfChangeApplier", "EntryResult"]
 
 log = logging.getLogger(__name__)
 
 #: Applies a committed conf change to raft, returning the membership after it
 #: (``RawNode.apply_conf_change``); raises ValueError for one raft cannot make.
 ConfChangeApplier = Callable[[ConfChangeV2], ConfState]
+#: What applying one entry gives: None (no command, or applied before), a command's result, or a
+#: batch's results in order.
+EntryResult = Result | list[Result] | None
 
 
 class KVStateMachine:
@@ -80,10 +83,11 @@ class KVStateMachine:
 
     def apply(self, batch: WriteBatch, entries: list[Entry],
               conf_state: ConfState | None = None,
-              apply_conf_change: ConfChangeApplier | None = None) -> list[Result | None]:
+              apply_conf_change: ConfChangeApplier | None = None) -> list[EntryResult]:
         """Apply committed ``entries`` (contiguous, starting at most at ``applied.index + 1``)
         into ``batch``; one result per entry: None for entries that carry no command (empty
-        entries, conf changes) and for entries already applied.
+        entries, conf changes) and for entries already applied, a list (one per command, in
+        order) for a batch entry (``commands.encode_batch``).
 
         Conf changes go to ``apply_conf_change`` in log order, between the commands (a split
         after a replica change copies the changed replicas): a replica change
@@ -98,7 +102,7 @@ class KVStateMachine:
         if skip < 0:
             raise ValueError(f"range {self.range_id}: applying {entries[0].index} after "
                              f"{self.applied.index}")
-        results: list[Result | None] = [None] * len(entries)
+        results: list[EntryResult] = [None] * len(entries)
         pending: dict[bytes, bytes | None] = {}
         if conf_state is not None:
             self._conf_state = conf_state
@@ -111,11 +115,15 @@ class KVStateMachine:
             if not e.data:
                 continue
             try:
-                cmd = decode_command(e.data)
+                cmd = decode_entry(e.data)
             except CommandError as err:
                 results[i] = Result(Status.ERROR, str(err))
                 continue
-            results[i] = self._apply_command(cmd, e.index, pending)
+            if isinstance(cmd, list):  # a batch: each command in order, each with its result
+                results[i] = [Result(Status.ERROR, str(c)) if isinstance(c, CommandError)
+                              else self._apply_command(c, e.index, pending) for c in cmd]
+            else:
+                results[i] = self._apply_command(cmd, e.index, pending)
         put, delete = batch.put, batch.delete
         for k, v in pending.items():
             if v is None:

@@ -2,9 +2,10 @@
 
 One DEALER socket per node; each request gets an id and a future, and one reader task hands
 every response to the future of its id (a late answer to a request that timed out finds none and
-is dropped). Like ``ClientConnection`` the socket is ``IMMEDIATE``: a request to a node with no
-live connection fails at once with ``NotConnected`` (it was not sent). Bound to the event loop
-it is first used on; not thread-safe.
+is dropped). The requests made in one turn of the event loop leave together, as one multipart
+message (a part each: the node takes it as a batch). Like ``ClientConnection`` the socket is
+``IMMEDIATE``: a request to a node with no live connection fails at once with ``NotConnected``
+(it was not sent). Bound to the event loop it is first used on; not thread-safe.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class AsyncClientConnection:
         self._waiting: dict[int, asyncio.Future[ClientResponse]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
+        #: requests made this turn of the event loop, sent together by ``_flush`` (scheduled
+        #: while the list is not empty): (request id, encoded request)
+        self._outgoing: list[tuple[int, bytes]] = []
 
     async def request(self, op: ClientOp, args: tuple[Any, ...], timeout: float = 5.0,
                       client_id: int = 0, seq: int = 0, register: bool = True) -> ClientResponse:
@@ -62,13 +66,11 @@ class AsyncClientConnection:
         self._waiting[request_id] = fut
         if self._reader is None:
             self._reader = asyncio.ensure_future(self._read())
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing.append((request_id, encode_request(
+            ClientRequest(request_id, op, args, client_id, seq, register))))
         try:
-            try:
-                # Never wait: the node may have gone since the check (no pipe left to queue on).
-                await sock.send(encode_request(ClientRequest(request_id, op, args, client_id,
-                                                             seq, register)), zmq.NOBLOCK)
-            except zmq.Again:
-                raise NotConnected(f"connection to {self.address} lost before sending") from None
             return await asyncio.wait_for(fut, timeout)
         except NotConnected:
             raise
@@ -77,6 +79,32 @@ class AsyncClientConnection:
                                f"within {timeout}s") from None
         finally:
             self._waiting.pop(request_id, None)
+
+    def _flush(self) -> None:
+        """Send this turn's requests as one multipart message. Never waits: the node may have
+        gone since the check (no pipe left to queue on); then every one of them fails with
+        ``NotConnected`` (none was sent)."""
+        batch, self._outgoing = self._outgoing, []
+        if not batch:
+            return
+        if self._closed:
+            self._unsent(batch)
+            return
+        try:
+            sent = asyncio.ensure_future(
+                self._socket.send_multipart([data for _, data in batch], zmq.NOBLOCK))
+        except zmq.ZMQError:  # (Again: no live connection)
+            self._unsent(batch)
+            return
+        sent.add_done_callback(lambda f: self._unsent(batch) if f.cancelled()
+                               or f.exception() is not None else None)
+
+    def _unsent(self, batch: list[tuple[int, bytes]]) -> None:
+        for request_id, _ in batch:
+            fut = self._waiting.get(request_id)
+            if fut is not None and not fut.done():
+                fut.set_exception(NotConnected(f"connection to {self.address} lost before "
+                                               "sending"))
 
     async def _read(self) -> None:
         sock = self._socket

@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 
 #: frames read from one socket before the thread looks at its other work again.
 _RECV_BURST = 256
+#: Client requests one ZeroMQ message may carry (one per part); the rest are refused.
+MAX_REQUESTS_PER_MESSAGE = 1024
 #: The largest raft item a frame may carry: the receive limit less room for the envelope.
 _MAX_ITEM_BYTES = MAX_FRAME_BYTES - 1024
 #: A peer that takes no snapshot frame for this long gets its queued ones dropped (seconds).
@@ -143,6 +145,8 @@ class Transport:
         # Hand-off from any thread: packed raft items (node, item) and callables for the rest.
         self._outbox: deque[tuple[int, bytes]] = deque()
         self._tasks: deque[Callable[[], None]] = deque()
+        #: client responses to send: (routing id, response), in the order they were given
+        self._replies: deque[tuple[bytes, bytes]] = deque()
         # True while a wake-up is pending: the thread clears it before it drains the deques.
         self._wake_pending = False
         self._wake_lock = threading.Lock()
@@ -360,6 +364,8 @@ class Transport:
             self._tasks.popleft()()
         if self._outbox:
             self._flush_outbox()
+        if self._replies:
+            self._flush_replies()
         if self._snapshot_frames:
             self._flush_snapshot_frames()
         if self._delayed:
@@ -583,36 +589,63 @@ class Transport:
                 parts = clients.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if len(parts) != 2:  # [routing id, request] from a DEALER
+            # [routing id, request, request, ...] from a DEALER: one message may carry a batch
+            if len(parts) < 2:
                 self.counters.decode_errors += 1
                 continue
-            routing_id, data = parts
-            try:
-                request = decode_request(data)
-            except BadRequest as e:
-                self.counters.decode_errors += 1
-                Responder(partial(self._reply, routing_id), e.request_id, e.op).respond(
-                    ClientStatus.REFUSED, str(e))
-                continue
-            except DecodeError as e:
-                self.counters.decode_errors += 1
-                log.warning("node %d: dropped a malformed client request: %s", self.node_id, e)
-                continue
-            self.counters.client_requests += 1
-            responder = Responder(partial(self._reply, routing_id), request.request_id, request.op)
-            self._notify(self._handler.on_client_request, request, responder)
+            routing_id = parts[0]
+            for i in range(1, len(parts)):
+                self._client_request(routing_id, parts[i], i > MAX_REQUESTS_PER_MESSAGE)
+
+    def _client_request(self, routing_id: bytes, data: bytes, over_limit: bool) -> None:
+        """Decode one request and hand it to the handler; a malformed one (or one past
+        ``MAX_REQUESTS_PER_MESSAGE`` in its message) is answered REFUSED if it names its id,
+        else dropped, and counted either way."""
+        try:
+            request = decode_request(data)
+        except BadRequest as e:
+            self.counters.decode_errors += 1
+            Responder(partial(self._reply, routing_id), e.request_id, e.op).respond(
+                ClientStatus.REFUSED, str(e))
+            return
+        except DecodeError as e:
+            self.counters.decode_errors += 1
+            log.warning("node %d: dropped a malformed client request: %s", self.node_id, e)
+            return
+        responder = Responder(partial(self._reply, routing_id), request.request_id, request.op)
+        if over_limit:
+            self.counters.decode_errors += 1
+            responder.respond(ClientStatus.REFUSED, f"more than {MAX_REQUESTS_PER_MESSAGE} "
+                              "requests in one message")
+            return
+        self.counters.client_requests += 1
+        self._notify(self._handler.on_client_request, request, responder)
 
     def _reply(self, routing_id: bytes, data: bytes) -> None:
         """Queue a client response (any thread)."""
-        self._call(self._send_reply, routing_id, data)
+        self._replies.append((routing_id, data))
+        if not self._wake_pending:
+            self._wake()
 
-    def _send_reply(self, routing_id: bytes, data: bytes) -> None:
+    def _flush_replies(self) -> None:
+        """Send the queued responses: one multipart message per client, each part one response
+        in the order given (a client reading one part at a time sees them one by one)."""
+        replies = self._replies
+        by_client: dict[bytes, list[bytes]] = {}
+        while replies:
+            routing_id, data = replies.popleft()
+            parts = by_client.get(routing_id)
+            if parts is None:
+                by_client[routing_id] = [routing_id, data]
+            else:
+                parts.append(data)
         clients = self._clients
         if clients is None:  # stopped: nobody to answer
             return
-        try:
-            clients.send_multipart((routing_id, data), zmq.NOBLOCK)
-        except zmq.ZMQError:  # EHOSTUNREACH: the client is gone; EAGAIN: it reads too slowly
-            self.counters.client_responses_dropped += 1
-            return
-        self.counters.client_responses += 1
+        for parts in by_client.values():
+            try:
+                clients.send_multipart(parts, zmq.NOBLOCK)
+            except zmq.ZMQError:  # EHOSTUNREACH: the client is gone; EAGAIN: it reads too slowly
+                self.counters.client_responses_dropped += len(parts) - 1
+                continue
+            self.counters.client_responses += len(parts) - 1

@@ -78,7 +78,8 @@ def run_compare_command(args: argparse.Namespace) -> int:
         base, active_ranges=tuple(args.ranges or base.active_ranges),
         inflight=tuple(args.inflight or base.inflight),
         idle_ranges=tuple(args.idle_ranges or base.idle_ranges),
-        value_size=args.value_size, pysyncobj=not args.no_pysyncobj, base_port=args.base_port,
+        value_size=args.value_size, pysyncobj=not args.no_pysyncobj, etcd=not args.no_etcd,
+        base_port=args.base_port,
         command="multiraft " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     if cfg.rounds < 1 or cfg.seconds <= 0 or cfg.idle_seconds <= 0 or args.read_ratio:
         print("multiraft: error: --compare needs --rounds >= 1, --seconds > 0, --idle-seconds > 0"

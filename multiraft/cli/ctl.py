@@ -37,7 +37,7 @@
     bench [--seconds S] [--inflight N] [--read-ratio R] [--value-size B] [--ranges N]
                                       a write/read workload: progress bar, summary table
     bench --compare [--out DIR] [--rounds N] [--ranges 1,16,256,1024] [--inflight 64,512]
-          [--idle-ranges 1000,10000] [--idle-seconds S] [--no-pysyncobj] [--quick]
+          [--idle-ranges 1000,10000] [--idle-seconds S] [--no-pysyncobj] [--no-etcd] [--quick]
                                       start its own 3-process clusters and compare the actor
                                       and lock designs (and PySyncObj): JSON, markdown, PNGs
     check [--seconds S] [--clients N] [--nemesis partition,kill,pause,split,move] [--local [--dir DIR]
@@ -567,6 +567,8 @@ def _parser() -> _Parser:
                      help="cluster sizes for the idle cost (default 1000,10000)")
     cmp.add_argument("--idle-seconds", type=float, default=60.0)
     cmp.add_argument("--no-pysyncobj", action="store_true", help="skip the PySyncObj anchor")
+    cmp.add_argument("--no-etcd", action="store_true",
+                     help="skip the etcd anchor (measured only if an etcd binary is on PATH)")
     cmp.add_argument("--quick", action="store_true",
                      help="a one-minute smoke run of the harness (tiny matrix)")
     cmp.add_argument("--base-port", type=int, default=7800,

@@ -1,13 +1,15 @@
 """``multiraft bench --compare --quick``: the whole comparison harness end to end, small.
 
 It starts real 3-process clusters of both designs and of PySyncObj on loopback (base port 18900),
-so this shows the harness measures every system, alternates the designs, records idle cost,
-writes the report and leaves no process behind. The full matrix is a documented manual run.
+and of etcd where an ``etcd`` binary is on PATH (CI has none: then it must say so, under
+``skipped``), so this shows the harness measures every system, alternates the designs, records
+idle cost and CPU per write, writes the report and leaves no process behind. The full matrix is a documented manual run.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +26,7 @@ def _listening_nodes() -> list[str]:
     """Command lines of processes still holding this test's ports."""
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if f"127.0.0.1:{BASE_PORT + 1}" in line
-            or f"--client-port {BASE_PORT + 101}" in line]
+            or f"--client-port {BASE_PORT + 101}" in line or "--initial-cluster-token" in line]
 
 
 def test_quick_compare_measures_every_system_and_writes_the_report(tmp_path: Path) -> None:
@@ -38,8 +40,10 @@ def test_quick_compare_measures_every_system_and_writes_the_report(tmp_path: Pat
     assert results["failures"] == []
     assert results["meta"]["order"] == ["actors", "locks"]
     rows = results["throughput"]
+    etcd = shutil.which("etcd") is not None
     assert {r["system"] for r in rows} == {"actors", "locks", "pysyncobj-journal",
-                                           "pysyncobj-memory"}
+                                           "pysyncobj-memory"} | ({"etcd"} if etcd else set())
+    assert results["skipped"] == ([] if etcd else ["etcd: no etcd binary on PATH"])
     for design in ("actors", "locks"):
         cells = {(r["active_ranges"], r["inflight"]) for r in rows if r["system"] == design}
         assert cells == {(1, 8), (4, 8)}
@@ -48,6 +52,9 @@ def test_quick_compare_measures_every_system_and_writes_the_report(tmp_path: Pat
         cdf = r["cdf_ms"]
         assert len(cdf) == len(results["meta"]["cdf_quantiles"])
         assert cdf == sorted(cdf) and cdf[0] > 0
+        assert r["cpu_s_nodes"] > 0 and r["cpu_s_load"] > 0
+        assert r["cpu_us_per_write"] == pytest.approx(
+            (r["cpu_s_nodes"] + r["cpu_s_load"]) / r["ops"] * 1e6, rel=0.01)
 
     idle = {(r["system"], r["ranges"]): r for r in results["idle"]}
     assert set(idle) == {("actors", 8), ("locks", 8)}

@@ -31,7 +31,8 @@ def _row(system: str, rnd: int, ranges: int, inflight: int) -> dict:
         if (ranges, inflight) == (1, 64) else (default, 20.0, 40.0)
     return {"system": system, "round": rnd, "active_ranges": ranges, "inflight": inflight,
             "ops": int(ops * 10), "seconds": 10.0, "ops_per_s": ops, "p50_ms": p50, "p99_ms": p99,
-            "errors": 0, "timeouts": 0, "cdf_ms": [p50 * f for f in CDF_FACTORS]}
+            "errors": 0, "timeouts": 0, "cdf_ms": [p50 * f for f in CDF_FACTORS],
+            "cpu_us_per_write": {"actors": 300.0, "locks": 250.0}.get(system, 100.0) + 2 * rnd}
 
 
 def _idle(system: str, rnd: int, ranges: int) -> dict:
@@ -70,9 +71,9 @@ def make_results(rounds: int = 2, idle: bool = True, pysyncobj: bool = True) -> 
 def test_summarize_takes_medians_and_the_median_of_per_round_ratios() -> None:
     s = summarize(make_results())
     assert s["throughput"][("actors", 1, 64)] == {"ops_per_s": 1900.0, "p50_ms": 17.0,
-                                                  "p99_ms": 31.0}
+                                                  "p99_ms": 31.0, "cpu_us_per_write": 303.0}
     assert s["throughput"][("locks", 1, 64)] == {"ops_per_s": 2000.0, "p50_ms": 8.5,
-                                                 "p99_ms": 12.0}
+                                                 "p99_ms": 12.0, "cpu_us_per_write": 253.0}
     assert s["ratio"][(1, 64)] == pytest.approx(0.9)  # not 0.95, the ratio of the medians
     assert s["ratio"][(1024, 512)] == pytest.approx(3024 / 2524)
     assert (1, 64) in s["ratio"] and len(s["ratio"]) == 8  # no ratio for the anchor
@@ -94,12 +95,13 @@ def test_markdown_has_header_tables_and_formatted_cells() -> None:
     assert "multiraft bench --compare --rounds 2" in md and "2026-11-25T10:00:00Z" in md
     assert "2 CPUs" in md and "Python 3.11.9" in md and "2 rounds of 10 s" in md
     assert ("| ranges | in flight | actors writes/s | locks writes/s | actors/locks | "
-            "actors p50 / p99 ms | locks p50 / p99 ms |") in lines
-    assert "| 1 | 64 | 1,900 | 2,000 | 0.90 | 17 / 31 | 8.5 / 12 |" in lines
-    assert "| 1,024 | 512 | 3,024 | 2,524 | 1.20 | 20 / 40 | 20 / 40 |" in lines
+            "actors p50 / p99 ms | locks p50 / p99 ms | actors CPU µs/write | "
+            "locks CPU µs/write |") in lines
+    assert "| 1 | 64 | 1,900 | 2,000 | 0.90 | 17 / 31 | 8.5 / 12 | 303 | 253 |" in lines
+    assert "| 1,024 | 512 | 3,024 | 2,524 | 1.20 | 20 / 40 | 20 / 40 | 303 | 253 |" in lines
     assert sum(line.startswith("| 16 |") for line in lines) == 2  # one row per in-flight count
-    assert "| pysyncobj-journal | 64 | 500 | 45 / 100 | 0.26× |" in lines
-    assert "| pysyncobj-memory | 512 | 700 | 20 / 40 | 0.35× |" in lines
+    assert "| pysyncobj-journal | 64 | 500 | 45 / 100 | 0.26× | 103 |" in lines
+    assert "| pysyncobj-memory | 512 | 700 | 20 / 40 | 0.35× | 103 |" in lines
     assert ("| ranges | design | CPU % of a core per node (median / max) | RSS MB per node | "
             "threads per node | ready after s | elections while idle |") in lines
     assert "| 1,000 | actors | 3.0 / 5.5 | 235 | 14.5 | 13.0 | 1 |" in lines
@@ -123,7 +125,19 @@ def test_markdown_marks_a_missing_design_cell() -> None:
     results = make_results(idle=False, pysyncobj=False)
     results["throughput"] = [r for r in results["throughput"]
                              if not (r["system"] == "locks" and r["active_ranges"] == 256)]
-    assert "| 256 | 64 | 2,256 | – | – | 20 / 40 | – |" in markdown(results).splitlines()
+    assert "| 256 | 64 | 2,256 | – | – | 20 / 40 | – | 303 | – |" in \
+        markdown(results).splitlines()
+
+
+def test_results_from_before_cpu_accounting_show_a_dash_and_what_was_skipped_is_listed() -> None:
+    results = make_results(idle=False, pysyncobj=False)
+    for row in results["throughput"]:
+        del row["cpu_us_per_write"]
+    md = markdown(results)
+    assert "| 1 | 64 | 1,900 | 2,000 | 0.90 | 17 / 31 | 8.5 / 12 | – | – |" in md.splitlines()
+    assert "Not measured" not in md
+    results["skipped"] = ["etcd: no etcd binary on PATH"]
+    assert "- etcd: no etcd binary on PATH" in markdown(results).splitlines()
 
 
 def test_markdown_lists_failures_and_only_when_there_are_some() -> None:
@@ -176,7 +190,7 @@ def test_main_rerenders_from_a_saved_json(tmp_path: Path, capsys: pytest.Capture
     saved.parent.mkdir()
     saved.write_text(json.dumps(results))
     main([str(saved)])
-    assert "| 1 | 64 | 800 | 1,000 | 0.80 | 16 / 30 | 8.0 / 11 |" in \
+    assert "| 1 | 64 | 800 | 1,000 | 0.80 | 16 / 30 | 8.0 / 11 | 302 | 252 |" in \
         (saved.parent / "compare.md").read_text().splitlines()
     _assert_png(saved.parent / "latency_cdf.png")
     main([str(saved), "--out", str(tmp_path / "other")])

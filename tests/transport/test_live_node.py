@@ -153,13 +153,44 @@ def test_client_requests_get_answers_and_garbage_gets_counted(pair):
             s.linger = 0
             s.connect(f"tcp://{t1.client_address}")
             s.send(b"\xc1 not msgpack")
-            s.send_multipart([b"two", b"frames"])
-            wait_until(lambda: t1.counters.decode_errors == 3)
+            s.send_multipart([b"two", b"frames"])  # a batch of two requests, neither valid
+            wait_until(lambda: t1.counters.decode_errors == 4)
             s.close()
         ok = c.request(ClientOp.PUT, (b"k", b"v"))
         assert (ok.status, ok.result) == (ClientStatus.OK, None)
     # counted on the transport thread right after the send: the client may read the answer first
     wait_until(lambda: t1.counters.client_responses == 3)
+
+
+def test_a_multipart_message_is_a_batch_of_requests_answered_in_one_message(pair):
+    """Issue 15, client protocol batching: a DEALER may send many requests as one multipart
+    message (one request per part); the node answers them in one multipart message, one
+    response per part, in order. Past MAX_REQUESTS_PER_MESSAGE they are refused, not served."""
+    from multiraft.transport.client_protocol import (ClientRequest, decode_response,
+                                                     encode_request)
+    from multiraft.transport.zmq_transport import MAX_REQUESTS_PER_MESSAGE
+    t1, *_ = pair
+    with zmq.Context() as ctx:
+        s = ctx.socket(zmq.DEALER)
+        s.linger = 0
+        s.connect(f"tcp://{t1.client_address}")
+        keys = [b"k%d" % i for i in range(5)]
+        s.send_multipart([encode_request(ClientRequest(i + 1, ClientOp.GET, (k,)))
+                          for i, k in enumerate(keys)])
+        assert s.poll(10_000)
+        got = [decode_response(p) for p in s.recv_multipart()]
+        assert [(r.request_id, r.status, r.result) for r in got] == \
+            [(i + 1, ClientStatus.OK, k) for i, k in enumerate(keys)]
+        n = MAX_REQUESTS_PER_MESSAGE + 2
+        s.send_multipart([encode_request(ClientRequest(100 + i, ClientOp.GET, (b"x",)))
+                          for i in range(n)])
+        answers: list = []
+        while len(answers) < n and s.poll(10_000):
+            answers.extend(decode_response(p) for p in s.recv_multipart())
+        s.close()
+    assert [r.status for r in answers] == \
+        [ClientStatus.OK] * MAX_REQUESTS_PER_MESSAGE + [ClientStatus.REFUSED] * 2
+    assert "more than" in answers[-1].result
 
 
 def test_curve_client_endpoint_admits_listed_clients_only(tmp_path):
