@@ -1,6 +1,6 @@
 """The messages actors of one node exchange: plain data, no behaviour.
 
-Singletons (``TICK``, ``PROCESS_READY``, ``WRITE_DONE``, ``TICK_NOW``) are sent where a
+Singletons (``TICK``, ``WRITE_DONE``, ``TICK_NOW``) are sent where a
 message carries nothing, so hot paths allocate no message object.
 """
 
@@ -41,7 +41,6 @@ SCAN_ALLOCATION = _Signal("SCAN_ALLOCATION")
 #: from the store, once the node resumed from a pause: if you are a quiesced follower, ask the
 #: range's members whether you are still in it (``ReplicaCore.probe_removal``)
 PROBE_REMOVAL = _Signal("PROBE_REMOVAL")
-PROCESS_READY = _Signal("PROCESS_READY")  #: handle raft's Ready now that the mailbox is drained
 WRITE_DONE = _Signal("WRITE_DONE")        #: the round's write made this replica's batch durable
 
 

@@ -1,8 +1,7 @@
 """``ReplicaActor``: a range's replica as an actor. It alone touches its ``ReplicaCore`` (and so
 the range's RawNode): no lock guards raft state. Every input arrives as a message and is handled
-on whichever pooled worker runs the actor at that moment; a ``PROCESS_READY`` marker queued
-behind a burst of inputs makes the Ready be handled once per burst, so many proposals share
-one write. The actor is also the core's env: writes, wake-ups and quiescence become messages to
+on whichever pooled worker runs the actor at that moment; the Ready is handled once per turn,
+after the turn's batch of inputs (``on_batch_end``), so many proposals share one write. The actor is also the core's env: writes, wake-ups and quiescence become messages to
 the storage writer, the timer and the store.
 """
 
@@ -21,8 +20,7 @@ from multiraft.store.lifecycle import Fatal
 from .fail_stop import FailStop
 from .inbound import StoreInbound
 
-from .messages import (DROP_IF_UNINITIALIZED, INITIALIZE_FROM_SPLIT, PROCESS_READY,
-                       PROBE_REMOVAL, SCAN_ALLOCATION, TICK,
+from .messages import (DROP_IF_UNINITIALIZED, INITIALIZE_FROM_SPLIT, PROBE_REMOVAL, SCAN_ALLOCATION, TICK,
                        WRITE_DONE, Awake, ClientCommand, DescriptorChanged, InboundHeartbeat,
                        InboundReplicaCheck, InboundReplicaGone, InboundSnapshotAck, InboundSnapshotChunk, NodeSilent,
                        NodeUnreachable, Quiesced, RaftMessages, ReplicaDestroyed, ReplicaDropped,
@@ -44,14 +42,15 @@ class NodeActors:
 
 
 class ReplicaActor(FailStop, PooledActor):
-    """Invariant: ``_ready_queued`` is True exactly while a ``PROCESS_READY`` of ours is queued."""
+    """Invariant: ``_ready_wanted`` is True only between an input of this turn and the turn's
+    end (``on_batch_end``), which handles the Ready."""
 
     def __init__(self, svc: ReplicaServices, actors: NodeActors, range_id: int, replica_id: int,
                  campaign: bool = False) -> None:
         self.actors = actors
         self.fatal = actors.fatal
         self.core = ReplicaCore(svc, self, range_id, replica_id, campaign)
-        self._ready_queued = False
+        self._ready_wanted = False
 
     # -- lifecycle --
 
@@ -65,10 +64,6 @@ class ReplicaActor(FailStop, PooledActor):
 
     def on_receive(self, msg: Any) -> Any:
         core = self.core
-        if msg is PROCESS_READY:
-            self._ready_queued = False
-            core.process_ready()
-            return None
         if msg is WRITE_DONE:
             core.write_done()
             return None
@@ -111,11 +106,14 @@ class ReplicaActor(FailStop, PooledActor):
                 return None
             else:
                 return super().on_receive(msg)
-        # An input may have made a Ready: handle it once the inputs queued now are stepped.
-        if not self._ready_queued and not core.write_in_flight:
-            self._ready_queued = True
-            self.actor_ref.tell(PROCESS_READY)
+        # An input may have made a Ready: handle it once this turn's inputs are stepped.
+        self._ready_wanted = True
         return None
+
+    def on_batch_end(self) -> None:
+        if self._ready_wanted:
+            self._ready_wanted = False
+            self.core.process_ready()
 
     def status(self) -> dict[str, Any]:
         """This replica's status (for host programs, through ``actor_ref.proxy()``)."""

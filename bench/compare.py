@@ -240,7 +240,7 @@ def _etcd(addrs: list[str], seconds: float, kw: _Load) -> WorkloadResult:
                              value_size=kw["value_size"], seed=kw["seed"])
 
 
-def _cpu_now(pids: list[int]) -> tuple[float, float]:
+def cpu_now(pids: list[int]) -> tuple[float, float]:
     """CPU seconds so far of the processes ``pids`` (together) and of this process."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     return (sum(cpu_seconds(p) or 0.0 for p in pids), me.ru_utime + me.ru_stime)
@@ -256,9 +256,9 @@ def _throughput_rows(system: str, rnd: int, serving: _Serving, cfg: CompareConfi
             kw: _Load = {"inflight": inflight, "value_size": cfg.value_size, "active_ranges": n,
                          "seed": rnd}
             workload(addrs, cfg.warmup_seconds, kw)  # wakes the ranges; discarded
-            before = _cpu_now(pids)
+            before = cpu_now(pids)
             r = workload(addrs, cfg.seconds, kw)
-            after = _cpu_now(pids)
+            after = cpu_now(pids)
             cpu = (after[0] - before[0], after[1] - before[1])
             row = _row(system, rnd, n, inflight, r, qs, cpu)
             log(f"  {system:18} {n:5} ranges {inflight:4} in flight: {r.ops_per_s:8,.0f} writes/s"

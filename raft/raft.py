@@ -76,6 +76,7 @@ class Raft:
         self.election_timeout = c.election_tick
         self.randomized_election_timeout = 0
         self.disable_proposal_forwarding = c.disable_proposal_forwarding
+        self.lazy_commit = c.lazy_commit
         self.rng = c.rng if c.rng is not None else random.Random(c.id)
         #: Set when followers should be sent what they lack; flushed once per Ready (batching).
         self.bcast_pending = False
@@ -179,9 +180,10 @@ class Raft:
         if self.state != StateType.LEADER:
             return
         committed = self.raft_log.committed
+        lazy = self.lazy_commit
         for i, pr in self.trk.visit():
             if i != self.id:
-                self.maybe_send_append(i, pr.can_bump_commit(committed))
+                self.maybe_send_append(i, not lazy and pr.can_bump_commit(committed))
 
     def bcast_heartbeat(self) -> None:
         ctx = self.read_only.last_pending_request_ctx()

@@ -193,7 +193,7 @@ class ReplicaCore:
         self.rn = RawNode(Config(
             self.replica_id, self.storage, election_tick=svc.election_tick,
             heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,
-            check_quorum=True, pre_vote=True, max_size_per_msg=256 << 10,
+            check_quorum=True, pre_vote=True, max_size_per_msg=256 << 10, lazy_commit=True,
             # A backstop behind the proposal quota (which is released later, on apply).
             max_uncommitted_entries_size=2 * svc.range_quota_bytes,
             rng=random.Random((svc.node_id << 64) | range_id)))

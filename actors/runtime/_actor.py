@@ -65,6 +65,12 @@ class PooledActor:
         """Handle a message; the return value answers an `ask`. Default: log and ignore."""
         logger.warning("Unexpected message received by %s: %r", self.actor_ref, message)
 
+    def on_batch_end(self) -> None:
+        """Run after each turn's batch of messages (at most `batch_size`), on the same worker
+        and turn: an actor that acts once per burst of inputs (a replica handling raft's
+        Ready) does it here, without a message to itself. If it raises, the actor fails as
+        if a told message had raised. Not part of pykka; default: nothing."""
+
     def _handle_proxy(self, message: ProxyCall | ProxyGetAttr | ProxySetAttr) -> Any:
         """Serve a pykka proxy message: call, read or write the attribute at its path."""
         if isinstance(message, ProxyCall):

@@ -144,6 +144,11 @@ class Mailbox:
             self._start()
         if self.alive:
             self._handle_batch(queue)
+            if self.alive:
+                try:
+                    self.actor.on_batch_end()
+                except BaseException:
+                    self._fail(*sys.exc_info())
         if not self.alive:
             self._drain(queue)
         self.running_thread_id = None

@@ -651,3 +651,44 @@ def test_tell_coalesced_queues_a_signal_once_until_handled() -> None:
         sched.run_until_idle()
         assert seen == [tick, "other", tick]
         sched.run_until_idle()
+
+
+# --- on_batch_end ------------------------------------------------------------------------
+
+
+class BatchEnder(Recorder):
+    """Marks the end of every turn in the log; raises at the end of a turn that saw "boom"."""
+
+    def on_batch_end(self) -> None:
+        self.log.append("|")
+        if "boom" in self.log:
+            raise RuntimeError("boom at the end of the turn")
+
+
+def test_on_batch_end_runs_once_after_each_turn_of_at_most_batch_size_messages(
+    manual: ManualScheduler,
+) -> None:
+    runtime = PooledRuntime(manual, batch_size=3).start()
+    try:
+        log: list[Any] = []
+        ref = runtime.spawn(BatchEnder, log)
+        for i in range(7):
+            ref.tell(i)
+        manual.run_until_idle()
+        assert log == ["start", 0, 1, 2, "|", 3, 4, 5, "|", 6, "|"]
+    finally:
+        runtime.stop(timeout=10)
+
+
+def test_an_exception_in_on_batch_end_fails_the_actor_like_a_told_message(
+    stepped: PooledRuntime, manual: ManualScheduler
+) -> None:
+    log: list[Any] = []
+    ref = stepped.spawn(BatchEnder, log)
+    ref.tell("boom")
+    later = ref.ask("later", block=False)
+    manual.run_until_idle()
+    assert log[:4] == ["start", "boom", "later", "|"]
+    assert log[4] == ("failure", RuntimeError)
+    assert later.get(timeout=0) == ("handled", "later")  # (answered in the turn, before the end)
+    assert not ref.is_alive()

@@ -843,3 +843,28 @@ def test_max_committed_size_per_ready_paginates() -> None:
     batches = [len(rd.committed_entries) for rd in net[1].readies[before:] if rd.committed_entries]
     assert len(batches) >= 3 and max(batches) <= 2
     assert net.applied_data(1) == [bytes([65 + k]) * 100 for k in range(6)]
+
+
+# ------------------------------------------------------------------ lazy commit (not etcd)
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_lazy_commit_leaves_the_new_commit_index_to_the_next_append_or_heartbeat(
+        lazy: bool) -> None:
+    """With ``lazy_commit`` a leader sends no MsgApp only to carry a new commit index (etcd's
+    raft does, and so does ours by default): followers commit a proposal once the next append
+    or heartbeat tells them, and not before; the leader commits and applies it as usual."""
+    net = Network([1, 2, 3], lazy_commit=lazy)
+    net.elect(1)
+    net.propose(1, b"a")
+    commit = net[1].commit
+    assert net.applied_data(1)[-1] == b"a"
+    empty_appends = [m for m in net.delivered if m.type == MT.APP and not m.entries
+                     and m.commit == commit and m.from_ == 1]
+    assert bool(empty_appends) is not lazy
+    assert all(net[i].commit == (commit - 1 if lazy else commit) for i in (2, 3))
+    net.propose(1, b"b")  # the next append carries the previous commit
+    assert [net.applied_data(i)[-1:] for i in (2, 3)] == ([[b"b"]] * 2 if not lazy
+                                                            else [[b"a"]] * 2)
+    net.tick(1)  # (heartbeat_tick=1) a heartbeat carries the rest
+    net.stabilize()
+    assert [net.applied_data(i) for i in (2, 3)] == [net.applied_data(1)] * 2
