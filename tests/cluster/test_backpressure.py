@@ -7,6 +7,9 @@
     (uninitialized) replicas, the node keeps serving, and the replicas it created are dropped
     with their raft state once they stay uninitialized past the ttl; the same messages from a
     node id the cluster does not know create none.
+(d) A leader's heartbeat creates the replica too (CockroachDB's rule): a leader whose one
+    probing MsgApp went to a replica that was gone (a superseded one destroys itself on it)
+    waits, paused, for an answer to a heartbeat.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from multiraft import aio
 from multiraft.raft.types import Message, MessageType as MT
 from multiraft.storage import keys
+from multiraft.transport.codec import Heartbeat
 from tests.support.raw_peer import RawPeer
 
 from .conftest import key_in, wait_until
@@ -144,3 +148,18 @@ def test_a_first_contact_naming_replica_zero_is_refused_not_fatal(make_cluster: 
         key = key_in(cluster.range_table()[1], "still")
         client.put(key, b"serving")
         assert client.get(key) == b"serving"
+
+
+def test_a_heartbeat_for_an_unknown_range_from_a_known_node_creates_its_replica(
+        make_cluster: Any) -> None:
+    cluster = make_cluster("inproc", ranges=1)
+    cluster.wait_all_led()
+    target = 1
+    with RawPeer(3, {target: cluster.raft_addr[target]}) as peer:
+        peer.wait_connected(target)
+        peer.heartbeats(target, [Heartbeat(5_000, 7, 8, 3, 0)])
+        c = wait_until(lambda: (c := _counters(cluster, target))["replicas_created"] >= 1 and c,
+                       20, "the heartbeat to create the replica", diagnose=cluster.describe)
+    assert c["dropped_unknown_range"] == 0, c
+    st = cluster.status(target)
+    assert st is not None and st["node"]["uninitialized_replicas"] == 1
