@@ -241,8 +241,14 @@ class StoreActor(FailStop, pykka.ThreadingActor):
         for hb in msg.heartbeats:
             replica = replicas.get(hb.range_id)
             if replica is None:
-                self.counters.dropped_unknown_range += 1
-                continue
+                # A leader's heartbeat is first contact too (its probing MsgApp may have gone to
+                # a replica of ours that is gone); a response never is.
+                if not msg.response:
+                    replica = self._create(msg.from_node, hb.range_id, MT.HEARTBEAT, hb.term,
+                                           hb.to_replica)
+                if replica is None:
+                    self.counters.dropped_unknown_range += 1
+                    continue
             replica.tell(InboundHeartbeat(msg.from_node, hb, msg.response))
 
     def _flush_heartbeats(self) -> None:

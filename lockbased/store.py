@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from multiraft.raft import Message
+from multiraft.raft import Message, MessageType as MT
 from multiraft.replica.core import ReplicaCore
 from multiraft.replica.replica_change import ALLOCATION_SCAN_TICKS
 from multiraft.replica.counters import ReplicaCounters
@@ -139,7 +139,8 @@ class LockStore:
         created: list[LockedReplica] = []
         with self.mu:
             self.liveness.heard(from_node)
-            targets = [(self._replica_for(from_node, rid, msgs[0], created), msgs)
+            targets = [(self._replica_for(from_node, rid, msgs[0].type, msgs[0].term,
+                                          msgs[0].to, created), msgs)
                        for rid, msgs in by_range.items()]
         for r in created:  # outside the store's lock: starting reaches back into the store
             r.call(ReplicaCore.start)
@@ -225,19 +226,29 @@ class LockStore:
             r.call(ReplicaCore.client, req, responder)
 
     def _fan_out(self, from_node: int, hbs: list[Heartbeat], response: bool) -> None:
+        created: list[LockedReplica] = []
         with self.mu:
             self.liveness.heard(from_node)
             targets = []
             for hb in hbs:
                 r = self.replicas.get(hb.range_id)
                 if r is None:
-                    self.counters.dropped_unknown_range += 1
-                else:
-                    targets.append((r, hb))
+                    # A leader's heartbeat is first contact too (its probing MsgApp may have
+                    # gone to a replica of ours that is gone); a response never is.
+                    if response:
+                        self.counters.dropped_unknown_range += 1
+                        continue
+                    r = self._replica_for(from_node, hb.range_id, MT.HEARTBEAT, hb.term,
+                                          hb.to_replica, created)
+                    if r is None:
+                        continue
+                targets.append((r, hb))
+        for r in created:
+            r.call(ReplicaCore.start)
         for r, hb in targets:
             r.call(ReplicaCore.heartbeat, from_node, hb, response)
 
-    def _replica_for(self, from_node: int, range_id: int, first: Message,
+    def _replica_for(self, from_node: int, range_id: int, kind: MT, term: int, to: int,
                      created: list[LockedReplica]) -> LockedReplica | None:
         """The replica of ``range_id``, created on first contact if the creation policy admits
         it (mu held; a new one is added to ``created`` for the caller to start once ``mu`` is
@@ -245,11 +256,10 @@ class LockStore:
         r = self.replicas.get(range_id)
         if r is None:
             if (self.factory is None or self._stopping
-                    or not self.creation.admit(from_node, range_id, first.type, first.term,
-                                               first.to)):
+                    or not self.creation.admit(from_node, range_id, kind, term, to)):
                 self.counters.dropped_unknown_range += 1
                 return None
-            r = self.replicas[range_id] = self.factory(range_id, first.to, False)
+            r = self.replicas[range_id] = self.factory(range_id, to, False)
             self.counters.replicas_created += 1
             created.append(r)
         return r
