@@ -37,8 +37,14 @@ class Config:
     #: A leader does not send an empty MsgApp only to tell followers of a new commit index:
     #: they learn it from the next MsgApp or heartbeat. One Ready cycle (and write) fewer on
     #: every follower per entry when entries come one at a time (many ranges, a few writes
-    #: each); followers apply up to a heartbeat interval later. Not in etcd's raft.
+    #: each); followers apply up to a heartbeat interval later. The commit of a conf change
+    #: still goes out at once (a replica it removes hears nothing more). Not in etcd's raft.
     lazy_commit: bool = False
+    #: A leader's heartbeat round skips the followers it sent a MsgApp since the last round
+    #: (the MsgApp reset their election timers, and their answers count for check_quorum),
+    #: unless a read waits for the round. Busy ranges then send no heartbeats. Not in etcd's
+    #: raft.
+    append_as_heartbeat: bool = False
     rng: random.Random | None = None
 
     def validate(self) -> None:

@@ -147,7 +147,7 @@ def _handle_append_ack(r: Raft, m: Message, pr: Progress) -> None:
     if r.maybe_commit():
         r.release_pending_read_index_messages()
         r.bcast_append()
-    elif m.from_ != r.id and not r.lazy_commit and pr.can_bump_commit(r.raft_log.committed):
+    elif m.from_ != r.id and r.commit_news(pr):
         r.send_append(m.from_)
     if m.from_ != r.id:
         # Keep the pipe full (entries may be capped by max_size_per_msg).

@@ -25,10 +25,12 @@ class Progress:
     follower (so the leader knows when to tell it of a newer commit); it is not bounded by
     ``next`` (``become_replicate`` resets ``next`` without lowering it), as in etcd.
     ``pending_snapshot`` is the index of the snapshot in flight, in SNAPSHOT state only.
+    ``appended``: a MsgApp went to the follower since the leader's last heartbeat round (read
+    only with ``Config.append_as_heartbeat``).
     """
 
     __slots__ = ("match", "next", "sent_commit", "state", "pending_snapshot", "recent_active",
-                 "msg_app_flow_paused", "inflights", "is_learner")
+                 "msg_app_flow_paused", "inflights", "is_learner", "appended")
 
     def __init__(self, match: int, next_: int, inflights: Inflights, is_learner: bool = False,
                  recent_active: bool = False) -> None:
@@ -41,6 +43,7 @@ class Progress:
         self.msg_app_flow_paused = False
         self.inflights = inflights
         self.is_learner = is_learner
+        self.appended = False
 
     def copy(self) -> Progress:
         """A shallow copy sharing the inflights window, as etcd's conf changer copies progress."""
@@ -49,6 +52,7 @@ class Progress:
         p.state = self.state
         p.pending_snapshot = self.pending_snapshot
         p.msg_app_flow_paused = self.msg_app_flow_paused
+        p.appended = self.appended
         return p
 
     def _reset_state(self, state: ProgressState) -> None:

@@ -77,6 +77,7 @@ class Raft:
         self.randomized_election_timeout = 0
         self.disable_proposal_forwarding = c.disable_proposal_forwarding
         self.lazy_commit = c.lazy_commit
+        self.append_as_heartbeat = c.append_as_heartbeat
         self.rng = c.rng if c.rng is not None else random.Random(c.id)
         #: Set when followers should be sent what they lack; flushed once per Ready (batching).
         self.bcast_pending = False
@@ -147,6 +148,7 @@ class Raft:
         self.send(Message(MT.APP, to, self.id, 0, prev_term, prev_index, ents, log.committed))
         pr.sent_entries(len(ents), sum(len(e.data) for e in ents) if pr.inflights.max_bytes else 0)
         pr.sent_commit = log.committed
+        pr.appended = True
         return True
 
     def send_append(self, to: int) -> None:
@@ -179,15 +181,29 @@ class Raft:
         self.bcast_pending = False
         if self.state != StateType.LEADER:
             return
-        committed = self.raft_log.committed
-        lazy = self.lazy_commit
         for i, pr in self.trk.visit():
             if i != self.id:
-                self.maybe_send_append(i, not lazy and pr.can_bump_commit(committed))
+                self.maybe_send_append(i, self.commit_news(pr))
+
+    def commit_news(self, pr: Progress) -> bool:
+        """Whether to send ``pr``'s follower a MsgApp for the commit index alone: it could
+        commit more, and (with ``lazy_commit``) that takes in a conf change, so a replica the
+        change removes learns it at once."""
+        committed = self.raft_log.committed
+        if not pr.can_bump_commit(committed):
+            return False
+        return not self.lazy_commit or pr.sent_commit < self.pending_conf_index <= committed
 
     def bcast_heartbeat(self) -> None:
         ctx = self.read_only.last_pending_request_ctx()
-        self.bcast_heartbeat_with_ctx(ctx or b"")
+        if ctx or not self.append_as_heartbeat:
+            self.bcast_heartbeat_with_ctx(ctx or b"")
+            return
+        for i, pr in self.trk.visit():
+            if i != self.id:
+                if not pr.appended:
+                    self.send_heartbeat(i, b"")
+                pr.appended = False
 
     def bcast_heartbeat_with_ctx(self, ctx: bytes) -> None:
         for i, _ in self.trk.visit():

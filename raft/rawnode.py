@@ -152,16 +152,14 @@ class RawNode:
         for m in r.msgs_after_append:
             (to_self if m.to == r.id else msgs).append(m)
         rd.messages = msgs
-        soft = r.soft_state()
-        if soft != self._prev_soft:
-            rd.soft_state = soft
-            self._prev_soft = soft
-        hs = r.hard_state()
-        prev = self._prev_hard
-        if hs != prev:
-            rd.hard_state = hs
-            self._prev_hard = hs
-        rd.must_sync = bool(rd.entries) or hs.term != prev.term or hs.vote != prev.vote
+        ps, prev = self._prev_soft, self._prev_hard
+        if r.lead != ps.lead or r.state != ps.raft_state:
+            rd.soft_state = self._prev_soft = r.soft_state()
+        # (field by field: most Readies change no state, and build no state object)
+        term_or_vote = r.term != prev.term or r.vote != prev.vote
+        if term_or_vote or log.committed != prev.commit:
+            rd.hard_state = self._prev_hard = r.hard_state()
+        rd.must_sync = bool(rd.entries) or term_or_vote
         # Accept the Ready: it now owns these.
         r.msgs = []
         r.msgs_after_append = []

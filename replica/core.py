@@ -82,6 +82,10 @@ _BATCH_ENTRY_BYTES = 64 << 10
 #: How long the leader works on an operator's replica change or leader transfer (seconds).
 _CHANGE_TIMEOUT = 60.0
 
+#: A leader quiesces after this many ticks in a row found it idle with nothing appended since
+#: (a range under load idles a tick now and then; waking it costs a round of messages).
+_QUIESCE_IDLE_TICKS = 2
+
 #: Responses that acknowledge durable state: sent only once the Ready's write is durable.
 _AFTER_WRITE = frozenset({MT.APP_RESP, MT.VOTE_RESP, MT.PRE_VOTE_RESP})
 
@@ -150,6 +154,8 @@ class ReplicaCore:
         self.pending = PendingRequests(ProposalQuota(svc.range_quota_bytes), svc.pending_limit)
         self._inflight: tuple[Ready, list[Message], list[Applied]] | None = None
         self.quiesced = True  # dormant until woken (see start)
+        #: ticks in a row this leader was idle with nothing appended (``_QUIESCE_IDLE_TICKS``)
+        self._idle_ticks = 0
         self._snapshot_in = SnapshotReceiver(range_id, svc.staging)
         #: the verified stream whose snapshot raft restored and no Ready has handed out yet
         self._restored: IncomingStream | None = None
@@ -194,6 +200,7 @@ class ReplicaCore:
             self.replica_id, self.storage, election_tick=svc.election_tick,
             heartbeat_tick=svc.heartbeat_tick, applied=self.sm.applied.index,
             check_quorum=True, pre_vote=True, max_size_per_msg=256 << 10, lazy_commit=True,
+            append_as_heartbeat=True,
             # A backstop behind the proposal quota (which is released later, on apply).
             max_uncommitted_entries_size=2 * svc.range_quota_bytes,
             rng=random.Random((svc.node_id << 64) | range_id)))
@@ -272,9 +279,13 @@ class ReplicaCore:
             return
         if self._placement is None:
             self._uninitialized_ticks += 1
-        if self._should_quiesce():
-            self._quiesce_as_leader()
-            return
+        if not self._should_quiesce():
+            self._idle_ticks = 0
+        else:
+            self._idle_ticks += 1
+            if self._idle_ticks >= _QUIESCE_IDLE_TICKS:
+                self._quiesce_as_leader()
+                return
         self.rn.tick()
         if self.rn.raft.state == StateType.LEADER:
             self._maybe_auto_split()
@@ -782,6 +793,7 @@ class ReplicaCore:
             batch = self.svc.engine.batch()
         if rd.entries:
             self.storage.append(batch, rd.entries)
+            self._idle_ticks = 0
         if rd.hard_state is not None:
             self.storage.set_hard_state(batch, rd.hard_state)
         # Messages that do not acknowledge durable state may go before the write, unless this
@@ -998,6 +1010,7 @@ class ReplicaCore:
                 self.svc.heartbeats.post(self.nodes[rid], Heartbeat(
                     self.range_id, self.replica_id, rid, r.term, commit, True))
         self.quiesced = True
+        self._idle_ticks = 0
         self.env.quiesced()
 
     def wake(self) -> None:

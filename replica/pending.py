@@ -180,7 +180,11 @@ class PendingRequests:
         out, and will retry with the same command id if it still cares. Not answered: their
         outcome is unknown (the entry may still commit)."""
         cutoff = time.monotonic() - older_than
-        stale = [k for k, w in self.writes.items() if w.since < cutoff]
+        stale = []
+        for k, w in self.writes.items():  # (in the order proposed: the oldest first)
+            if w.since >= cutoff:
+                break
+            stale.append(k)
         for k in stale:
             self._forget(self.writes.pop(k))
         return len(stale)

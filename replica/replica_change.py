@@ -226,9 +226,12 @@ class ReplicaChanger:
         d = host.descriptor
         if d is None:
             return
-        self._track_learners(d)
         req = self._request
         now = self._clock()
+        if req is None and not (d.learners or self._learners or d.is_joint()) and \
+                now < self._next_allocate:
+            return  # nothing to drive, watch or tidy, and not yet time to ask the allocator
+        self._track_learners(d)
         if req is not None and now > req.deadline:
             self._finish(ClientStatus.UNAVAILABLE, f"range {d.range_id}: "
                          f"{_describe(req.goal)} did not finish in time")

@@ -868,3 +868,49 @@ def test_lazy_commit_leaves_the_new_commit_index_to_the_next_append_or_heartbeat
     net.tick(1)  # (heartbeat_tick=1) a heartbeat carries the rest
     net.stabilize()
     assert [net.applied_data(i) for i in (2, 3)] == [net.applied_data(1)] * 2
+
+
+def test_lazy_commit_still_tells_followers_at_once_when_a_conf_change_commits() -> None:
+    """A replica a conf change removes hears nothing more from the leader once it is applied:
+    with ``lazy_commit`` the commit of a conf change still goes out at once, so every member,
+    the removed one included, applies it without waiting for another entry."""
+    net = Network([1, 2, 3], lazy_commit=True)
+    net.elect(1)
+    net.raw(1).propose_conf_change(ConfChange(REMOVE, 3))
+    net.stabilize()
+    for i in (1, 2, 3):
+        assert net[i].conf_state.voters == (1, 2), i
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_append_as_heartbeat_skips_the_followers_sent_an_append_since_the_last_round(
+        skip: bool) -> None:
+    """With ``append_as_heartbeat`` a leader's heartbeat round (heartbeat_tick=1 here) goes
+    only to the followers it sent no MsgApp since the previous round (3's window is full, so it
+    gets no append for "b"); a pending read's round still goes to all (its acks confirm the
+    leadership), and so does the next round once nothing was appended."""
+    net = Network([1, 2, 3], append_as_heartbeat=skip, max_inflight_msgs=1)
+    net.elect(1)
+    net.tick(1)
+    net.stabilize()  # (the round after the election's appends)
+    net.drop_if = lambda m: m.type == MT.APP_RESP and m.from_ == 3
+    net.propose(1, b"a")
+    net.tick(1)
+    everyone = [2, 3]
+    assert sorted(m.to for m in net.msgs(MT.HEARTBEAT, net.take(1))) == ([] if skip else everyone)
+    net.propose(1, b"b")
+    net.tick(1)
+    assert sorted(m.to for m in net.msgs(MT.HEARTBEAT, net.take(1))) == ([3] if skip else everyone)
+    net.recover()
+    net.tick(1)
+    net.stabilize()  # (3 answers the heartbeat and is sent "b")
+    net.propose(1, b"c")
+    net.raw(1).read_index(b"ctx")
+    reads = net.msgs(MT.HEARTBEAT, net.take(1))
+    assert sorted((m.to, m.context) for m in reads) == [(2, b"ctx"), (3, b"ctx")]
+    net.send(*reads)
+    assert [rs.request_ctx for rs in net[1].read_states] == [b"ctx"]
+    net.tick(1)
+    assert sorted(m.to for m in net.msgs(MT.HEARTBEAT, net.take(1))) == ([] if skip else everyone)
+    net.tick(1)
+    assert sorted(m.to for m in net.msgs(MT.HEARTBEAT, net.take(1))) == everyone
