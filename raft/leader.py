@@ -29,6 +29,7 @@ def step_leader(r: Raft, m: Message) -> None:
         # Everyone but us must prove again, by the next check, that they are alive.
         for i, pr in r.trk.progress.items():
             if i != r.id:
+                pr.active_before = pr.recent_active
                 pr.recent_active = False
         return
     if t == MT.PROP:

@@ -30,7 +30,7 @@ class Progress:
     """
 
     __slots__ = ("match", "next", "sent_commit", "state", "pending_snapshot", "recent_active",
-                 "msg_app_flow_paused", "inflights", "is_learner", "appended")
+                 "msg_app_flow_paused", "inflights", "is_learner", "appended", "active_before")
 
     def __init__(self, match: int, next_: int, inflights: Inflights, is_learner: bool = False,
                  recent_active: bool = False) -> None:
@@ -44,6 +44,13 @@ class Progress:
         self.inflights = inflights
         self.is_learner = is_learner
         self.appended = False
+        self.active_before = recent_active
+
+    @property
+    def heard_lately(self) -> bool:
+        """Whether the leader heard from the follower since the last check_quorum or in the
+        election timeout before it."""
+        return self.recent_active or self.active_before
 
     def copy(self) -> Progress:
         """A shallow copy sharing the inflights window, as etcd's conf changer copies progress."""
@@ -53,6 +60,7 @@ class Progress:
         p.pending_snapshot = self.pending_snapshot
         p.msg_app_flow_paused = self.msg_app_flow_paused
         p.appended = self.appended
+        p.active_before = self.active_before
         return p
 
     def _reset_state(self, state: ProgressState) -> None:

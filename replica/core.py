@@ -1030,7 +1030,7 @@ class ReplicaCore:
 
     def is_active(self, replica_id: int) -> bool:
         pr = self.rn.raft.trk.progress.get(replica_id)
-        return pr is not None and (pr.recent_active or replica_id == self.replica_id)
+        return pr is not None and (pr.heard_lately or replica_id == self.replica_id)
 
     def commit_index(self) -> int:
         return self.rn.raft.raft_log.committed

@@ -83,7 +83,9 @@ class ChangeHost(Protocol):
         """The leader's match index of ``replica_id`` (None: not tracked)."""
 
     def is_active(self, replica_id: int) -> bool:
-        """Whether the leader heard from ``replica_id`` within an election timeout."""
+        """Whether the leader heard from ``replica_id`` lately: since its last check_quorum or
+        in the election timeout before (so not "no" merely because a check just reset it, as on
+        a leader just woken from quiescence)."""
 
     def commit_index(self) -> int: ...
 

@@ -914,3 +914,20 @@ def test_append_as_heartbeat_skips_the_followers_sent_an_append_since_the_last_r
     assert sorted(m.to for m in net.msgs(MT.HEARTBEAT, net.take(1))) == ([] if skip else everyone)
     net.tick(1)
     assert sorted(m.to for m in net.msgs(MT.HEARTBEAT, net.take(1))) == everyone
+
+
+def test_heard_lately_survives_one_check_quorum_reset_not_two() -> None:
+    """``Progress.heard_lately``: a check_quorum resets ``recent_active``, so right after one a
+    follower heard from a moment before looks inactive; ``heard_lately`` still says yes, and
+    says no once a whole election timeout more passed without a word from it."""
+    net = Network([1, 2, 3], check_quorum=True, election_tick=10)
+    net.elect(1)
+    net.tick_all(1)  # (a heartbeat round: both answer)
+    pr = net.raw(1).raft.trk.progress
+    assert pr[2].recent_active and pr[2].heard_lately
+    net.isolate(2)
+    net.tick_all(9)  # the check resets recent_active; 3 answers the rounds after it, 2 not
+    assert not pr[2].recent_active and pr[2].heard_lately
+    assert pr[3].recent_active
+    net.tick_all(10)  # the next check: 2 was not heard in the period before it either
+    assert not pr[2].heard_lately and pr[3].heard_lately
