@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from multiraft.bench.compare import cpu_now
@@ -67,7 +68,8 @@ def measure(design: str, ranges: int, inflight: int, seconds: float = 12.0,
             run_workload(c.client_addrs, seconds=warmup, inflight=inflight, active_ranges=ranges)
             spy = None
             if py_spy is not None:
-                exe = shutil.which("py-spy") or "py-spy"
+                beside = Path(sys.executable).with_name("py-spy")  # (a venv's, not on PATH)
+                exe = shutil.which("py-spy") or str(beside)
                 spy = subprocess.Popen(
                     [exe, "record", "-p", str(c.pids[0]), "-d", str(max(1, int(seconds) - 1)),
                      "-f", "raw", "-o", py_spy, "-r", "200", *(["--gil"] if gil else [])],

@@ -593,11 +593,12 @@ class Transport:
             if len(parts) < 2:
                 self.counters.decode_errors += 1
                 continue
-            routing_id = parts[0]
+            reply = partial(self._reply, parts[0])  # (one per message: the batch shares it)
             for i in range(1, len(parts)):
-                self._client_request(routing_id, parts[i], i > MAX_REQUESTS_PER_MESSAGE)
+                self._client_request(reply, parts[i], i > MAX_REQUESTS_PER_MESSAGE)
 
-    def _client_request(self, routing_id: bytes, data: bytes, over_limit: bool) -> None:
+    def _client_request(self, reply: Callable[[bytes], None], data: bytes,
+                        over_limit: bool) -> None:
         """Decode one request and hand it to the handler; a malformed one (or one past
         ``MAX_REQUESTS_PER_MESSAGE`` in its message) is answered REFUSED if it names its id,
         else dropped, and counted either way."""
@@ -605,14 +606,14 @@ class Transport:
             request = decode_request(data)
         except BadRequest as e:
             self.counters.decode_errors += 1
-            Responder(partial(self._reply, routing_id), e.request_id, e.op).respond(
+            Responder(reply, e.request_id, e.op).respond(
                 ClientStatus.REFUSED, str(e))
             return
         except DecodeError as e:
             self.counters.decode_errors += 1
             log.warning("node %d: dropped a malformed client request: %s", self.node_id, e)
             return
-        responder = Responder(partial(self._reply, routing_id), request.request_id, request.op)
+        responder = Responder(reply, request.request_id, request.op)
         if over_limit:
             self.counters.decode_errors += 1
             responder.respond(ClientStatus.REFUSED, f"more than {MAX_REQUESTS_PER_MESSAGE} "
