@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from multiraft.pids import alive
+
 BIN = Path(__file__).resolve().parents[2] / "bin"
 BASE_PORT = 18900
 
@@ -90,3 +92,51 @@ def test_compare_rejects_a_bad_matrix(tmp_path: Path, flags: list[str], message:
     assert proc.returncode == 2
     assert message in proc.stderr
     assert not (tmp_path / "results.json").exists()
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (Linux ``/proc``)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def test_sigterm_stops_the_comparison_and_every_process_it_started(tmp_path: Path) -> None:
+    """``kill PID`` of a running ``bench --compare`` is an interrupt, like Ctrl-C: the clusters
+    it started are stopped on the way out, none is left serving."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, str(BIN / "multiraft"), "bench", "--compare",
+                             "--quick", "--no-pysyncobj", "--no-etcd", "--out",
+                             str(tmp_path / "report"), "--base-port", str(BASE_PORT)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nodes: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(nodes) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            nodes = _children(proc.pid)
+        assert len(nodes) >= 3, "the comparison started no cluster"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        time.sleep(0.5)
+        left = [p for p in nodes if alive(p)]
+        assert left == [], f"node processes left running after SIGTERM: {left}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for p in nodes:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
