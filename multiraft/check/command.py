@@ -28,13 +28,11 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from typing import Any
 from .. import pids
 from ..cli.addresses import AddressError, resolve_addresses
 from ..cli.cluster_view import ClusterView
+from ..cli.interrupts import sigterm_interrupts
 from ..client import Client
 from ..errors import ClientError, RangeBoundary
 from ..local_cluster import LocalCluster, free_base_port
@@ -137,29 +136,12 @@ class _Target:
     history_dir: Path = field(default_factory=Path.cwd)
 
 
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM interrupts the run like Ctrl-C (so everything is healed and stopped)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(o: CheckOptions) -> int:
     """Run ``multiraft check``; its exit status."""
     validate(o)
     if o.history is not None:
         return _recheck(o)
-    with _sigterm_interrupts():
+    with sigterm_interrupts():
         return _Check(o).run()
 
 

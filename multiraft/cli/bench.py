@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from .interrupts import sigterm_interrupts
 from .output import print_json, print_table
 
 if TYPE_CHECKING:
@@ -86,7 +87,8 @@ def run_compare_command(args: argparse.Namespace) -> int:
               " and measures writes only (no --read-ratio)", file=sys.stderr)
         return 2
     out = Path(args.out)
-    results = run_compare(out, cfg)
+    with sigterm_interrupts():  # (its clusters are stopped on the way out)
+        results = run_compare(out, cfg)
     if args.json:
         print_json({"out": str(out), "failures": results["failures"]})
     else:
