@@ -1,8 +1,9 @@
 """``ReplicaActor``: a range's replica as an actor. It alone touches its ``ReplicaCore`` (and so
 the range's RawNode): no lock guards raft state. Every input arrives as a message and is handled
 on whichever pooled worker runs the actor at that moment; the Ready is handled once per turn,
-after the turn's batch of inputs (``on_batch_end``), so many proposals share one write. The actor is also the core's env: writes, wake-ups and quiescence become messages to
-the storage writer, the timer and the store.
+after the turn's batch of inputs (``on_batch_end``), so many proposals share one write. The
+actor is also the core's env: writes, wake-ups and quiescence become messages to the storage
+writer, the timer and the store.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from multiraft.store.lifecycle import Fatal
 from .fail_stop import FailStop
 from .inbound import StoreInbound
 
-from .messages import (DROP_IF_UNINITIALIZED, INITIALIZE_FROM_SPLIT, PROBE_REMOVAL, SCAN_ALLOCATION, TICK,
-                       WRITE_DONE, Awake, ClientCommand, DescriptorChanged, InboundHeartbeat,
+from .messages import (DROP_IF_UNINITIALIZED, INITIALIZE_FROM_SPLIT, PROBE_REMOVAL,
+                       SCAN_ALLOCATION, TICK, WRITE_DONE, Awake, ClientCommand, DescriptorChanged, InboundHeartbeat,
                        InboundReplicaCheck, InboundReplicaGone, InboundSnapshotAck, InboundSnapshotChunk, NodeSilent,
                        NodeUnreachable, Quiesced, RaftMessages, ReplicaDestroyed, ReplicaDropped,
                        ReportStatus, SplitApplied)

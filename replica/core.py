@@ -243,10 +243,6 @@ class ReplicaCore:
         self.pending.fail_reads(ClientStatus.UNAVAILABLE, "node stopping")
         self.changer.fail(ClientStatus.UNAVAILABLE, "node stopping")
 
-    @property
-    def write_in_flight(self) -> bool:
-        return self._inflight is not None
-
     # -- inputs --
 
     def step_raft(self, from_node: int, messages: list[Message]) -> None:
