@@ -201,3 +201,14 @@ class Quiesced:
     range_id: int
 
 
+
+
+@dataclass(slots=True)
+class ReplicasLoaded:
+    """The node's start, to its store before the transport starts (so before any inbound
+    message): how to create a replica (``factory``: range id, replica id, campaign -> handle),
+    the replicas of the ranges this node holds, and their descriptors as loaded."""
+
+    factory: Any  # store.ReplicaFactory
+    replicas: dict[int, Any]  # range id -> PooledActorRef
+    descriptors: list[RangeDescriptor]

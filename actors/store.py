@@ -15,14 +15,13 @@ for those ranges straight to the replicas; the store sees only the rest.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
 from typing import Any, Callable
 
 import pykka
 
 from multiraft.raft import MessageType as MT
 from multiraft.replica.counters import ReplicaCounters
-from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.transport.client_protocol import NODE_OPS, ClientOp, ClientRequest, ClientStatus
 from multiraft.transport.handler import Responder
 
@@ -42,7 +41,8 @@ from .messages import (DROP_IF_UNINITIALIZED, FLUSH_HEARTBEATS, INITIALIZE_FROM_
                        ClientCommand, DescriptorChanged, InboundClient, InboundHeartbeat,
                        InboundHeartbeats, InboundRaft, InboundSnapshotChunk, NodeSilent,
                        NodeUnreachable, RaftMessages, ReplicaDestroyed, ReplicaDropped,
-                       SplitApplied)
+                       ReplicasLoaded, SplitApplied)
+from .runtime import PooledActor
 from .status import StatusCollector
 
 __all__ = ["StoreActor"]
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 ReplicaFactory = Callable[[int, int, bool], Any]
 
 
-class StoreActor(FailStop, pykka.ThreadingActor):
+class StoreActor(FailStop, PooledActor):
     """Invariant: ``replicas`` holds every range this node has a replica of; ``router`` knows
     the descriptors of those that are initialized; ``_routes_dirty`` is set when either changed
     after the last ``RouteTable`` was published (published once per tick, not per change)."""
@@ -63,8 +63,8 @@ class StoreActor(FailStop, pykka.ThreadingActor):
                  heartbeats: CoalescedHeartbeats, peers: list[int], liveness_ticks: int,
                  fatal: Fatal, replica_counters: ReplicaCounters | None = None,
                  creation: CreationLimits | None = None,
-                 membership: Membership | None = None) -> None:
-        super().__init__()
+                 membership: Membership | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         #: the node directory, its gossip and node ops (fixed ``peers`` if not given)
         self.membership = membership or Membership.standalone(node_id, list(peers))
         self.node_id = node_id
@@ -75,28 +75,26 @@ class StoreActor(FailStop, pykka.ThreadingActor):
         self.replicas: dict[int, Any] = {}
         self.router = RangeRouter()
         self.counters = StoreCounters(replica_counters)
-        self.liveness = Liveness(list(peers), liveness_ticks)
+        self.liveness = Liveness(list(peers), liveness_ticks, clock)
         self.creation = (creation or CreationLimits()).policy(self.membership.directory,
-                                                              self.counters)
+                                                              self.counters, clock)
         self._factory: ReplicaFactory | None = None
         self._peers = list(peers)
         self._stopping = False
         self._routes_dirty = False
         self._ticks = 0
 
-    # -- called (through ask) by the Node while wiring up --
+    # -- the node's start (``ReplicasLoaded``) and stop --
 
-    def set_replica_factory(self, factory: ReplicaFactory) -> None:
-        self._factory = factory
-
-    def add_replicas(self, replicas: dict[int, Any],
-                     descriptors: Iterable[RangeDescriptor] = ()) -> None:
-        """Register the replicas of ranges this node holds (range id -> handle) and route their
-        ``descriptors`` (as loaded), in the route table published now: the replicas' own
-        ``DescriptorChanged`` comes later, after the transport has started, and until then a
-        table without them would route no key and overlap no snapshot."""
+    def _replicas_loaded(self, msg: ReplicasLoaded) -> None:
+        """Keep the replica factory, register the replicas of ranges this node holds (range id
+        -> handle) and route their descriptors (as loaded), in the route table published now:
+        the replicas' own ``DescriptorChanged`` comes later, after the transport has started,
+        and until then a table without them would route no key and overlap no snapshot."""
+        self._factory = msg.factory
+        replicas = msg.replicas
         self.replicas.update(replicas)
-        for d in descriptors:
+        for d in msg.descriptors:
             if d.range_id in replicas:
                 self.router.update(d)
         self._publish_routes()
@@ -147,6 +145,8 @@ class StoreActor(FailStop, pykka.ThreadingActor):
             self._remove_dropped(msg)
         elif t is ReplicaDestroyed:
             self._remove_destroyed(msg)
+        elif t is ReplicasLoaded:
+            self._replicas_loaded(msg)
         else:
             return super().on_receive(msg)
         return None

@@ -16,16 +16,16 @@ from multiraft.store.lifecycle import Fatal
 
 from .fail_stop import FailStop
 from .messages import FLUSH_HEARTBEATS, TICK, TICK_NOW, Awake, Quiesced
+from .runtime import PooledActor
 
 __all__ = ["TimerActor", "Ticker"]
 
 
-class TimerActor(FailStop, pykka.ThreadingActor):
+class TimerActor(FailStop, PooledActor):
     """Invariant: ``awake`` maps range id -> replica handle for exactly the ranges that last said
     they are awake (and not quiesced since)."""
 
     def __init__(self, store: Any, fatal: Fatal) -> None:
-        super().__init__()
         self.store = store
         self.fatal = fatal
         self.awake: dict[int, Any] = {}

@@ -87,10 +87,10 @@ class LoadSplitFinder:
     __slots__ = ("qps", "_rng", "_window_start", "_count", "_hot_since", "_seen", "_samples",
                  "last_qps")
 
-    def __init__(self, qps: float, seed: int = 0) -> None:
+    def __init__(self, qps: float, seed: int = 0, now: float | None = None) -> None:
         self.qps = qps
         self._rng = random.Random(seed)
-        self._window_start = time.monotonic()
+        self._window_start = time.monotonic() if now is None else now
         self._count = 0
         self._hot_since: float | None = None
         self._seen = 0
@@ -162,12 +162,14 @@ class SplitRateLimiter:
     def __init__(self, rate: float = SPLITS_PER_SECOND) -> None:
         self.rate = rate
         self._tokens = rate
-        self._at = time.monotonic()
+        #: when the tokens were last counted (None: never; the clock is the caller's)
+        self._at: float | None = None
         self._lock = threading.Lock()
 
     def try_acquire(self, now: float) -> bool:
         with self._lock:
-            self._tokens = min(self.rate, self._tokens + (now - self._at) * self.rate)
+            if self._at is not None:
+                self._tokens = min(self.rate, self._tokens + (now - self._at) * self.rate)
             self._at = now
             if self._tokens < 1.0:
                 return False

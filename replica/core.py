@@ -24,7 +24,6 @@ import dataclasses
 import itertools
 import logging
 import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +113,8 @@ class ReplicaCore:
         self.env = env
         self.range_id = range_id
         self.replica_id = replica_id
+        #: the seed of this replica's random choices: (node, range), and the node's seed
+        self._seed = (svc.seed << 96) | (svc.node_id << 64) | range_id
         #: replica id -> node id: the descriptor's (see ``_sender_ok``), or, while the replica
         #: has no descriptor, learned from who sent us messages
         self.nodes: dict[int, int] = {}
@@ -145,13 +146,15 @@ class ReplicaCore:
         #: whether ``svc.leading`` counts this replica (it leads, as of the last Ready)
         self._counted_leading = False
         self.changer = ReplicaChanger(self, svc.node_known, svc.allocator, svc.node_id,
+                                      clock=svc.clock,
                                       phase=((svc.node_id << 64) | range_id) % 997 / 997)
         #: ticks this replica has had while uninitialized (``_awaits_split``)
         self._uninitialized_ticks = 0
         #: whether this replica's raft state may be deleted when it is dropped: it found none
         #: on disk and has voted in no term (see ``drop_if_uninitialized``)
         self._may_forget = self.storage.hard_state.is_empty()
-        self.pending = PendingRequests(ProposalQuota(svc.range_quota_bytes), svc.pending_limit)
+        self.pending = PendingRequests(ProposalQuota(svc.range_quota_bytes), svc.pending_limit,
+                                       svc.clock)
         self._inflight: tuple[Ready, list[Message], list[Applied]] | None = None
         self.quiesced = True  # dormant until woken (see start)
         #: ticks in a row this leader was idle with nothing appended (``_QUIESCE_IDLE_TICKS``)
@@ -173,7 +176,7 @@ class ReplicaCore:
         self.proposals_over_quota = 0
         self._quota_term = 0  # the leader term the proposal quota is held in
         #: samples request keys while the range is hot (None: load splits are off)
-        self._load_finder = (LoadSplitFinder(svc.split_qps, (svc.node_id << 64) | range_id)
+        self._load_finder = (LoadSplitFinder(svc.split_qps, self._seed, svc.clock())
                              if svc.split_qps > 0 else None)
         #: the generation an automatic split was proposed at, and when (one at a time)
         self._auto_split_gen, self._auto_split_at = -1, 0.0
@@ -203,7 +206,7 @@ class ReplicaCore:
             append_as_heartbeat=True,
             # A backstop behind the proposal quota (which is released later, on apply).
             max_uncommitted_entries_size=2 * svc.range_quota_bytes,
-            rng=random.Random((svc.node_id << 64) | range_id)))
+            rng=random.Random(self._seed)))
         self._learn_descriptor()
 
     # -- lifecycle --
@@ -326,7 +329,7 @@ class ReplicaCore:
             return
         d = self.sm.descriptor
         if self._load_finder is not None:
-            self._load_finder.record(req.args[0], time.monotonic())
+            self._load_finder.record(req.args[0], self.svc.clock())
         if d is not None and not d.contains(req.args[0]):
             # A client with a stale range cache (or routed by a stale table): tell it the spans
             # this replica knows (its own, and the right-hand ranges it split off).
@@ -338,7 +341,7 @@ class ReplicaCore:
             return
         try:
             cmd = self._split_command(req, d) if req.op is ClientOp.SPLIT else \
-                to_command(req, int(time.time() * 1000))
+                to_command(req, self.svc.wall_clock_ms())
         except _SplitAtBoundary as e:
             responder.respond(ClientStatus.RANGE_BOUNDARY, str(e))
             return
@@ -439,7 +442,7 @@ class ReplicaCore:
             raise _SplitAtBoundary(f"{key[:64]!r} already starts range {self.range_id}")
         return Command(Op.SPLIT, req.client_id, req.seq,
                        (key, self.svc.range_ids.allocate(), d.generation),
-                       int(time.time() * 1000), req.register)
+                       self.svc.wall_clock_ms(), req.register)
 
     def _wants_size_split(self, now: float) -> bool:
         limit = self.svc.split_bytes
@@ -449,7 +452,7 @@ class ReplicaCore:
         """As leader, once a tick: split by size or by load (``auto_split``), one split at a
         time, within the node's rate."""
         d = self.sm.descriptor
-        now = time.monotonic()
+        now = self.svc.clock()
         if d is None or (self._auto_split_gen == d.generation and now - self._auto_split_at < 5):
             return
         size = self._wants_size_split(now)
@@ -466,7 +469,7 @@ class ReplicaCore:
                 return
         assert key is not None
         cmd = Command(Op.SPLIT, 0, 0, (key, self.svc.range_ids.allocate(), d.generation),
-                      int(time.time() * 1000), True)
+                      self.svc.wall_clock_ms(), True)
         try:
             self.rn.propose(cmd.encode())
         except ProposalDropped:
@@ -614,7 +617,7 @@ class ReplicaCore:
         quiesced: a quiesced range tells it nothing) destroys itself once a notice reaches it.
         Only ranges that removed a replica lately send these; idle ranges send nothing."""
         d = self.sm.descriptor
-        now = time.monotonic()
+        now = self.svc.clock()
         for rid, (node, until) in list(self._removed_notices.items()):
             if now > until or d is None:
                 del self._removed_notices[rid]
@@ -865,7 +868,7 @@ class ReplicaCore:
                 w = take(ent.term, ent.index, sub)
                 if w is not None:
                     respond_result(w.responder, w.op, one, end, known)
-                    self.apply_latency.observe(time.monotonic() - w.since)
+                    self.apply_latency.observe(self.svc.clock() - w.since)
         self.rn.advance(rd)
         if changes:
             if any(operator for _, operator in changes):
@@ -898,7 +901,7 @@ class ReplicaCore:
             # Raft sends to added replicas from now on: learn where they are at once.
             before = self._placement or {}
             self._learn_descriptor()
-            now = time.monotonic()
+            now = self.svc.clock()
             for rid, node in before.items():
                 if rid not in self.nodes and rid != self.replica_id:
                     self._removed_notices[rid] = (node, now + _REMOVED_NOTICE_SECONDS)
@@ -967,7 +970,7 @@ class ReplicaCore:
     def _expire_snapshots(self) -> None:
         """Report as failed the snapshots whose follower has not answered in time (raft will
         send them again)."""
-        now = time.monotonic()
+        now = self.svc.clock()
         snapshots = self.svc.snapshots
         for replica, stream_id in list(self._snapshots_out.items()):
             out = snapshots.outcome(self.range_id, stream_id)
@@ -991,7 +994,7 @@ class ReplicaCore:
         last = log_.last_index()
         if log_.committed != last or log_.applied != last or r.lead_transferee:
             return False
-        if r.trk.config.voters.is_joint() or self._wants_size_split(time.monotonic()):
+        if r.trk.config.voters.is_joint() or self._wants_size_split(self.svc.clock()):
             return False
         d = self.sm.descriptor
         if self.changer.busy or (d is not None and (d.learners or d.is_joint())):

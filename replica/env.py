@@ -8,6 +8,7 @@ descriptor. The actor design answers with messages; the lock-based one with call
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -28,7 +29,12 @@ from .auto_split import SplitRateLimiter
 from .limits import DEFAULT_RANGE_QUOTA_BYTES, PendingLimit
 from .snapshot_sender import SnapshotSender
 
-__all__ = ["ReplicaServices", "ReplicaEnv", "HeartbeatSink"]
+__all__ = ["ReplicaServices", "ReplicaEnv", "HeartbeatSink", "wall_ms"]
+
+
+def wall_ms() -> int:
+    """Milliseconds since the epoch (the stamp of a session record or a write's TTL base)."""
+    return int(time.time() * 1000)
 
 
 class HeartbeatSink(Protocol):
@@ -82,6 +88,13 @@ class ReplicaServices:
     node_known: Callable[[int], bool] = field(default=lambda node_id: True)
     #: the changes leaders make by themselves (None: none, e.g. in unit tests)
     allocator: Allocator | None = None
+    #: the node's monotonic clock (seconds) and wall clock (``wall_ms``): injected, so a
+    #: simulation runs every replica on virtual time
+    clock: Callable[[], float] = time.monotonic
+    wall_clock_ms: Callable[[], int] = wall_ms
+    #: mixed into the seed of each replica's random choices (raft's election timeouts, load
+    #: split sampling): a simulation's seed varies them; 0 in production
+    seed: int = 0
 
     def __post_init__(self) -> None:
         self.range_ids = RangeIdAllocator(self.engine, self.node_id)

@@ -4,6 +4,7 @@ their ReadIndex, and the translation between the client protocol and KV commands
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from multiraft.storage.commands import Command, Op, Result, Status
@@ -88,10 +89,11 @@ class PendingRequests:
     on."""
 
     __slots__ = ("writes", "proposing", "read_batch", "reads", "ready_reads", "_next_ctx",
-                 "quota", "limit")
+                 "quota", "limit", "_clock")
 
     def __init__(self, quota: ProposalQuota | None = None,
-                 limit: PendingLimit | None = None) -> None:
+                 limit: PendingLimit | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         #: the range's proposal quota: a pending write holds its share until it is taken
         #: (applied), expires, or the leadership is lost (``release_quota``)
         self.quota = ProposalQuota(DEFAULT_RANGE_QUOTA_BYTES) if quota is None else quota
@@ -110,13 +112,14 @@ class PendingRequests:
         #: (read index, context) whose index is known; served once applied reaches it
         self.ready_reads: list[tuple[int, bytes]] = []
         self._next_ctx = 0
+        self._clock = clock
 
     def add_write(self, term: int, index: int, sub: int, op: ClientOp, responder: Responder,
                   quota: int = 0) -> None:
         """A write proposed as command ``sub`` (0 for an entry of one command) of the entry at
         ``index`` of ``term``, holding ``quota`` bytes of the proposal quota (acquired by the
         caller)."""
-        self.writes[(term, index, sub)] = PendingWrite(op, responder, time.monotonic(), quota)
+        self.writes[(term, index, sub)] = PendingWrite(op, responder, self._clock(), quota)
 
     def take_write(self, term: int, index: int, sub: int = 0) -> PendingWrite | None:
         """The write waiting for command ``sub`` of the entry (term, index), if it was proposed
@@ -179,7 +182,7 @@ class PendingRequests:
         """Forget writes proposed more than ``older_than`` seconds ago: their client has timed
         out, and will retry with the same command id if it still cares. Not answered: their
         outcome is unknown (the entry may still commit)."""
-        cutoff = time.monotonic() - older_than
+        cutoff = self._clock() - older_than
         stale = []
         for k, w in self.writes.items():  # (in the order proposed: the oldest first)
             if w.since >= cutoff:

@@ -7,7 +7,7 @@ from bisect import bisect_left, insort
 from collections.abc import Sequence
 
 from .engine import WriteBatch
-from .write_batch import DELETE, PUT, RecordedBatch, take_ops
+from .write_batch import DELETE, PUT, Op, RecordedBatch, take_ops
 
 __all__ = ["MemoryEngine"]
 
@@ -71,8 +71,12 @@ class MemoryEngine(_SortedMap):
     def write_many(self, batches: Sequence[WriteBatch], sync: bool = False) -> None:
         if self._closed:
             raise RuntimeError("engine is closed")
+        self._apply(take_ops(batches))
+
+    def _apply(self, batches_ops: Sequence[Sequence[Op]]) -> None:
+        """Apply the operations of written batches (``take_ops``), in order."""
         data, keys = self._data, self._keys
-        for ops in take_ops(batches):
+        for ops in batches_ops:
             for kind, a, b in ops:
                 if kind == PUT:
                     if a not in data:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from multiraft.replica.allocator import Allocator
 from multiraft.replica.counters import ReplicaCounters
-from multiraft.replica.env import HeartbeatSink, ReplicaServices
+from multiraft.replica.env import HeartbeatSink, ReplicaServices, wall_ms
 from multiraft.replica.limits import DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_RANGE_QUOTA_BYTES, PendingLimit
 from multiraft.replica.snapshot_sender import DEFAULT_SNAPSHOT_RATE, SnapshotSender
 from multiraft.storage.commands import DEFAULT_MAX_SCAN_BYTES
@@ -199,7 +201,10 @@ class NodeConfig:
     def replica_services(self, engine: Engine, transport: object, heartbeats: HeartbeatSink,
                          snapshots: SnapshotSender, staging: SnapshotStaging,
                          counters: ReplicaCounters,
-                         directory: NodeDirectory | None = None) -> ReplicaServices:
+                         directory: NodeDirectory | None = None,
+                         clock: Callable[[], float] = time.monotonic,
+                         wall_clock_ms: Callable[[], int] = wall_ms,
+                         seed: int = 0) -> ReplicaServices:
         """What every replica of this node shares, by these settings (both designs): with the
         node's ``directory``, the nodes replicas may be placed on and the allocator that
         places them."""
@@ -213,7 +218,8 @@ class NodeConfig:
             node_known=((lambda n: n == self.node_id or n in self.peers) if directory is None
                         else directory.__contains__),
             allocator=None if directory is None else Allocator(
-                directory, replication=self.replicas, rebalance=self.rebalance))
+                directory, replication=self.replicas, rebalance=self.rebalance, clock=clock),
+            clock=clock, wall_clock_ms=wall_clock_ms, seed=seed)
 
     def validate(self) -> None:
         if self.node_id <= 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,9 +57,15 @@ class NodeLifecycle:
     """
 
     def __init__(self, config: NodeConfig,
-                 on_failure: Callable[[NodeFailure], None] | None = None) -> None:
+                 on_failure: Callable[[NodeFailure], None] | None = None,
+                 storage: Callable[[NodeConfig], tuple[Engine, SnapshotStaging]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``storage`` opens the engine and staging area instead of the config's engine (a
+        simulation's disk); ``clock`` is the node's monotonic clock."""
         config.validate()
         self.config = config
+        self._storage = storage
+        self._clock = clock
         self.engine: Engine | None = None
         self._data_dir: Any = None
         self._lock = threading.Lock()
@@ -137,7 +144,9 @@ class NodeLifecycle:
                         "(benchmark mode)", c.node_id)
         engine: Engine
         staging: SnapshotStaging
-        if c.engine == "memory":
+        if self._storage is not None:
+            engine, staging = self._storage(c)
+        elif c.engine == "memory":
             engine, staging = MemoryEngine(), MemoryStaging()
         else:
             assert c.data_dir is not None  # NodeConfig.validate
@@ -149,7 +158,7 @@ class NodeLifecycle:
             log.info("node %d: finished the snapshot installs of ranges %s that a crash "
                      "interrupted", c.node_id, recovered)
         self._membership = Membership.open(engine, c.node_id, c.listen, c.client_listen or "",
-                                           c.peers, c.cluster_id, c.dead_after)
+                                           c.peers, c.cluster_id, c.dead_after, self._clock)
         self._must_join = bool(c.join) and not is_bootstrapped(engine)
         if self._must_join:  # it gets its replicas from the cluster, later
             return engine, staging, set()

@@ -7,7 +7,8 @@ fixed directory of its configured peers that never gossips.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from multiraft.storage.engine import Engine
@@ -33,11 +34,12 @@ class Membership:
     @classmethod
     def open(cls, engine: Engine, node_id: int, raft_address: str, client_address: str,
              peers: Mapping[int, str], cluster_id: str,
-             dead_after: float = DEFAULT_DEAD_AFTER) -> Membership:
+             dead_after: float = DEFAULT_DEAD_AFTER,
+             clock: Callable[[], float] = time.monotonic) -> Membership:
         """The membership of node ``node_id``: its directory as persisted in ``engine`` over
         its configured ``peers`` (the transport's initial peers)."""
         directory = NodeDirectory.load(engine, node_id, raft_address, client_address, peers,
-                                       dead_after=dead_after)
+                                       dead_after=dead_after, clock=clock)
         return cls(directory, DirectoryGossip(directory, engine, peers),
                    NodeOps(directory, cluster_id))
 

@@ -57,10 +57,11 @@ class CreationLimits:
                  ttl: float = DEFAULT_UNINITIALIZED_REPLICA_TTL) -> None:
         self.rate, self.max_uninitialized, self.ttl = rate, max_uninitialized, ttl
 
-    def policy(self, known_nodes: Container[int] | Iterable[int],
-               counters: StoreCounters) -> ReplicaCreationPolicy:
+    def policy(self, known_nodes: Container[int] | Iterable[int], counters: StoreCounters,
+               clock: Callable[[], float] = time.monotonic) -> ReplicaCreationPolicy:
         return ReplicaCreationPolicy(known_nodes, counters, rate=self.rate,
-                                     max_uninitialized=self.max_uninitialized, ttl=self.ttl)
+                                     max_uninitialized=self.max_uninitialized, ttl=self.ttl,
+                                     clock=clock)
 
 
 class ReplicaCreationPolicy:

@@ -13,9 +13,15 @@ from typing import Any, Callable, Protocol
 from multiraft.raft.types import Message
 
 from .client_protocol import ClientOp, ClientRequest, ClientResponse, ClientStatus, encode_response
-from .codec import Heartbeat, ReplicaCheck, ReplicaGone, SnapshotAck, SnapshotChunk
+from .codec import (DirectoryItem, FrameKind, Heartbeat, NodeLoadReport, ReplicaCheck, ReplicaGone, SnapshotAck,
+                    SnapshotChunk)
 
-__all__ = ["Handler", "Responder"]
+__all__ = ["DirectoryReceiver", "Handler", "Responder", "dispatch_frame", "frame_messages"]
+
+#: What a NODE_DIRECTORY or NODE_LOAD frame is handed to: ``receiver(sender, records or
+#: load)``, on the transport thread (it must not block: the node directory merges under its
+#: own small lock).
+DirectoryReceiver = Callable[[int, "list[DirectoryItem] | NodeLoadReport"], None]
 
 
 class Responder:
@@ -67,3 +73,37 @@ class Handler(Protocol):
 
     def on_client_request(self, request: ClientRequest, responder: Responder) -> None:
         """A client request; answer through ``responder`` from any thread."""
+
+
+def frame_messages(kind: FrameKind, payload: Any) -> int:
+    """How many messages a decoded frame carries, as the peer counters count them (a
+    directory or load frame counts none: it is no raft traffic)."""
+    if kind is FrameKind.RAFT or kind is FrameKind.HEARTBEATS or \
+            kind is FrameKind.HEARTBEAT_RESPONSES:
+        return len(payload)
+    if kind is FrameKind.NODE_DIRECTORY or kind is FrameKind.NODE_LOAD:
+        return 0
+    return 1
+
+
+def dispatch_frame(handler: Handler, on_directory: DirectoryReceiver | None, kind: FrameKind,
+                   sender: int, payload: Any) -> None:
+    """Hand a decoded peer frame (``codec.decode_frame``) to the method of ``handler`` that
+    takes its kind, or to ``on_directory``."""
+    if kind is FrameKind.RAFT:
+        handler.on_raft_messages(sender, payload)
+    elif kind is FrameKind.HEARTBEATS:
+        handler.on_heartbeats(sender, payload)
+    elif kind is FrameKind.HEARTBEAT_RESPONSES:
+        handler.on_heartbeat_responses(sender, payload)
+    elif kind is FrameKind.SNAPSHOT_CHUNK:
+        handler.on_snapshot_chunk(sender, payload)
+    elif kind is FrameKind.NODE_DIRECTORY or kind is FrameKind.NODE_LOAD:
+        if on_directory is not None:
+            on_directory(sender, payload)
+    elif kind is FrameKind.SNAPSHOT_ACK:
+        handler.on_snapshot_ack(sender, payload)
+    elif kind is FrameKind.REPLICA_CHECK:
+        handler.on_replica_check(sender, payload)
+    else:
+        handler.on_replica_gone(sender, payload)

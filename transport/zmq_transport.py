@@ -43,23 +43,18 @@ import zmq
 from multiraft.raft.types import Message
 
 from .client_protocol import BadRequest, ClientStatus, decode_request
-from .codec import (MAX_FRAME_BYTES, DecodeError, DirectoryItem, FrameKind, Heartbeat,
+from .codec import (MAX_FRAME_BYTES, DecodeError, DirectoryItem, Heartbeat,
                     ReplicaGone, SnapshotAck, SnapshotChunk, decode_frame, heartbeats_frame,
                     NodeLoadReport, node_directory_frame, node_load_frame, raft_item, raft_frame,
                     ReplicaCheck, replica_check_frame, replica_gone_frame,
                     snapshot_ack_frame, snapshot_chunk_frame)
 from .counters import TransportCounters
 from .faults import FaultInjector
-from .handler import Handler, Responder
+from .handler import DirectoryReceiver, Handler, Responder, dispatch_frame, frame_messages
 from .keys import CurveConfig
 from .zap import CLIENT_DOMAIN, NODE_DOMAIN, ZapHandler
 
 __all__ = ["Transport", "DirectoryReceiver"]
-
-#: What a NODE_DIRECTORY or NODE_LOAD frame is handed to: ``receiver(sender, records or
-#: load)``, on the transport thread (it must not block: the node directory merges under its
-#: own small lock).
-DirectoryReceiver = Callable[[int, "list[DirectoryItem] | NodeLoadReport"], None]
 
 log = logging.getLogger(__name__)
 
@@ -555,31 +550,8 @@ class Transport:
         c = self.counters.peer(sender)
         c.frames_received += 1
         c.bytes_received += len(frame.buffer)
-        h = self._handler
-        if kind is FrameKind.RAFT:
-            c.messages_received += len(payload)
-            self._notify(h.on_raft_messages, sender, payload)
-        elif kind is FrameKind.HEARTBEATS:
-            c.messages_received += len(payload)
-            self._notify(h.on_heartbeats, sender, payload)
-        elif kind is FrameKind.HEARTBEAT_RESPONSES:
-            c.messages_received += len(payload)
-            self._notify(h.on_heartbeat_responses, sender, payload)
-        elif kind is FrameKind.SNAPSHOT_CHUNK:
-            c.messages_received += 1
-            self._notify(h.on_snapshot_chunk, sender, payload)
-        elif kind is FrameKind.NODE_DIRECTORY or kind is FrameKind.NODE_LOAD:
-            if self._on_directory is not None:  # a frame, no raft message (as sent)
-                self._notify(self._on_directory, sender, payload)
-        elif kind is FrameKind.SNAPSHOT_ACK:
-            c.messages_received += 1
-            self._notify(h.on_snapshot_ack, sender, payload)
-        elif kind is FrameKind.REPLICA_CHECK:
-            c.messages_received += 1
-            self._notify(h.on_replica_check, sender, payload)
-        else:
-            c.messages_received += 1
-            self._notify(h.on_replica_gone, sender, payload)
+        c.messages_received += frame_messages(kind, payload)
+        self._notify(dispatch_frame, self._handler, self._on_directory, kind, sender, payload)
 
     def _receive_client_requests(self) -> None:
         clients = self._clients

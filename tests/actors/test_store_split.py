@@ -8,6 +8,7 @@ from typing import Any
 
 from multiraft.actors.inbound import StoreInbound
 from multiraft.actors.messages import (INITIALIZE_FROM_SPLIT, InboundRaft, RaftMessages,
+                                       ReplicasLoaded,
                                        ReplicaDropped, SplitApplied)
 from multiraft.actors.store import StoreActor
 from multiraft.raft.types import Message, MessageType as MT
@@ -45,9 +46,8 @@ def store() -> tuple[StoreActor, list[Handle]]:
     def fatal(what: str, error: BaseException) -> None:
         raise AssertionError(f"{what}: {error!r}")
     s = StoreActor(NODE, None, StoreInbound(), CoalescedHeartbeats(), [2, 3], 20, fatal)
-    s.set_replica_factory(factory)
     left = factory(1, 1, False)
-    s.add_replicas({1: left}, [LEFT])
+    s.on_receive(ReplicasLoaded(factory, {1: left}, [LEFT]))
     return s, made
 
 
