@@ -81,3 +81,5 @@ class NodeEnvironment:
     ticker: TickerFactory = Ticker
     #: None: the engine the config names (``NodeLifecycle._open_engine``)
     storage: StorageOpener | None = None
+    #: what a failed node does instead of stopping on a thread of its own (None: that)
+    fail_stop: Callable[[], None] | None = None

@@ -56,7 +56,7 @@ class ActorNode(NodeLifecycle):
                  on_failure: Callable[[NodeFailure], None] | None = None,
                  environment: NodeEnvironment | None = None) -> None:
         env = self.environment = environment or NodeEnvironment()
-        super().__init__(config, on_failure, env.storage, env.clock)
+        super().__init__(config, on_failure, env.storage, env.clock, env.fail_stop)
         self.transport: Any = None
         #: runs the store and the timer (one worker: their own thread in production)
         self.node_runtime: PooledRuntime | None = None

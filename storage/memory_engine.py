@@ -71,9 +71,9 @@ class MemoryEngine(_SortedMap):
     def write_many(self, batches: Sequence[WriteBatch], sync: bool = False) -> None:
         if self._closed:
             raise RuntimeError("engine is closed")
-        self._apply(take_ops(batches))
+        self.apply_written(take_ops(batches))
 
-    def _apply(self, batches_ops: Sequence[Sequence[Op]]) -> None:
+    def apply_written(self, batches_ops: Sequence[Sequence[Op]]) -> None:
         """Apply the operations of written batches (``take_ops``), in order."""
         data, keys = self._data, self._keys
         for ops in batches_ops:
@@ -93,6 +93,10 @@ class MemoryEngine(_SortedMap):
 
     def snapshot(self) -> MemorySnapshot:
         return MemorySnapshot(dict(self._data), list(self._keys))
+
+    def copy_into(self, other: MemoryEngine) -> None:
+        """Make ``other`` hold exactly this engine's state (a simulated disk's restart)."""
+        other._data, other._keys = dict(self._data), list(self._keys)
 
     def close(self) -> None:
         self._closed = True

@@ -59,13 +59,17 @@ class NodeLifecycle:
     def __init__(self, config: NodeConfig,
                  on_failure: Callable[[NodeFailure], None] | None = None,
                  storage: Callable[[NodeConfig], tuple[Engine, SnapshotStaging]] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 fail_stop: Callable[[], None] | None = None) -> None:
         """``storage`` opens the engine and staging area instead of the config's engine (a
-        simulation's disk); ``clock`` is the node's monotonic clock."""
+        simulation's disk); ``clock`` is the node's monotonic clock; ``fail_stop`` is what a
+        failure does once recorded, instead of stopping the node on a thread of its own (a
+        simulation crashes the node)."""
         config.validate()
         self.config = config
         self._storage = storage
         self._clock = clock
+        self._fail_stop_hook = fail_stop
         self.engine: Engine | None = None
         self._data_dir: Any = None
         self._lock = threading.Lock()
@@ -106,6 +110,9 @@ class NodeLifecycle:
             self.failure = failure = NodeFailure(what, error)
         log.critical("node %d: %s; stopping the node", self.config.node_id, failure,
                      exc_info=error)
+        if self._fail_stop_hook is not None:
+            self._fail_stop_hook()
+            return
         threading.Thread(target=self._fail_stop, name=f"fail-stop-{self.config.node_id}",
                          daemon=True).start()
 

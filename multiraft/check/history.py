@@ -16,7 +16,7 @@ import enum
 import math
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -127,7 +127,9 @@ class HistoryRecorder:
     the real one. :meth:`history` returns the operations recorded so far.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+        """``clock_ns``: the clock of call and return times (a simulation's virtual one)."""
+        self._clock_ns = clock_ns
         self._lock = threading.Lock()
         self._next_token = 0
         self._pending: dict[int, _Pending] = {}
@@ -139,12 +141,12 @@ class HistoryRecorder:
         with self._lock:
             token = self._next_token
             self._next_token += 1
-            self._pending[token] = _Pending(client_id, kind, args, time.monotonic_ns())
+            self._pending[token] = _Pending(client_id, kind, args, self._clock_ns())
         return token
 
     def end(self, token: int, output: Any) -> None:
         """Record that the operation behind ``token`` returned ``output``."""
-        return_ns = time.monotonic_ns()
+        return_ns = self._clock_ns()
         self._finish(token, output, return_ns)
 
     def end_unknown(self, token: int) -> None:

@@ -1,0 +1,193 @@
+"""``simulate``: one seeded run of the whole cluster, and what it found.
+
+A run: bootstrap the cluster, let it elect, then clients write, read and swap on a few keys
+while a nemesis crashes and restarts nodes, partitions them and makes links lossy, until
+``events`` events have run. Then the nemesis stops: every node is restarted and the network
+healed, the cluster settles, and every key is read once more (so a write acknowledged before a
+crash and lost after it shows as a violation of linearizability). Invariants are checked after
+every event (``InvariantChecker``); at the end, the final ones and the client history's
+linearizability. An exception escaping the node's code is a violation too: the run stops there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from multiraft.check.history import HistoryRecorder, OpKind
+from multiraft.check.linearizability import Verdict, check_linearizable
+
+from .clients import SimClient
+from .cluster import SimCluster
+from .invariants import InvariantChecker
+from .network import LinkFaults, SimNetwork
+from .world import World
+
+__all__ = ["SimOptions", "SimResult", "simulate"]
+
+#: virtual seconds the cluster gets to elect before the clients start
+_WARMUP = 3.0
+#: virtual seconds the cluster gets to settle after the nemesis stops
+_SETTLE = 15.0
+#: virtual seconds the final reads may take
+_FINAL_READS = 30.0
+
+
+@dataclass(slots=True)
+class SimOptions:
+    seed: int
+    #: events to run with clients and nemesis (the settling and final reads run beyond it)
+    events: int = 20_000
+    nodes: int = 3
+    ranges: int = 16
+    clients: int = 4
+    #: keys the clients share (few: their operations must overlap for the check to bite)
+    keys: int = 6
+    #: whether the nemesis runs (crashes, partitions, lossy links, failed fsyncs)
+    faults: bool = True
+
+
+@dataclass(slots=True)
+class SimResult:
+    seed: int
+    events: int
+    simulated_s: float
+    ops: int
+    trace_hash: str
+    violations: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    crashes: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The contract's JSON line (``python -m multiraft.sim``)."""
+        return {"seed": self.seed, "events": self.events,
+                "simulated_s": round(self.simulated_s, 3), "ops": self.ops,
+                "trace_hash": self.trace_hash, "violations": list(self.violations)}
+
+
+class _Nemesis:
+    """Every 0.5-3 virtual seconds, one fault: crash a node (restarted 0.5-3 s later), cut one
+    node off from the others (healed 0.5-4 s later), or make every link drop and duplicate
+    frames for a while."""
+
+    def __init__(self, world: World, cluster: SimCluster, network: SimNetwork) -> None:
+        self.world, self.cluster, self.network = world, cluster, network
+        self.stopped = False
+
+    def start(self) -> None:
+        self.world.after(self.world.rng.uniform(0.5, 3.0), self._act)
+
+    def _act(self) -> None:
+        if self.stopped:
+            return
+        w, rng = self.world, self.world.rng
+        r = rng.random()
+        ids = sorted(self.cluster.nodes)
+        if r < 0.4:
+            node = self.cluster.nodes[rng.choice(ids)]
+            node.crash()
+            w.after(rng.uniform(0.5, 3.0), self._restart, node.node_id)
+        elif r < 0.75:
+            victim = rng.choice(ids)
+            w.note(f"isolate {victim};")
+            self.network.isolate({victim}, set(ids) - {victim})
+            w.after(rng.uniform(0.5, 4.0), self._heal)
+        else:
+            f = self.network.faults
+            f.drop, f.duplicate = rng.uniform(0.01, 0.2), rng.uniform(0.0, 0.05)
+            w.note(f"lossy {f.drop:.3f};")
+            w.after(rng.uniform(0.5, 4.0), self._clean_links)
+        w.after(rng.uniform(0.5, 3.0), self._act)
+
+    def _restart(self, node_id: int) -> None:
+        n = self.cluster.nodes[node_id]
+        if not n.up:
+            n.start()
+
+    def _heal(self) -> None:
+        self.world.note("heal;")
+        self.network.heal()
+
+    def _clean_links(self) -> None:
+        f = self.network.faults
+        f.drop = f.duplicate = 0.0
+
+    def stop(self) -> None:
+        """No more faults: heal every link, restart every node that is down."""
+        self.stopped = True
+        self.network.heal()
+        self._clean_links()
+        for n in self.cluster.nodes.values():
+            if not n.up:
+                n.start()
+
+
+def simulate(o: SimOptions) -> SimResult:
+    """Run seed ``o.seed`` and report it (never raises for what the cluster does)."""
+    started = time.perf_counter()
+    world = World(o.seed)
+    network = SimNetwork(world, LinkFaults())
+    cluster = SimCluster(world, o.seed, o.nodes, o.ranges, network,
+                         fail_syncs=0.002 if o.faults else 0.0)
+    checker = InvariantChecker(cluster)
+    cluster.on_task = checker.after_task
+    network.on_send = checker.on_send
+    recorder = HistoryRecorder(clock_ns=lambda: int(world.now * 1e9))
+    keys = [f"key{i:02d}".encode() for i in range(o.keys)]
+    ids = sorted(cluster.nodes)
+    clients = [SimClient(world, network, c, ids, keys, recorder) for c in range(1, o.clients + 1)]
+    nemesis = _Nemesis(world, cluster, network)
+    violations = checker.violations
+    previous_disable = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # the nodes log every fault they survive
+    try:
+        cluster.start()
+        _run(world, checker, world.now + _WARMUP, o.events)
+        for c in clients:
+            c.start()
+        if o.faults:
+            nemesis.start()
+        _run(world, checker, float("inf"), o.events)
+        nemesis.stop()
+        for c in clients:
+            c.stop()
+        _run(world, checker, world.now + _SETTLE, 10 * o.events)
+        if not violations:
+            reader = SimClient(world, network, o.clients + 1, ids, keys, recorder,
+                               give_up_after=_FINAL_READS)
+            reader.stop()  # it runs only the reads below
+            for k in keys:
+                reader.run(OpKind.GET, (k,))
+                while reader.busy and _run(world, checker, world.now + 0.1, 10 * o.events):
+                    pass
+                if reader.busy:
+                    break
+            checker.final()
+    except Exception as e:  # the node's code raised: a violation, with where
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        violations.append(f"t={world.now:.3f}s event {world.events}: {type(e).__name__}: "
+                          f"{e} (at {where.filename}:{where.lineno})")
+    finally:
+        logging.disable(previous_disable)
+    violations.extend(cluster.failures)
+    if not violations:
+        result = check_linearizable(recorder.history(), timeout_s=60.0)
+        if result.verdict is Verdict.ILLEGAL:
+            violations.append(f"the client history is not linearizable: {result}")
+    return SimResult(o.seed, world.events, world.now, sum(c.ops for c in clients),
+                     world.trace_hash, violations, time.perf_counter() - started,
+                     sum(n.crashes for n in cluster.nodes.values()))
+
+
+def _run(world: World, checker: InvariantChecker, until: float, max_events: int) -> bool:
+    """Run events until virtual time ``until``, ``max_events`` more, or a violation; False
+    if the run must stop (a violation)."""
+    stop = world.events + max_events
+    while not world.idle and world.events < stop and not checker.violations:
+        if world.now >= until:
+            return True
+        world.step()
+    return not checker.violations
