@@ -25,6 +25,8 @@ __all__ = ["SimClient"]
 
 _OPS = {OpKind.PUT: ClientOp.PUT, OpKind.GET: ClientOp.GET, OpKind.CAS: ClientOp.CAS,
         OpKind.DELETE: ClientOp.DELETE}
+#: the token of an operation not recorded in the history (an admin one)
+_ADMIN = -1
 #: statuses after which the request certainly had no effect and may go to another node
 _ELSEWHERE = frozenset({ClientStatus.RANGE_NOT_FOUND, ClientStatus.UNAVAILABLE,
                         ClientStatus.BUSY, ClientStatus.RANGE_KEY_MISMATCH})
@@ -54,7 +56,10 @@ class SimClient:
         #: the value this client last read or wrote, per key (what its CAS expects)
         self._seen: dict[bytes, bytes | None] = {}
         # the operation in flight: (kind, args, token, started, request)
-        self._op: tuple[OpKind, tuple[Any, ...], int, float, ClientRequest] | None = None
+        self._op: tuple[OpKind | ClientOp, tuple[Any, ...], int, float,
+                        ClientRequest] | None = None
+        #: admin operations that succeeded (SPLIT: applied)
+        self.admin_done = 0
 
     def start(self) -> None:
         self.world.after(self.world.rng.expovariate(1 / self.think), self._next)
@@ -86,13 +91,18 @@ class SimClient:
             kind, args = OpKind.DELETE, (key,)
         self.run(kind, args)
 
-    def run(self, kind: OpKind, args: tuple[Any, ...]) -> None:
-        """Start operation ``kind(*args)`` now."""
+    def run(self, kind: OpKind | ClientOp, args: tuple[Any, ...]) -> None:
+        """Start operation ``kind(*args)`` now: a KV operation (``OpKind``), recorded in the
+        history, or an admin one (a ``ClientOp`` such as SPLIT), which is not."""
         assert self._op is None
         self._seq += 1
-        self.ops += 1
-        token = self.recorder.begin(self.client_id, kind, args)
-        request = ClientRequest(0, _OPS[kind], args, self.client_id, self._seq)
+        if isinstance(kind, OpKind):
+            self.ops += 1
+            token = self.recorder.begin(self.client_id, kind, args)
+            op = _OPS[kind]
+        else:
+            token, op = _ADMIN, kind
+        request = ClientRequest(0, op, args, self.client_id, self._seq)
         self._op = (kind, args, token, self.world.now, request)
         self._send(self._leader.get(args[0]) or self.world.rng.choice(self.nodes))
 
@@ -140,7 +150,9 @@ class SimClient:
         if status is ClientStatus.OK:
             self._leader[args[0]] = node
             self._done()
-            if kind is OpKind.GET:
+            if token == _ADMIN:
+                self.admin_done += 1
+            elif kind is OpKind.GET:
                 self.recorder.end(token, resp.result)
                 self._seen[args[0]] = resp.result
             elif kind is OpKind.CAS:
@@ -158,16 +170,19 @@ class SimClient:
             self._retry(None, 0.05)
         elif status is ClientStatus.SESSION_EXPIRED:
             self._finish_unknown()
-        else:  # REFUSED, TOO_LARGE, ...: never applied
+        else:  # REFUSED, TOO_LARGE, RANGE_BOUNDARY...: never applied
             self._done()
-            self.recorder.discard(token)
+            if token != _ADMIN:
+                self.recorder.discard(token)
             self._schedule_next()
 
     def _finish_unknown(self) -> None:
         assert self._op is not None
         kind, token = self._op[0], self._op[2]
         self._done()
-        if kind is OpKind.GET:
+        if token == _ADMIN:
+            pass
+        elif kind is OpKind.GET:
             self.recorder.discard(token)  # an unanswered read constrains nothing
         else:
             self.recorder.end_unknown(token)

@@ -97,7 +97,11 @@ class SimNode:
         w.note(f"start {self.node_id}.{self.incarnation};")
         node = ActorNode(self.config, environment=env)
         self.node = node
-        node.start()
+        try:
+            node.start()
+        except SyncFailed:  # its start's own synced write failed: as a process would, it exits
+            self.crash()
+            w.after(self.cluster.restart_after, self._restart_if_down)
 
     def crash(self) -> None:
         """Power loss (see the module docstring)."""
@@ -180,7 +184,9 @@ class SimCluster:
 
     def __init__(self, world: World, seed: int, nodes: int = 3, ranges: int = 16,
                  network: SimNetwork | None = None, fail_syncs: float = 0.0,
-                 restart_after: float = 1.0) -> None:
+                 restart_after: float = 1.0, log_keep: int = 32) -> None:
+        """``log_keep``: applied entries a replica keeps for slow followers (few, so that
+        followers back from a crash or a partition get snapshots)."""
         self.world = world
         self.seed = seed
         self.network = network or SimNetwork(world)
@@ -196,7 +202,7 @@ class SimCluster:
                 node_id=i, listen=sim_address(i), client_listen=sim_address(i, client=True),
                 peers={p: sim_address(p) for p in ids if p != i}, engine="memory",
                 cluster_id="sim", initial_ranges=ranges, split_bytes=0, split_qps=0.0,
-                snapshot_rate=0.0))
+                snapshot_rate=0.0, log_keep_entries=log_keep))
             for i in ids}
 
     def start(self) -> None:

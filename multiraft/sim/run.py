@@ -19,6 +19,7 @@ from typing import Any
 
 from multiraft.check.history import HistoryRecorder, OpKind
 from multiraft.check.linearizability import Verdict, check_linearizable
+from multiraft.transport.client_protocol import ClientOp
 
 from .clients import SimClient
 from .cluster import SimCluster
@@ -46,8 +47,12 @@ class SimOptions:
     clients: int = 4
     #: keys the clients share (few: their operations must overlap for the check to bite)
     keys: int = 6
+    #: mean virtual seconds a client waits between two operations
+    think: float = 0.02
     #: whether the nemesis runs (crashes, partitions, lossy links, failed fsyncs)
     faults: bool = True
+    #: whether ranges split while the clients run (with or without the faults)
+    splits: bool = True
 
 
 @dataclass(slots=True)
@@ -60,6 +65,11 @@ class SimResult:
     violations: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     crashes: int = 0
+    #: splits applied, and the ranges at the end (the most any node holds)
+    splits: int = 0
+    ranges: int = 0
+    #: snapshots the replicas alive at the end installed
+    snapshots: int = 0
 
     def as_json(self) -> dict[str, Any]:
         """The contract's JSON line (``python -m multiraft.sim``)."""
@@ -71,10 +81,13 @@ class SimResult:
 class _Nemesis:
     """Every 0.5-3 virtual seconds, one fault: crash a node (restarted 0.5-3 s later), cut one
     node off from the others (healed 0.5-4 s later), or make every link drop and duplicate
-    frames for a while."""
+    frames for a while; and, as often, an admin client splits a range at a random key."""
 
-    def __init__(self, world: World, cluster: SimCluster, network: SimNetwork) -> None:
+    def __init__(self, world: World, cluster: SimCluster, network: SimNetwork,
+                 admin: SimClient | None, faults: bool) -> None:
         self.world, self.cluster, self.network = world, cluster, network
+        self.admin = admin
+        self.faults = faults
         self.stopped = False
 
     def start(self) -> None:
@@ -83,6 +96,13 @@ class _Nemesis:
     def _act(self) -> None:
         if self.stopped:
             return
+        w, rng = self.world, self.world.rng
+        if self.faults:
+            self._fault()
+        self.split()
+        w.after(rng.uniform(0.5, 3.0), self._act)
+
+    def _fault(self) -> None:
         w, rng = self.world, self.world.rng
         r = rng.random()
         ids = sorted(self.cluster.nodes)
@@ -100,7 +120,11 @@ class _Nemesis:
             f.drop, f.duplicate = rng.uniform(0.01, 0.2), rng.uniform(0.0, 0.05)
             w.note(f"lossy {f.drop:.3f};")
             w.after(rng.uniform(0.5, 4.0), self._clean_links)
-        w.after(rng.uniform(0.5, 3.0), self._act)
+
+    def split(self) -> None:
+        """Split the range of a random key there (unless a split is still under way)."""
+        if self.admin is not None and not self.admin.busy:
+            self.admin.run(ClientOp.SPLIT, (f"key{self.world.rng.randrange(100):02d}".encode(),))
 
     def _restart(self, node_id: int) -> None:
         n = self.cluster.nodes[node_id]
@@ -138,8 +162,11 @@ def simulate(o: SimOptions) -> SimResult:
     recorder = HistoryRecorder(clock_ns=lambda: int(world.now * 1e9))
     keys = [f"key{i:02d}".encode() for i in range(o.keys)]
     ids = sorted(cluster.nodes)
-    clients = [SimClient(world, network, c, ids, keys, recorder) for c in range(1, o.clients + 1)]
-    nemesis = _Nemesis(world, cluster, network)
+    clients = [SimClient(world, network, c, ids, keys, recorder, think=o.think)
+               for c in range(1, o.clients + 1)]
+    admin = SimClient(world, network, o.clients + 2, ids, keys, recorder)
+    admin.stop()  # it runs only the nemesis's splits
+    nemesis = _Nemesis(world, cluster, network, admin if o.splits else None, o.faults)
     violations = checker.violations
     previous_disable = logging.root.manager.disable
     logging.disable(logging.CRITICAL)  # the nodes log every fault they survive
@@ -148,7 +175,7 @@ def simulate(o: SimOptions) -> SimResult:
         _run(world, checker, world.now + _WARMUP, o.events)
         for c in clients:
             c.start()
-        if o.faults:
+        if o.faults or o.splits:
             nemesis.start()
         _run(world, checker, float("inf"), o.events)
         nemesis.stop()
@@ -177,9 +204,12 @@ def simulate(o: SimOptions) -> SimResult:
         result = check_linearizable(recorder.history(), timeout_s=60.0)
         if result.verdict is Verdict.ILLEGAL:
             violations.append(f"the client history is not linearizable: {result}")
+    held = [list(n.replicas()) for n in cluster.nodes.values()]
     return SimResult(o.seed, world.events, world.now, sum(c.ops for c in clients),
                      world.trace_hash, violations, time.perf_counter() - started,
-                     sum(n.crashes for n in cluster.nodes.values()))
+                     sum(n.crashes for n in cluster.nodes.values()), admin.admin_done,
+                     max(map(len, held)),
+                     sum(a.core.snapshots_installed for replicas in held for a in replicas))
 
 
 def _run(world: World, checker: InvariantChecker, until: float, max_events: int) -> bool:
