@@ -174,6 +174,8 @@ class ReplicaCore:
         self.proposals_dropped = 0
         self.proposals_too_large = 0
         self.proposals_over_quota = 0
+        #: writes answered NOT_LEADER because a later leader's entries replaced theirs
+        self.proposals_superseded = 0
         self._quota_term = 0  # the leader term the proposal quota is held in
         #: samples request keys while the range is hot (None: load splits are off)
         self._load_finder = (LoadSplitFinder(svc.split_qps, self._seed, svc.clock())
@@ -869,6 +871,8 @@ class ReplicaCore:
                 if w is not None:
                     respond_result(w.responder, w.op, one, end, known)
                     self.apply_latency.observe(self.svc.clock() - w.since)
+        if self.pending.writes and next(iter(self.pending.writes))[0] < self.rn.raft.term:
+            self._answer_superseded()
         self.rn.advance(rd)
         if changes:
             if any(operator for _, operator in changes):
@@ -888,6 +892,19 @@ class ReplicaCore:
         if rd.snapshot is not None and self.sm.descriptor is not None:
             self._learn_descriptor()
             self.env.descriptor_changed(self.sm.descriptor)
+
+    def _answer_superseded(self) -> None:
+        """Answer NOT_LEADER the writes this replica proposed as an earlier leader whose entries
+        a later leader's replaced (TiKV's stale commands): nothing applies them, so no result
+        would ever answer them, and their clients would wait for their timeout. Not applied, so
+        a retry with the same command id is safe."""
+        r = self.rn.raft
+        applied = self.sm.applied
+        lead = self.nodes.get(r.lead, 0)
+        for w in self.pending.take_superseded(r.term, applied.index, applied.term,
+                                              r.raft_log.term_or_zero):
+            self.proposals_superseded += 1
+            w.responder.respond(ClientStatus.NOT_LEADER, lead)
 
     def _load_state_machine(self) -> KVStateMachine:
         """The range's state machine as the engine holds it."""
@@ -1095,6 +1112,7 @@ class ReplicaCore:
             "proposals": self.proposals, "proposals_dropped": self.proposals_dropped,
             "proposals_too_large": self.proposals_too_large,
             "proposals_over_quota": self.proposals_over_quota,
+            "proposals_superseded": self.proposals_superseded,
             "quota_bytes_used": self.pending.quota.used,
             "leader_changes": self.leader_changes, "auto_splits": self.auto_splits,
             "replica_changes_proposed": self.changer.changes_proposed,

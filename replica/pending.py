@@ -129,6 +129,34 @@ class PendingRequests:
             self._forget(w)
         return w
 
+    def take_superseded(self, term: int, applied: int, applied_term: int,
+                        term_at: Callable[[int], int]) -> list[PendingWrite]:
+        """The writes proposed in a term before ``term`` whose entry can never apply, taken out
+        (their quota and slots go back): the log applied up to ``applied`` holds an entry of
+        another term at the write's index (``term_at(index)``, 0 if unknown), or the write is
+        past ``applied`` and of a term before ``applied_term`` (terms never decrease along a
+        log, and every later leader's log holds the applied one: no entry after it can be of an
+        earlier term). A write at an index whose term is unknown (compacted: a snapshot went past
+        it) stays, its outcome unknown; one whose entry applied was taken with its result."""
+        dead = []
+        for key in self.writes:  # (in the order proposed: terms never decrease)
+            t, index, _ = key
+            if t >= term:
+                break
+            if index <= applied:
+                at = term_at(index)
+                if at == 0 or at == t:
+                    continue
+            elif t >= applied_term:
+                continue
+            dead.append(key)
+        out = []
+        for key in dead:
+            w = self.writes.pop(key)
+            self._forget(w)
+            out.append(w)
+        return out
+
     def _forget(self, w: PendingWrite) -> None:
         """``w`` left ``writes``: its quota and its pending slot go back."""
         self.quota.release(w.quota)
