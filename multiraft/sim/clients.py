@@ -38,7 +38,11 @@ class SimClient:
 
     def __init__(self, world: World, network: SimNetwork, client_id: int, nodes: Sequence[int],
                  keys: Sequence[bytes], recorder: HistoryRecorder, *, think: float = 0.02,
-                 attempt_timeout: float = 1.0, give_up_after: float = 10.0) -> None:
+                 attempt_timeout: float = 1.0, give_up_after: float = 10.0,
+                 sessions: bool = True) -> None:
+        """``sessions=False``: the client opts out of deduplication (``client_id`` 0 on the
+        wire), so it cannot retry a write that went unanswered: that write's outcome is
+        unknown."""
         self.world = world
         self.network = network
         self.client_id = client_id
@@ -48,6 +52,7 @@ class SimClient:
         self.think = think
         self.attempt_timeout = attempt_timeout
         self.give_up_after = give_up_after
+        self.sessions = sessions
         self.ops = 0
         self.stopped = False
         self._seq = 0
@@ -102,7 +107,8 @@ class SimClient:
             op = _OPS[kind]
         else:
             token, op = _ADMIN, kind
-        request = ClientRequest(0, op, args, self.client_id, self._seq)
+        request = ClientRequest(0, op, args, self.client_id if self.sessions else 0,
+                                self._seq if self.sessions else 0)
         self._op = (kind, args, token, self.world.now, request)
         self._send(self._leader.get(args[0]) or self.world.rng.choice(self.nodes))
 
@@ -136,7 +142,10 @@ class SimClient:
         if self._op is None or rid != self._request_id:
             return
         # Unanswered: it may have been applied. Retry the same command id, looking for the
-        # session that may have applied it.
+        # session that may have applied it (without a session, a write cannot be retried).
+        if not self.sessions and self._op[2] != _ADMIN and self._op[0] is not OpKind.GET:
+            self._finish_unknown()
+            return
         self._op[4].register = False
         self._leader.pop(self._op[1][0], None)
         self._retry(None)

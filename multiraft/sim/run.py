@@ -122,9 +122,12 @@ class _Nemesis:
             w.after(rng.uniform(0.5, 4.0), self._clean_links)
 
     def split(self) -> None:
-        """Split the range of a random key there (unless a split is still under way)."""
+        """Split the range of one of the clients' keys there, or just after it (unless a split
+        is still under way): the ranges the clients use get smaller and smaller."""
         if self.admin is not None and not self.admin.busy:
-            self.admin.run(ClientOp.SPLIT, (f"key{self.world.rng.randrange(100):02d}".encode(),))
+            rng = self.world.rng
+            key = rng.choice(self.admin.keys) + (b"" if rng.random() < 0.5 else b"+")
+            self.admin.run(ClientOp.SPLIT, (key,))
 
     def _restart(self, node_id: int) -> None:
         n = self.cluster.nodes[node_id]
@@ -162,8 +165,10 @@ def simulate(o: SimOptions) -> SimResult:
     recorder = HistoryRecorder(clock_ns=lambda: int(world.now * 1e9))
     keys = [f"key{i:02d}".encode() for i in range(o.keys)]
     ids = sorted(cluster.nodes)
-    clients = [SimClient(world, network, c, ids, keys, recorder, think=o.think)
-               for c in range(1, o.clients + 1)]
+    # The first client opts out of deduplication, as a real client may (client id 0): the
+    # state machine then cannot mask an entry applied twice.
+    clients = [SimClient(world, network, c, ids, keys, recorder, think=o.think,
+                         sessions=c != 1) for c in range(1, o.clients + 1)]
     admin = SimClient(world, network, o.clients + 2, ids, keys, recorder)
     admin.stop()  # it runs only the nemesis's splits
     nemesis = _Nemesis(world, cluster, network, admin if o.splits else None, o.faults)
