@@ -2,6 +2,7 @@
 
     python -m multiraft.sim --seed S [--events N] [--nodes N] [--ranges N]
     python -m multiraft.sim --seeds A:B [...]
+    python -m multiraft.sim --seed S --mutation NAME    (a known bug re-introduced)
 
 Each seed prints one JSON line: ``{"seed": S, "events": int, "simulated_s": float, "ops": int,
 "trace_hash": str, "violations": [str, ...]}``. The exit status is 0 when no seed had a
@@ -12,9 +13,11 @@ violation, 1 when one did, 2 for a usage error. The same seed (and options) give
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
+from .mutations import MUTATIONS, applied
 from .run import SimOptions, simulate
 
 
@@ -57,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="concurrent clients (default %(default)s)")
     p.add_argument("--no-faults", action="store_true",
                    help="no nemesis: no crash, partition, lossy link or failed fsync")
+    p.add_argument("--mutation", choices=sorted(MUTATIONS),
+                   help="re-introduce this known bug into the node's code (it must be caught)")
     return p
 
 
@@ -64,11 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     seeds = [a.seed] if a.seed is not None else list(a.seeds)
     failed = False
-    for seed in seeds:
-        r = simulate(SimOptions(seed=seed, events=a.events, nodes=a.nodes, ranges=a.ranges,
-                                clients=a.clients, faults=not a.no_faults))
-        print(json.dumps(r.as_json()), flush=True)
-        failed = failed or bool(r.violations)
+    with applied(MUTATIONS[a.mutation]) if a.mutation else contextlib.nullcontext():
+        for seed in seeds:
+            r = simulate(SimOptions(seed=seed, events=a.events, nodes=a.nodes, ranges=a.ranges,
+                                    clients=a.clients, faults=not a.no_faults))
+            print(json.dumps(r.as_json()), flush=True)
+            failed = failed or bool(r.violations)
     return 1 if failed else 0
 
 

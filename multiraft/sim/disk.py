@@ -1,11 +1,11 @@
 """``SimDisk``: one simulated node's disk, which keeps what was fsynced apart from what was
-only written, so a crash loses exactly the unsynced writes.
+only written, so a crash loses exactly the unsynced writes (all of them, or all but a prefix).
 
 The node writes through a ``SimEngine`` (a ``MemoryEngine``: reads see every write at once).
 Each write is also kept, in order, as unsynced until a write with ``sync`` makes it and all
-before it durable (an fsync of the write-ahead log). A crash keeps a random prefix of the
-unsynced writes, as a WAL torn at any point would, and the restarted node opens an engine
-holding only what survived. An fsync takes ``fsync_cost`` virtual seconds (``busy_until``),
+before it durable (an fsync of the write-ahead log). A crash loses every unsynced write half
+the time (the page cache is gone), and otherwise keeps a random prefix of them, as a WAL torn
+at any point would; the restarted node opens an engine holding only what survived. An fsync takes ``fsync_cost`` virtual seconds (``busy_until``),
 and may fail (``fail_syncs``: the probability), which the node must treat as fatal.
 """
 
@@ -93,10 +93,12 @@ class SimDisk:
             self.busy_until = max(self.busy_until, self.world.now) + self.fsync_cost
 
     def crash(self) -> None:
-        """Power loss: a random prefix of the unsynced writes reached the disk, the rest is
-        gone; the engine of the incarnation that crashed takes no more writes."""
+        """Power loss: none of the unsynced writes reached the disk, or a random prefix of
+        them; the engine of the incarnation that crashed takes no more writes."""
         unsynced = self._unsynced
-        keep = self.world.rng.randrange(len(unsynced) + 1)
+        rng = self.world.rng
+        # Half the time the page cache is lost whole; else the WAL got some way to the disk.
+        keep = 0 if rng.random() < 0.5 else rng.randrange(len(unsynced) + 1)
         for done in unsynced[:keep]:
             self._durable.apply_written(done)
         self.lost_writes += len(unsynced) - keep

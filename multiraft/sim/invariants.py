@@ -4,6 +4,9 @@ After every mailbox turn of a replica (the only place its state changes):
 - at most one leader per range per term;
 - committed entries never change: the entry at an index a replica knows committed is the same
   (term and data) on every replica that ever knew it committed, for the whole run.
+- a replica never forgets a term it has sent a message in: what a replica tells others (a vote,
+  an acknowledgement), it has made durable first, so its term after a crash and restart is at
+  least that (pre-votes excepted: they name a term the sender has not entered).
 After every turn of a store: no two initialized replicas on the node overlap.
 On every vote a node sends: a replica its range removed (or that dropped itself) never grants
 a vote.
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["InvariantChecker"]
 
 _VOTES = (MessageType.VOTE_RESP, MessageType.PRE_VOTE_RESP)
+_PRE_VOTES = (MessageType.PRE_VOTE, MessageType.PRE_VOTE_RESP)
 
 
 class InvariantChecker:
@@ -44,6 +48,8 @@ class InvariantChecker:
         self._leaders: dict[tuple[int, int], tuple[int, int]] = {}
         self._committed: dict[tuple[int, int], tuple[int, bytes]] = {}
         self._checked: dict[tuple[int, int, int], int] = {}
+        #: (node, range, replica id) -> the highest term it sent a message in
+        self._sent_term: dict[tuple[int, int, int], int] = {}
 
     def _violation(self, text: str) -> None:
         if len(self.violations) < self.limit:
@@ -69,9 +75,15 @@ class InvariantChecker:
                 self._violation(f"range {range_id}: two leaders in term {r.term}: replica "
                                 f"{first[1]} on node {first[0]} and replica {rid} on node "
                                 f"{node_id}")
+        k = (node_id, range_id, rid)
+        sent = self._sent_term.get(k, 0)
+        if r.term < sent:
+            self._violation(f"range {range_id}: replica {rid} on node {node_id} is at term "
+                            f"{r.term}, after sending messages in term {sent}: it lost "
+                            "state it had told others (not fsynced?)")
+            self._sent_term[k] = r.term  # (once)
         log = r.raft_log
         commit = log.committed
-        k = (node_id, range_id, rid)
         lo = max(self._checked.get(k, 0) + 1, log.first_index())
         if commit < lo:
             return
@@ -103,6 +115,10 @@ class InvariantChecker:
 
     def on_send(self, src: int, dst: int, range_id: int, m: Message) -> None:  # noqa: ARG002
         """A raft message leaves node ``src`` (``SimNetwork.on_send``)."""
+        if m.type not in _PRE_VOTES:
+            k = (src, range_id, m.from_)
+            if m.term > self._sent_term.get(k, 0):
+                self._sent_term[k] = m.term
         if m.type not in _VOTES or m.reject:
             return
         for actor in self.cluster.nodes[src].replicas():

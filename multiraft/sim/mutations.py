@@ -65,11 +65,16 @@ MUTATIONS: dict[str, Mutation] = {m.name: m for m in (
                    "            return []\n"
                    "        skip = 0\n"))),
     Mutation("stale_route_after_split",
-             "after a split the store routes by its old table until the next tick, and neither "
-             "the replica nor its state machine checks the key against the range's descriptor",
+             "after a split the store goes on routing by its old table (it republishes it only "
+             "when a replica comes or goes), and neither the replica nor its state machine "
+             "checks the key against the range's descriptor",
              (Edit(StoreActor, "_split_applied",
                    "        self.creation.initialized(rid)\n        self._publish_routes()\n",
-                   "        self.creation.initialized(rid)\n        self._routes_dirty = True\n"),
+                   "        self.creation.initialized(rid)\n"),
+              Edit(StoreActor, "on_receive",
+                   "            self.creation.initialized(msg.descriptor.range_id)\n"
+                   "            self._routes_dirty = True\n",
+                   "            self.creation.initialized(msg.descriptor.range_id)\n"),
               Edit(ReplicaCore, "client",
                    "if d is not None and not d.contains(req.args[0]):",
                    "if False:"),

@@ -30,7 +30,7 @@ from .world import World
 __all__ = ["SimOptions", "SimResult", "simulate"]
 
 #: virtual seconds the cluster gets to elect before the clients start
-_WARMUP = 3.0
+_WARMUP = 2.0
 #: virtual seconds the cluster gets to settle after the nemesis stops
 _SETTLE = 15.0
 #: virtual seconds the final reads may take
@@ -79,9 +79,9 @@ class SimResult:
 
 
 class _Nemesis:
-    """Every 0.5-3 virtual seconds, one fault: crash a node (restarted 0.5-3 s later), cut one
-    node off from the others (healed 0.5-4 s later), or make every link drop and duplicate
-    frames for a while; and, as often, an admin client splits a range at a random key."""
+    """Every 0.2-1.2 virtual seconds, one fault: crash a node (restarted 0.3-2 s later), cut
+    one node off from the others (healed 0.3-2 s later), or make every link drop and
+    duplicate frames for a while; and, as often, an admin client splits a range at a key."""
 
     def __init__(self, world: World, cluster: SimCluster, network: SimNetwork,
                  admin: SimClient | None, faults: bool) -> None:
@@ -91,7 +91,7 @@ class _Nemesis:
         self.stopped = False
 
     def start(self) -> None:
-        self.world.after(self.world.rng.uniform(0.5, 3.0), self._act)
+        self.world.after(self.world.rng.uniform(0.2, 1.2), self._act)
 
     def _act(self) -> None:
         if self.stopped:
@@ -100,7 +100,7 @@ class _Nemesis:
         if self.faults:
             self._fault()
         self.split()
-        w.after(rng.uniform(0.5, 3.0), self._act)
+        w.after(rng.uniform(0.2, 1.2), self._act)
 
     def _fault(self) -> None:
         w, rng = self.world, self.world.rng
@@ -109,17 +109,17 @@ class _Nemesis:
         if r < 0.4:
             node = self.cluster.nodes[rng.choice(ids)]
             node.crash()
-            w.after(rng.uniform(0.5, 3.0), self._restart, node.node_id)
+            w.after(rng.uniform(0.3, 2.0), self._restart, node.node_id)
         elif r < 0.75:
             victim = rng.choice(ids)
             w.note(f"isolate {victim};")
             self.network.isolate({victim}, set(ids) - {victim})
-            w.after(rng.uniform(0.5, 4.0), self._heal)
+            w.after(rng.uniform(0.3, 2.0), self._heal)
         else:
             f = self.network.faults
             f.drop, f.duplicate = rng.uniform(0.01, 0.2), rng.uniform(0.0, 0.05)
             w.note(f"lossy {f.drop:.3f};")
-            w.after(rng.uniform(0.5, 4.0), self._clean_links)
+            w.after(rng.uniform(0.3, 2.0), self._clean_links)
 
     def split(self) -> None:
         """Split the range of one of the clients' keys there, or just after it (unless a split
