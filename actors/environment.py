@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from multiraft.replica.env import wall_ms
 from multiraft.replica.snapshot_sender import SnapshotSender
+from multiraft.store.fault_points import FaultPoints
 from multiraft.transport.zmq_transport import Transport
 
 from .runtime import Scheduler, ThreadPoolScheduler
@@ -83,3 +84,5 @@ class NodeEnvironment:
     storage: StorageOpener | None = None
     #: what a failed node does instead of stopping on a thread of its own (None: that)
     fail_stop: Callable[[], None] | None = None
+    #: a simulation's fault points (BUGGIFY); None in production
+    fault_points: FaultPoints | None = None

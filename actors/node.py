@@ -78,9 +78,10 @@ class ActorNode(NodeLifecycle):
         heartbeats = CoalescedHeartbeats()
         inbound = self.handler = StoreInbound()
         self.transport = env.transport(c, inbound, self.membership.receive)
-        writer = self.writer = GroupCommit(engine, self.fail, _write_done)
+        writer = self.writer = GroupCommit(engine, self.fail, _write_done, env.fault_points)
         replica_counters = ReplicaCounters()
-        node_runtime = self.node_runtime = PooledRuntime(env.scheduler("store", 1, None)).start()
+        node_runtime = self.node_runtime = PooledRuntime(env.scheduler("store", 1, None),
+                                                         faults=env.fault_points).start()
         self.store = node_runtime.spawn(StoreActor, c.node_id, self.transport, inbound,
                                         heartbeats, sorted(c.peers),
                                         liveness_ticks=2 * c.election_ticks, fatal=self.fail,
@@ -90,7 +91,8 @@ class ActorNode(NodeLifecycle):
         inbound.bind(self.store)
         self.timer = node_runtime.spawn(TimerActor, self.store, self.fail)
         runtime = self.runtime = PooledRuntime(
-            env.scheduler("pooled-actors", c.workers, writer.flush)).start()
+            env.scheduler("pooled-actors", c.workers, writer.flush),
+            faults=env.fault_points).start()
         self.snapshots = env.snapshot_sender(self.transport, c.node_id, c.snapshot_rate)
         self.snapshots.start()
         svc = c.replica_services(engine, self.transport, heartbeats, self.snapshots, staging,

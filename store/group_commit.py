@@ -14,6 +14,7 @@ their Readies at once).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Generic, TypeVar
 from multiraft.storage.engine import Engine, WriteBatch
 
 from .counters import WriterCounters
+from .fault_points import FaultPoint, FaultPoints
 from .lifecycle import Fatal
 
 __all__ = ["GroupCommit"]
@@ -36,11 +38,14 @@ class GroupCommit(Generic[T]):
     acknowledged again: the node is stopping (``fatal``)."""
 
     __slots__ = ("engine", "fatal", "counters", "failed", "_acknowledge", "_lock",
-                 "_flush_lock", "_pending", "_sync")
+                 "_flush_lock", "_pending", "_sync", "_faults")
 
-    def __init__(self, engine: Engine, fatal: Fatal, acknowledge: Callable[[T], None]) -> None:
+    def __init__(self, engine: Engine, fatal: Fatal, acknowledge: Callable[[T], None],
+                 faults: FaultPoints | None = None) -> None:
         """``acknowledge(token)`` is called, on the flushing thread, once the batch submitted
-        with ``token`` is written (durably if it asked to be)."""
+        with ``token`` is written (durably if it asked to be); a simulation's ``faults`` may
+        delay one (``FaultPoint.DELAY_WRITE_ACK``)."""
+        self._faults = faults
         self.engine = engine
         self.fatal = fatal
         self.counters = WriterCounters()
@@ -82,12 +87,18 @@ class GroupCommit(Generic[T]):
                 self.fatal("durable write failed", e)
                 return
             self.counters.record(len(group), time.perf_counter() - t0 if sync else None)
-            acknowledge = self._acknowledge
+            faults = self._faults
             for _, token in group:
-                try:
-                    acknowledge(token)
-                except Exception as e:  # a bug: the node stops (the others are still told)
-                    self.fatal("acknowledging a durable write failed", e)
+                if faults is not None and faults.delay(FaultPoint.DELAY_WRITE_ACK,
+                                                       functools.partial(self._ack, token)):
+                    continue
+                self._ack(token)
+
+    def _ack(self, token: T) -> None:
+        try:
+            self._acknowledge(token)
+        except Exception as e:  # a bug: the node stops (the others are still told)
+            self.fatal("acknowledging a durable write failed", e)
 
     def stop(self) -> None:
         """Write whatever is still queued (the node is stopping: nothing flushes after this)."""

@@ -5,8 +5,9 @@ ask and None for a tell. Posting appends to a deque and, only when the actor was
 hands the mailbox to the scheduler: a message to an idle actor is O(1) and an idle actor
 costs nothing.
 
-Scheduling invariant: the mailbox is in the scheduler's ready queue, or being run by
-one worker, if and only if its `token` lock is held. Whoever acquires the token submits
+Scheduling invariant: the mailbox is in the scheduler's ready queue, being run by one
+worker, or (in a simulation) delayed by a fault point, if and only if its `token` lock is
+held. Whoever acquires the token submits
 the mailbox; only the worker running it releases the token. So at most one worker runs
 an actor at a time, and a message is never stranded: after releasing the token the worker
 looks at the queue again and takes the token back if a message slipped in.
@@ -24,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from pykka import ActorDeadError
 from pykka.messages import ProxyCall, ProxyGetAttr, ProxySetAttr
+
+from multiraft.store.fault_points import FaultPoint, FaultPoints
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -72,6 +75,7 @@ class Mailbox:
     __slots__ = (
         "_acquire",
         "_batch_size",
+        "_faults",
         "_on_stopped",
         "_started",
         "_submit",
@@ -90,8 +94,10 @@ class Mailbox:
         submit: Callable[[Mailbox], None],
         on_stopped: Callable[[Mailbox], None],
         batch_size: int,
+        faults: FaultPoints | None = None,
     ) -> None:
         self.actor = actor
+        self._faults = faults
         self.queue: collections.deque[Envelope] = collections.deque()
         self.coalesced: set[Any] = set()
         """Messages told with `post_coalesced` that are queued and not yet handled."""
@@ -137,7 +143,11 @@ class Mailbox:
 
         Called by the scheduler while this mailbox holds the token, so never concurrently.
         This and `post` are the hot path: a fixed few frames per batch, plus the handler's.
+        A simulation's fault point may put the turn off (the token stays held meanwhile).
         """
+        faults = self._faults
+        if faults is not None and faults.delay(FaultPoint.DELAY_MAILBOX_TURN, self._resume):
+            return
         queue = self.queue
         self.running_thread_id = get_ident()
         if not self._started:
@@ -158,6 +168,10 @@ class Mailbox:
         self._token.release()
         if queue and self._acquire(False):
             self._submit(self)
+
+    def _resume(self) -> None:
+        """A delayed turn is due (``FaultPoint.DELAY_MAILBOX_TURN``): to the scheduler again."""
+        self._submit(self)
 
     def _start(self) -> None:
         """Run `on_start`; if it raises, log and stop without `on_stop` (pykka's policy)."""

@@ -13,6 +13,7 @@ from multiraft.actors.runtime._mailbox import STOP, Mailbox
 from multiraft.actors.runtime._pool import ThreadPoolScheduler
 from multiraft.actors.runtime._ref import PooledActorRef
 from multiraft.actors.runtime._scheduler import Scheduler
+from multiraft.store.fault_points import FaultPoints
 
 A = TypeVar("A", bound=PooledActor)
 
@@ -32,12 +33,15 @@ class PooledRuntime:
     joins the scheduler's threads. Usable as a context manager.
     """
 
-    def __init__(self, scheduler: Scheduler | None = None, *, batch_size: int = 64) -> None:
+    def __init__(self, scheduler: Scheduler | None = None, *, batch_size: int = 64,
+                 faults: FaultPoints | None = None) -> None:
         """`scheduler` defaults to a one-worker `ThreadPoolScheduler`.
 
         `batch_size` bounds how many messages an actor handles per turn before the worker
-        moves to the next ready actor (fairness).
+        moves to the next ready actor (fairness). `faults`: a simulation's fault points
+        (None in production).
         """
+        self._faults = faults
         if batch_size < 1:
             msg = f"batch_size must be >= 1, got {batch_size}"
             raise ValueError(msg)
@@ -83,6 +87,7 @@ class PooledRuntime:
             submit=self.scheduler.submit,
             on_stopped=self._forget,
             batch_size=self._batch_size,
+            faults=self._faults,
         )
         actor.actor_ref = PooledActorRef(actor, mailbox)
         try:

@@ -11,7 +11,7 @@ statuses that say so, and retries a write that went unanswered with the same com
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from multiraft.check.history import HistoryRecorder, OpKind
@@ -25,6 +25,9 @@ __all__ = ["SimClient"]
 
 _OPS = {OpKind.PUT: ClientOp.PUT, OpKind.GET: ClientOp.GET, OpKind.CAS: ClientOp.CAS,
         OpKind.DELETE: ClientOp.DELETE}
+#: what an admin operation's caller is told at its end: (status, result), (None, None) if the
+#: client gave up on it
+AdminDone = Callable[[ClientStatus | None, Any], None]
 #: the token of an operation not recorded in the history (an admin one)
 _ADMIN = -1
 #: statuses after which the request certainly had no effect and may go to another node
@@ -63,8 +66,9 @@ class SimClient:
         # the operation in flight: (kind, args, token, started, request)
         self._op: tuple[OpKind | ClientOp, tuple[Any, ...], int, float,
                         ClientRequest] | None = None
-        #: admin operations that succeeded (SPLIT: applied)
-        self.admin_done = 0
+        #: admin operations that succeeded, by op
+        self.admin_done: dict[ClientOp, int] = {}
+        self._on_done: AdminDone | None = None
 
     def start(self) -> None:
         self.world.after(self.world.rng.expovariate(1 / self.think), self._next)
@@ -89,17 +93,51 @@ class SimClient:
             kind, args = OpKind.PUT, (key, value)
         elif r < 0.75:
             kind, args = OpKind.GET, (key,)
-        elif r < 0.95:  # mostly expecting the value last seen, so that some swap
+        elif r < 0.9:  # mostly expecting the value last seen, so that some swap
             expected = None if rng.random() < 0.2 else self._seen.get(key)
             kind, args = OpKind.CAS, (key, expected, value)
-        else:
+        elif r < 0.95:
             kind, args = OpKind.DELETE, (key,)
+        else:
+            self._scan(*sorted(rng.sample(self.keys, 2)))
+            return
         self.run(kind, args)
 
-    def run(self, kind: OpKind | ClientOp, args: tuple[Any, ...]) -> None:
+    def _scan(self, lo: bytes, hi: bytes) -> None:
+        """SCAN [lo, hi]: recorded as a read of each of the clients' keys it covers, all
+        between the scan's call and its answer (a linearizable scan reads each key at one
+        point of that interval; each key's history is checked on its own)."""
+        ops = self.ops
+        tokens = [(k, self.recorder.begin(self.client_id, OpKind.GET, (k,)))
+                  for k in self.keys if lo <= k <= hi]
+        end = hi + b"\x00"
+        self.run(ClientOp.SCAN, (lo, end, 1000),
+                 lambda status, result: self._scanned(end, tokens, status, result))
+        self.ops = ops + len(tokens)
+
+    def _scanned(self, end: bytes, tokens: list[tuple[bytes, int]], status: ClientStatus | None,
+                 result: Any) -> None:
+        if status is not ClientStatus.OK:  # not answered: the reads constrain nothing
+            for _, token in tokens:
+                self.recorder.discard(token)
+            return
+        pairs, resume = result
+        values = dict(pairs)
+        covered = end if resume == b"" else min(resume, end)  # (one range's part of it)
+        for k, token in tokens:
+            if k < covered:
+                self.recorder.end(token, values.get(k))
+                self._seen[k] = values.get(k)
+            else:
+                self.recorder.discard(token)
+
+    def run(self, kind: OpKind | ClientOp, args: tuple[Any, ...],
+            on_done: AdminDone | None = None) -> None:
         """Start operation ``kind(*args)`` now: a KV operation (``OpKind``), recorded in the
-        history, or an admin one (a ``ClientOp`` such as SPLIT), which is not."""
+        history, or an admin one (a ``ClientOp`` such as SPLIT), which is not and whose final
+        status and result go to ``on_done`` (None, None if it gave up)."""
         assert self._op is None
+        self._on_done = on_done
         self._seq += 1
         if isinstance(kind, OpKind):
             self.ops += 1
@@ -160,7 +198,9 @@ class SimClient:
             self._leader[args[0]] = node
             self._done()
             if token == _ADMIN:
-                self.admin_done += 1
+                assert isinstance(kind, ClientOp)
+                self.admin_done[kind] = self.admin_done.get(kind, 0) + 1
+                self._admin_finished(status, resp.result)
             elif kind is OpKind.GET:
                 self.recorder.end(token, resp.result)
                 self._seen[args[0]] = resp.result
@@ -183,6 +223,8 @@ class SimClient:
             self._done()
             if token != _ADMIN:
                 self.recorder.discard(token)
+            else:
+                self._admin_finished(status, resp.result)
             self._schedule_next()
 
     def _finish_unknown(self) -> None:
@@ -190,12 +232,17 @@ class SimClient:
         kind, token = self._op[0], self._op[2]
         self._done()
         if token == _ADMIN:
-            pass
+            self._admin_finished(None, None)
         elif kind is OpKind.GET:
             self.recorder.discard(token)  # an unanswered read constrains nothing
         else:
             self.recorder.end_unknown(token)
         self._schedule_next()
+
+    def _admin_finished(self, status: ClientStatus | None, result: Any) -> None:
+        done, self._on_done = self._on_done, None
+        if done is not None:
+            done(status, result)
 
     def _done(self) -> None:
         self._op = None

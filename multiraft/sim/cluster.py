@@ -29,6 +29,7 @@ from multiraft.actors.replica import ReplicaActor
 from multiraft.actors.runtime import Scheduler
 from multiraft.store.config import NodeConfig
 
+from .buggify import Buggify
 from .disk import SimDisk, SyncFailed
 from .network import SimNetwork, SimTransport, sim_address
 from .scheduler import SimScheduler
@@ -93,7 +94,7 @@ class SimNode:
                               seed=self.cluster.seed, scheduler=self._scheduler,
                               transport=self._transport, snapshot_sender=self._snapshot_sender,
                               ticker=self._ticker, storage=self.disk.open,
-                              fail_stop=self._failed)
+                              fail_stop=self._failed, fault_points=self.cluster.buggify)
         w.note(f"start {self.node_id}.{self.incarnation};")
         node = ActorNode(self.config, environment=env)
         self.node = node
@@ -184,11 +185,14 @@ class SimCluster:
 
     def __init__(self, world: World, seed: int, nodes: int = 3, ranges: int = 16,
                  network: SimNetwork | None = None, fail_syncs: float = 0.0,
-                 restart_after: float = 1.0, log_keep: int = 32) -> None:
+                 restart_after: float = 1.0, log_keep: int = 32,
+                 buggify: Buggify | None = None) -> None:
         """``log_keep``: applied entries a replica keeps for slow followers (few, so that
         followers back from a crash or a partition get snapshots)."""
         self.world = world
         self.seed = seed
+        #: the fault points of every node (None: none fires)
+        self.buggify = buggify
         self.network = network or SimNetwork(world)
         self.fail_syncs = fail_syncs
         self.restart_after = restart_after

@@ -6,7 +6,8 @@ After every mailbox turn of a replica (the only place its state changes):
   (term and data) on every replica that ever knew it committed, for the whole run.
 - a replica never forgets a term it has sent a message in: what a replica tells others (a vote,
   an acknowledgement), it has made durable first, so its term after a crash and restart is at
-  least that (pre-votes excepted: they name a term the sender has not entered).
+  least that (pre-votes excepted: they name a term the sender has not entered; and a replica
+  removed by its range, or dropped while uninitialized, forgets on purpose).
 After every turn of a store: no two initialized replicas on the node overlap.
 On every vote a node sends: a replica its range removed (or that dropped itself) never grants
 a vote.
@@ -76,6 +77,11 @@ class InvariantChecker:
                                 f"{first[1]} on node {first[0]} and replica {rid} on node "
                                 f"{node_id}")
         k = (node_id, range_id, rid)
+        if core.removed or core.dropped:
+            # its state is destroyed on purpose: removed by its range, or dropped while
+            # uninitialized (it had voted in no term: ``ReplicaCore.drop_if_uninitialized``)
+            self._sent_term.pop(k, None)
+            return
         sent = self._sent_term.get(k, 0)
         if r.term < sent:
             self._violation(f"range {range_id}: replica {rid} on node {node_id} is at term "

@@ -19,8 +19,9 @@ from typing import Any
 
 from multiraft.check.history import HistoryRecorder, OpKind
 from multiraft.check.linearizability import Verdict, check_linearizable
-from multiraft.transport.client_protocol import ClientOp
 
+from .admin import SimAdmin
+from .buggify import Buggify
 from .clients import SimClient
 from .cluster import SimCluster
 from .invariants import InvariantChecker
@@ -51,8 +52,9 @@ class SimOptions:
     think: float = 0.02
     #: whether the nemesis runs (crashes, partitions, lossy links, failed fsyncs)
     faults: bool = True
-    #: whether ranges split while the clients run (with or without the faults)
-    splits: bool = True
+    #: whether admin operations run with the clients (splits, leader transfers, a replica
+    #: removed and added back), with or without the faults
+    admin: bool = True
 
 
 @dataclass(slots=True)
@@ -65,8 +67,9 @@ class SimResult:
     violations: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     crashes: int = 0
-    #: splits applied, and the ranges at the end (the most any node holds)
-    splits: int = 0
+    #: the admin operations that succeeded, by kind; the ranges at the end (the most any
+    #: node holds)
+    admin: dict[str, int] = field(default_factory=dict)
     ranges: int = 0
     #: snapshots the replicas alive at the end installed
     snapshots: int = 0
@@ -84,7 +87,7 @@ class _Nemesis:
     duplicate frames for a while; and, as often, an admin client splits a range at a key."""
 
     def __init__(self, world: World, cluster: SimCluster, network: SimNetwork,
-                 admin: SimClient | None, faults: bool) -> None:
+                 admin: SimAdmin | None, faults: bool) -> None:
         self.world, self.cluster, self.network = world, cluster, network
         self.admin = admin
         self.faults = faults
@@ -99,7 +102,8 @@ class _Nemesis:
         w, rng = self.world, self.world.rng
         if self.faults:
             self._fault()
-        self.split()
+        if self.admin is not None:
+            self.admin.act()
         w.after(rng.uniform(0.2, 1.2), self._act)
 
     def _fault(self) -> None:
@@ -120,14 +124,6 @@ class _Nemesis:
             f.drop, f.duplicate = rng.uniform(0.01, 0.2), rng.uniform(0.0, 0.05)
             w.note(f"lossy {f.drop:.3f};")
             w.after(rng.uniform(0.3, 2.0), self._clean_links)
-
-    def split(self) -> None:
-        """Split the range of one of the clients' keys there, or just after it (unless a split
-        is still under way): the ranges the clients use get smaller and smaller."""
-        if self.admin is not None and not self.admin.busy:
-            rng = self.world.rng
-            key = rng.choice(self.admin.keys) + (b"" if rng.random() < 0.5 else b"+")
-            self.admin.run(ClientOp.SPLIT, (key,))
 
     def _restart(self, node_id: int) -> None:
         n = self.cluster.nodes[node_id]
@@ -157,8 +153,9 @@ def simulate(o: SimOptions) -> SimResult:
     started = time.perf_counter()
     world = World(o.seed)
     network = SimNetwork(world, LinkFaults())
+    buggify = Buggify(world, enabled=o.faults)
     cluster = SimCluster(world, o.seed, o.nodes, o.ranges, network,
-                         fail_syncs=0.002 if o.faults else 0.0)
+                         fail_syncs=0.002 if o.faults else 0.0, buggify=buggify)
     checker = InvariantChecker(cluster)
     cluster.on_task = checker.after_task
     network.on_send = checker.on_send
@@ -169,9 +166,10 @@ def simulate(o: SimOptions) -> SimResult:
     # state machine then cannot mask an entry applied twice.
     clients = [SimClient(world, network, c, ids, keys, recorder, think=o.think,
                          sessions=c != 1) for c in range(1, o.clients + 1)]
-    admin = SimClient(world, network, o.clients + 2, ids, keys, recorder)
-    admin.stop()  # it runs only the nemesis's splits
-    nemesis = _Nemesis(world, cluster, network, admin if o.splits else None, o.faults)
+    admin_client = SimClient(world, network, o.clients + 2, ids, keys, recorder)
+    admin_client.stop()  # it runs only the admin's operations
+    admin = SimAdmin(world, admin_client, ids)
+    nemesis = _Nemesis(world, cluster, network, admin if o.admin else None, o.faults)
     violations = checker.violations
     previous_disable = logging.root.manager.disable
     logging.disable(logging.CRITICAL)  # the nodes log every fault they survive
@@ -180,7 +178,7 @@ def simulate(o: SimOptions) -> SimResult:
         _run(world, checker, world.now + _WARMUP, o.events)
         for c in clients:
             c.start()
-        if o.faults or o.splits:
+        if o.faults or o.admin:
             nemesis.start()
         _run(world, checker, float("inf"), o.events)
         nemesis.stop()
@@ -212,7 +210,7 @@ def simulate(o: SimOptions) -> SimResult:
     held = [list(n.replicas()) for n in cluster.nodes.values()]
     return SimResult(o.seed, world.events, world.now, sum(c.ops for c in clients),
                      world.trace_hash, violations, time.perf_counter() - started,
-                     sum(n.crashes for n in cluster.nodes.values()), admin.admin_done,
+                     sum(n.crashes for n in cluster.nodes.values()), dict(admin.done),
                      max(map(len, held)),
                      sum(a.core.snapshots_installed for replicas in held for a in replicas))
 

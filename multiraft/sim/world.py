@@ -21,6 +21,12 @@ __all__ = ["World"]
 _EPOCH_MS = 1_767_225_600_000
 
 
+def _name(fn: Callable[..., None]) -> str:
+    """What the trace calls an event: its function's qualified name (a partial's function's)."""
+    inner = getattr(fn, "func", fn)
+    return str(getattr(inner, "__qualname__", type(inner).__qualname__))
+
+
 class World:
     """Invariant: every queued event's time is at least ``now`` (time never goes back)."""
 
@@ -64,7 +70,7 @@ class World:
         at, _, fn, args = heapq.heappop(self._queue)
         self.now = at
         self.events += 1
-        self._trace.update(f"{at:.6f} {fn.__qualname__};".encode())
+        self._trace.update(f"{at:.6f} {_name(fn)};".encode())
         fn(*args)
         return True
 
