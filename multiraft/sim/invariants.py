@@ -8,7 +8,8 @@ After every mailbox turn of a replica (the only place its state changes):
   an acknowledgement), it has made durable first, so its term after a crash and restart is at
   least that (pre-votes excepted: they name a term the sender has not entered; and a replica
   removed by its range, or dropped while uninitialized, forgets on purpose).
-After every turn of a store: no two initialized replicas on the node overlap.
+After every turn of a replica whose descriptor changed (it initialized, split, changed its
+replicas): no two initialized replicas on its node overlap.
 On every vote a node sends: a replica its range removed (or that dropped itself) never grants
 a vote.
 At the end (``final``), with the cluster quiet: the ranges' latest descriptors tile the key
@@ -21,7 +22,6 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from multiraft.actors.replica import ReplicaActor
-from multiraft.actors.store import StoreActor
 from multiraft.raft.types import Message, MessageType, StateType
 from multiraft.storage import keys
 from multiraft.storage.range_descriptor import RangeDescriptor
@@ -51,6 +51,8 @@ class InvariantChecker:
         self._checked: dict[tuple[int, int, int], int] = {}
         #: (node, range, replica id) -> the highest term it sent a message in
         self._sent_term: dict[tuple[int, int, int], int] = {}
+        #: (node, range, replica id) -> its descriptor when last checked
+        self._descriptor: dict[tuple[int, int, int], RangeDescriptor | None] = {}
 
     def _violation(self, text: str) -> None:
         if len(self.violations) < self.limit:
@@ -64,8 +66,6 @@ class InvariantChecker:
         actor = getattr(task, "actor", None)
         if type(actor) is ReplicaActor:
             self._replica(node_id, actor.core)
-        elif type(actor) is StoreActor:
-            self._store(node_id)
 
     def _replica(self, node_id: int, core: ReplicaCore) -> None:
         r = core.rn.raft
@@ -77,6 +77,10 @@ class InvariantChecker:
                                 f"{first[1]} on node {first[0]} and replica {rid} on node "
                                 f"{node_id}")
         k = (node_id, range_id, rid)
+        d = core.descriptor
+        if d is not self._descriptor.get(k):  # initialized, split, changed: check the node
+            self._descriptor[k] = d
+            self._node_spans(node_id)
         if core.removed or core.dropped:
             # its state is destroyed on purpose: removed by its range, or dropped while
             # uninitialized (it had voted in no term: ``ReplicaCore.drop_if_uninitialized``)
@@ -103,7 +107,7 @@ class InvariantChecker:
                                 f"replica {rid} of node {node_id}: term {first_seen[0]} "
                                 f"became {e.term}")
 
-    def _store(self, node_id: int) -> None:
+    def _node_spans(self, node_id: int) -> None:
         spans = sorted((d.start_key, d.end_key, d.range_id) for d in self._descriptors(node_id))
         for (s1, e1, r1), (s2, _, r2) in zip(spans, spans[1:]):
             if e1 is None or e1 > s2:

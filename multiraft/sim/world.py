@@ -70,7 +70,11 @@ class World:
         at, _, fn, args = heapq.heappop(self._queue)
         self.now = at
         self.events += 1
-        self._trace.update(f"{at:.6f} {_name(fn)};".encode())
+        try:
+            name = fn.__qualname__
+        except AttributeError:
+            name = _name(fn)
+        self._trace.update(f"{at:.6f} {name};".encode())
         fn(*args)
         return True
 
