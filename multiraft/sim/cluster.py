@@ -47,6 +47,7 @@ class _SimTicker:
     def __init__(self, world: World, timer: Any, interval: float) -> None:
         self._world, self._timer, self._interval = world, timer, interval
         self._stopped = False
+        self._paused_until = 0.0
 
     def start(self) -> None:
         # a random phase: the nodes' ticks do not line up
@@ -55,8 +56,15 @@ class _SimTicker:
     def stop(self) -> None:
         self._stopped = True
 
+    def pause(self, until: float) -> None:
+        self._paused_until = until
+
     def _tick(self) -> None:
         if self._stopped:
+            return
+        w = self._world
+        if w.now < self._paused_until:  # a stopped process: the missed ticks are skipped
+            w.after(self._paused_until - w.now, self._tick)
             return
         try:
             self._timer.tell(TICK_NOW)
@@ -114,9 +122,25 @@ class SimNode:
             s.halt()
         for part in self._parts:
             part.stop()
+        self.cluster.network.paused.pop(self.node_id, None)
         self.disk.crash()
         self.node = None
         self._parts, self._schedulers = [], []
+
+    def pause(self, seconds: float) -> None:
+        """SIGSTOP for ``seconds``: nothing of the node runs, what reaches it waits; then it
+        goes on where it was (a GC pause, a VM migration)."""
+        if self.node is None:
+            return
+        w = self.cluster.world
+        until = w.now + seconds
+        w.note(f"pause {self.node_id} {seconds:.3f};")
+        for s in self._schedulers:
+            s.pause(until)
+        for part in self._parts:
+            if isinstance(part, _SimTicker):
+                part.pause(until)
+        self.cluster.network.pause(self.node_id, until)
 
     def _failed(self) -> None:
         """The node failed itself (``NodeLifecycle.fail``): crash now, restart later."""

@@ -9,8 +9,8 @@ peer, as the real transport's outbox does.
 
 ``SimNetwork`` carries frames between the nodes with a latency drawn per frame (so frames of a
 link can overtake each other, ``LinkFaults.jitter``), and drops or duplicates them with the
-link's probabilities. Directed links can be cut (a partition), and a node that is down (or
-paused) receives nothing. Client requests and responses travel on it too.
+link's probabilities. Directed links can be cut (a partition); a node that is down receives
+nothing, and what reaches a paused one waits until it resumes. Client requests and responses travel on it too.
 """
 
 from __future__ import annotations
@@ -55,13 +55,15 @@ class LinkFaults:
 class SimNetwork:
     """Invariant: ``_up`` maps each node id to the transport of its running incarnation."""
 
-    __slots__ = ("world", "faults", "cut", "frames", "dropped", "_up", "on_send")
+    __slots__ = ("world", "faults", "cut", "paused", "frames", "dropped", "_up", "on_send")
 
     def __init__(self, world: World, faults: LinkFaults | None = None) -> None:
         self.world = world
         self.faults = faults or LinkFaults()
         #: directed (from, to) node pairs whose frames are lost (a partition)
         self.cut: set[tuple[int, int]] = set()
+        #: node id -> until when it is paused (its frames wait in its socket buffers)
+        self.paused: dict[int, float] = {}
         self.frames = 0
         self.dropped = 0
         self._up: dict[int, SimTransport] = {}
@@ -103,12 +105,24 @@ class SimNetwork:
         if self.faults.duplicate > 0 and rng.random() < self.faults.duplicate:
             self.world.after(self._delay(), self._arrive, src, dst, frame)
 
+    def pause(self, node_id: int, until: float) -> None:
+        """Node ``node_id`` takes nothing in until ``until`` (what reaches it waits)."""
+        self.paused[node_id] = until
+
+    def _waits(self, dst: int, fn: Callable[..., None], *args: object) -> bool:
+        until = self.paused.get(dst, 0.0)
+        if self.world.now < until:
+            self.world.after(until - self.world.now, fn, *args)
+            return True
+        return False
+
     def _arrive(self, src: int, dst: int, frame: bytes) -> None:
         t = self._up.get(dst)
         if t is None or (src, dst) in self.cut:
             self.dropped += 1
             return
-        t.receive(frame)
+        if not self._waits(dst, self._arrive, src, dst, frame):
+            t.receive(frame)
 
     def client_send(self, client: int, dst: int, request: ClientRequest,
                     reply: Callable[[bytes], None]) -> None:
@@ -122,6 +136,8 @@ class SimNetwork:
                        reply: Callable[[bytes], None]) -> None:
         t = self._up.get(dst)
         if t is None or (-client, dst) in self.cut:
+            return
+        if self._waits(dst, self._client_arrive, client, dst, request, reply):
             return
 
         def respond(data: bytes) -> None:

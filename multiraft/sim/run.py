@@ -110,10 +110,12 @@ class _Nemesis:
         w, rng = self.world, self.world.rng
         r = rng.random()
         ids = sorted(self.cluster.nodes)
-        if r < 0.4:
+        if r < 0.35:
             node = self.cluster.nodes[rng.choice(ids)]
             node.crash()
             w.after(rng.uniform(0.3, 2.0), self._restart, node.node_id)
+        elif r < 0.5:
+            self.cluster.nodes[rng.choice(ids)].pause(rng.uniform(0.2, 3.0))
         elif r < 0.75:
             victim = rng.choice(ids)
             w.note(f"isolate {victim};")

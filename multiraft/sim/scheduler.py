@@ -64,10 +64,18 @@ class SimScheduler:
         self.halted = True
         self._ready.clear()
 
+    def pause(self, until: float) -> None:
+        """The node's process is stopped (SIGSTOP) until virtual time ``until``."""
+        self._busy_until = max(self._busy_until, until)
+
     def _turn(self) -> None:
         # ``_turn_queued`` stays set while the turn runs: what its tasks and the round's end
         # submit (the write acknowledgements) waits for the next turn, scheduled below.
         if self.halted:
+            return
+        w = self.world
+        if w.now < self._busy_until:  # paused meanwhile: the turn waits
+            w.after(self._busy_until - w.now, self._turn)
             return
         ready, rng, hook = self._ready, self.world.rng, self.on_ran
         ran = 0
