@@ -33,7 +33,7 @@ __all__ = ["SimOptions", "SimResult", "simulate"]
 #: virtual seconds the cluster gets to elect before the clients start
 _WARMUP = 2.0
 #: virtual seconds the cluster gets to settle after the nemesis stops
-_SETTLE = 15.0
+_SETTLE = 8.0
 #: virtual seconds the final reads may take
 _FINAL_READS = 30.0
 

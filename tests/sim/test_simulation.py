@@ -62,9 +62,10 @@ def test_seeds_a_to_b_print_a_line_each() -> None:
 
 
 def test_a_violation_exits_1_and_bad_usage_2() -> None:
-    caught = _sim("--seed", "2", "--events", str(EVENTS), "--mutation", "follower_read")
+    caught = _sim("--seeds", "0:10", "--events", str(EVENTS), "--mutation", "follower_read")
     assert caught.returncode == 1, caught.stdout + caught.stderr
-    assert json.loads(caught.stdout)["violations"]
+    rows = [json.loads(line) for line in caught.stdout.splitlines()]
+    assert len(rows) == 10 and any(row["violations"] for row in rows)
     for bad in (["--seeds", "5:3"], ["--seeds", "x"], ["--seed", "1", "--events", "0"], []):
         assert _sim(*bad).returncode == 2
 
