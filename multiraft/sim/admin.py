@@ -47,34 +47,31 @@ class SimAdmin:
         if status is ClientStatus.OK:
             self.done[what] = self.done.get(what, 0) + 1
 
-    def _range_of(self, key: bytes, status: ClientStatus | None,
-                  result: Any) -> tuple[int, int] | None:
-        """(range id, leader node) of ``key`` from a LOOKUP's answer, or None."""
+    def _range_and_follower(self, key: bytes, status: ClientStatus | None,
+                            result: Any) -> tuple[int, int] | None:
+        """(range id, a node other than its leader) of ``key`` from a LOOKUP's answer, or
+        None if there was none."""
         if status is not ClientStatus.OK:
             return None
         descriptors, leader = result
         for range_id, start, end, _ in descriptors:
             if start <= key and (end == b"" or key < end):
-                return range_id, leader
+                return range_id, self.world.rng.choice([n for n in self.nodes if n != leader])
         return None
 
     def _transfer(self, key: bytes, status: ClientStatus | None, result: Any) -> None:
-        found = self._range_of(key, status, result)
-        if found is None:
-            return
-        range_id, leader = found
-        to = self.world.rng.choice([n for n in self.nodes if n != leader])
-        self.client.run(ClientOp.TRANSFER_LEADER, (key, range_id, to),
-                        lambda status, _: self._count("transfer", status))
+        found = self._range_and_follower(key, status, result)
+        if found is not None:
+            range_id, to = found
+            self.client.run(ClientOp.TRANSFER_LEADER, (key, range_id, to),
+                            lambda status, _: self._count("transfer", status))
 
     def _remove(self, key: bytes, status: ClientStatus | None, result: Any) -> None:
-        found = self._range_of(key, status, result)
-        if found is None:
-            return
-        range_id, leader = found
-        node = self.world.rng.choice([n for n in self.nodes if n != leader])
-        self.client.run(ClientOp.CHANGE_REPLICAS, (key, range_id, 0, "remove", node, 0),
-                        lambda status, _: self._add_back(key, range_id, node, status))
+        found = self._range_and_follower(key, status, result)
+        if found is not None:
+            range_id, node = found
+            self.client.run(ClientOp.CHANGE_REPLICAS, (key, range_id, 0, "remove", node, 0),
+                            lambda status, _: self._add_back(key, range_id, node, status))
 
     def _add_back(self, key: bytes, range_id: int, node: int,
                   status: ClientStatus | None) -> None:
