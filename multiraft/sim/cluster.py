@@ -27,6 +27,7 @@ from multiraft.actors.messages import TICK_NOW
 from multiraft.actors.node import ActorNode
 from multiraft.actors.replica import ReplicaActor
 from multiraft.actors.runtime import Scheduler
+from multiraft.storage.range_descriptor import RangeDescriptor
 from multiraft.store.config import NodeConfig
 
 from .buggify import Buggify
@@ -168,6 +169,17 @@ class SimNode:
             actor = actor_of(ref)
             if actor is not None:
                 yield actor
+
+    def routed(self) -> list[RangeDescriptor] | None:
+        """The descriptors the node's store routes by (the running incarnation's), or None
+        while the node is down or its store has not loaded its ranges yet."""
+        node = self.node
+        if node is None or node.store is None:
+            return None
+        store = actor_of(node.store)
+        if store._factory is None:  # noqa: SLF001 (set with the loaded ranges: ReplicasLoaded)
+            return None
+        return list(store.router.descriptors.values())
 
     # -- the environment's factories --
 

@@ -12,8 +12,10 @@ After every turn of a replica whose descriptor changed (it initialized, split, c
 replicas): no two initialized replicas on its node overlap.
 On every vote a node sends: a replica its range removed (or that dropped itself) never grants
 a vote.
-At the end (``final``), with the cluster quiet: the ranges' latest descriptors tile the key
-space, and replicas of a range at the same applied index hold the same user data.
+After every turn of a store whose routes changed, if every node is up: the newest descriptor of
+each range the stores route tiles the key space (a split routes both halves in one step). At
+the end (``final``), with the cluster quiet: so do the replicas' own descriptors, and replicas
+of a range at the same applied index hold the same user data.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from multiraft.actors.replica import ReplicaActor
+from multiraft.actors.store import StoreActor
 from multiraft.raft.types import Message, MessageType, StateType
 from multiraft.storage import keys
 from multiraft.storage.range_descriptor import RangeDescriptor
@@ -51,6 +54,8 @@ class InvariantChecker:
         self._checked: dict[tuple[int, int, int], int] = {}
         #: (node, range, replica id) -> the highest term it sent a message in
         self._sent_term: dict[tuple[int, int, int], int] = {}
+        #: node -> (ranges routed, their generations and conf versions summed) when last checked
+        self._routed: dict[int, tuple[int, int]] = {}
         #: (node, range, replica id) -> its descriptor when last checked
         self._descriptor: dict[tuple[int, int, int], RangeDescriptor | None] = {}
 
@@ -66,6 +71,8 @@ class InvariantChecker:
         actor = getattr(task, "actor", None)
         if type(actor) is ReplicaActor:
             self._replica(node_id, actor.core)
+        elif type(actor) is StoreActor:
+            self._routes(node_id, actor.router.descriptors)
 
     def _replica(self, node_id: int, core: ReplicaCore) -> None:
         r = core.rn.raft
@@ -142,23 +149,43 @@ class InvariantChecker:
 
     def final(self) -> None:
         """The end-of-run checks (the cluster healed, every node up, clients done)."""
+        self._tiling([d for n in self.cluster.nodes for d in self._descriptors(n)])
+        self._same_data()
+
+    def _routes(self, node_id: int, routed: dict[int, RangeDescriptor]) -> None:
+        """After a store's turn: if its routes changed (a split, a replica come or gone) and
+        every node is up with its ranges loaded (one that is not may hold the only copy of a
+        newer descriptor), the ranges the stores route tile the key space."""
+        version = (len(routed), sum(d.generation + d.conf_ver for d in routed.values()))
+        if self._routed.get(node_id) == version:
+            return
+        self._routed[node_id] = version
+        routes: list[RangeDescriptor] = []
+        for n in self.cluster.nodes.values():
+            held = n.routed()
+            if held is None:  # down, or starting: it may hold the only newer descriptor
+                return
+            routes += held
+        self._tiling(routes, "routed")
+
+    def _tiling(self, descriptors: list[RangeDescriptor], what: str = "held") -> None:
+        """The newest of ``descriptors`` for each range tiles the key space."""
         latest: dict[int, RangeDescriptor] = {}
-        for node_id in self.cluster.nodes:
-            for d in self._descriptors(node_id):
-                if d.range_id not in latest or d.generation > latest[d.range_id].generation:
-                    latest[d.range_id] = d
+        for d in descriptors:
+            if d.range_id not in latest or d.generation > latest[d.range_id].generation:
+                latest[d.range_id] = d
         spans = sorted((d.start_key, d.end_key, d.range_id) for d in latest.values())
         at: bytes | None = b""
         for start, end, range_id in spans:
             if at is None or start != at:
-                self._violation(f"the ranges do not tile the key space: range {range_id} "
-                                f"starts at {start!r}, the one before ends at {at!r}")
+                self._violation(f"the ranges {what} do not tile the key space: range "
+                                f"{range_id} starts at {start!r}, the one before ends at {at!r}")
                 break
             at = end
         else:
             if at is not None:
-                self._violation(f"the ranges do not tile the key space: the last ends at {at!r}")
-        self._same_data()
+                self._violation(f"the ranges {what} do not tile the key space: the last ends "
+                                f"at {at!r}")
 
     def _same_data(self) -> None:
         # (range, applied index) -> (data digest, node) first seen
