@@ -57,6 +57,8 @@ class SimClient:
         self.give_up_after = give_up_after
         self.sessions = sessions
         self.ops = 0
+        #: operations answered OK
+        self.answered = 0
         self.stopped = False
         self._seq = 0
         self._request_id = 0
@@ -195,6 +197,7 @@ class SimClient:
         kind, args, token = self._op[0], self._op[1], self._op[2]
         status = resp.status
         if status is ClientStatus.OK:
+            self.answered += 1
             self._leader[args[0]] = node
             self._done()
             if token == _ADMIN:

@@ -4,8 +4,9 @@ A run: bootstrap the cluster, let it elect, then clients write, read and swap on
 while a nemesis crashes and restarts nodes, partitions them and makes links lossy, until
 ``events`` events have run. Then the nemesis stops: every node is restarted and the network
 healed, the cluster settles, and every key is read once more (so a write acknowledged before a
-crash and lost after it shows as a violation of linearizability). Invariants are checked after
-every event (``InvariantChecker``); at the end, the final ones and the client history's
+crash and lost after it shows as a violation of linearizability); a read the healed cluster
+does not answer within 30 virtual seconds is a violation of liveness. Invariants are checked
+after every event (``InvariantChecker``); at the end, the final ones and the client history's
 linearizability. An exception escaping the node's code is a violation too: the run stops there.
 """
 
@@ -195,9 +196,13 @@ def simulate(o: SimOptions) -> SimResult:
                 reader.run(OpKind.GET, (k,))
                 while reader.busy and _run(world, checker, world.now + 0.1, 10 * o.events):
                     pass
-                if reader.busy:
+                if reader.answered == 0 and not reader.busy:
+                    violations.append(f"t={world.now:.3f}s: the healed cluster answered no "
+                                      f"read of {k!r} within {_FINAL_READS:.0f} s (liveness)")
                     break
-            checker.final()
+                reader.answered = 0
+            if not violations:
+                checker.final()
     except Exception as e:  # the node's code raised: a violation, with where
         where = traceback.extract_tb(e.__traceback__)[-1]
         violations.append(f"t={world.now:.3f}s event {world.events}: {type(e).__name__}: "
