@@ -5,8 +5,9 @@ The node writes through a ``SimEngine`` (a ``MemoryEngine``: reads see every wri
 Each write is also kept, in order, as unsynced until a write with ``sync`` makes it and all
 before it durable (an fsync of the write-ahead log). A crash loses every unsynced write half
 the time (the page cache is gone), and otherwise keeps a random prefix of them, as a WAL torn
-at any point would; the restarted node opens an engine holding only what survived. An fsync takes ``fsync_cost`` virtual seconds (``busy_until``),
-and may fail (``fail_syncs``: the probability), which the node must treat as fatal.
+at any point would; the restarted node opens an engine holding only what survived. An fsync
+takes ``fsync_cost`` virtual seconds (``busy_until``), and may fail (``fail_syncs``: the
+probability), which the node must treat as fatal.
 """
 
 from __future__ import annotations

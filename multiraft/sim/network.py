@@ -10,7 +10,8 @@ peer, as the real transport's outbox does.
 ``SimNetwork`` carries frames between the nodes with a latency drawn per frame (so frames of a
 link can overtake each other, ``LinkFaults.jitter``), and drops or duplicates them with the
 link's probabilities. Directed links can be cut (a partition); a node that is down receives
-nothing, and what reaches a paused one waits until it resumes. Client requests and responses travel on it too.
+nothing, and what reaches a paused one waits until it resumes. Client requests and responses
+travel on it too.
 """
 
 from __future__ import annotations
