@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from multiraft.replica.counters import ReplicaCounters
-from multiraft.replica.snapshot_sender import SnapshotSender
 from multiraft.store.counters import WriterCounters
 from multiraft.store.group_commit import GroupCommit
 from multiraft.store.heartbeat_queue import CoalescedHeartbeats

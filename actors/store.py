@@ -18,8 +18,6 @@ import logging
 import time
 from typing import Any, Callable
 
-import pykka
-
 from multiraft.raft import MessageType as MT
 from multiraft.replica.counters import ReplicaCounters
 from multiraft.transport.client_protocol import NODE_OPS, ClientOp, ClientRequest, ClientStatus
